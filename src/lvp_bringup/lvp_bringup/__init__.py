@@ -1,0 +1,1 @@
+"""PlanAndExecute orchestration, launch files, RViz configs, plan archive replay and the lvp tool."""

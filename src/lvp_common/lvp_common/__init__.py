@@ -1,0 +1,1 @@
+"""ROS-free shared library: data contracts, geometry, message conversions, plan archive."""

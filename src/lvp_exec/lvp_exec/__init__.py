@@ -1,0 +1,1 @@
+"""Arm IK along the wrist path, time parameterization, safety checks and execution backends."""

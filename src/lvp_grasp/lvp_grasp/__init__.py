@@ -1,0 +1,1 @@
+"""Parallel-gripper grasp poses on the scene point cloud where the human grasps."""

@@ -1,0 +1,1 @@
+"""Metric 4D wrist trajectory and scene point cloud from a hand track."""

@@ -1,0 +1,1 @@
+"""Inspire hand finger commands and parallel-gripper events from the human hand."""
