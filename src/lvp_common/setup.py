@@ -14,7 +14,8 @@ setup(
     zip_safe=True,
     maintainer='LVP developers',
     maintainer_email='lvp@example.org',
-    description='ROS-free shared library: data contracts, geometry, message conversions, plan archive.',
+    description='ROS-free shared library: data contracts, geometry, message conversions, '
+                'plan archive.',
     license='Apache-2.0',
     entry_points={
         'console_scripts': [

@@ -15,7 +15,7 @@ import numpy as np
 from lvp_common.geometry import Pose, as_array, normalize_quaternions
 
 NUM_HAND_KEYPOINTS = 21
-"""MediaPipe's 21-landmark hand: wrist, then 4 joints each for thumb, index, middle, ring, little."""
+"""MediaPipe's 21-landmark hand: wrist, then 4 joints per finger (thumb to little)."""
 
 HAND_KEYPOINT_NAMES = (
     'wrist',
@@ -192,7 +192,8 @@ class VideoPlan:
             raise ArtifactError(f'VideoPlan.frames: expected (T, H, W, 3) uint8 RGB, '
                                 f'got {frames.dtype} {frames.shape}')
         if frames.shape[0] < 2:
-            raise ArtifactError(f'VideoPlan: a plan needs at least 2 frames, got {frames.shape[0]}')
+            raise ArtifactError(
+                f'VideoPlan: a plan needs at least 2 frames, got {frames.shape[0]}')
         if not np.isfinite(self.fps) or self.fps <= 0.0:
             raise ArtifactError(f'VideoPlan.fps must be positive, got {self.fps}')
         starts = tuple(int(s) for s in self.chunk_starts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy.spatial.transform import Rotation, Slerp
 
 
@@ -16,7 +17,8 @@ class GeometryError(ValueError):
     """A geometric quantity is malformed (wrong shape, non-finite, not a rotation)."""
 
 
-def as_array(value, shape: tuple[int | None, ...], name: str, dtype=np.float64) -> np.ndarray:
+def as_array(value, shape: tuple[int | None, ...], name: str,
+             dtype: npt.DTypeLike = np.float64) -> np.ndarray:
     """Return `value` as an array of `shape` (None = any length), finite, or raise."""
     arr = np.asarray(value, dtype=dtype)
     if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
@@ -87,7 +89,8 @@ class Pose:
 
     @classmethod
     def from_rotation_matrix(cls, position, rotation) -> Pose:
-        return cls(position, Rotation.from_matrix(as_array(rotation, (3, 3), 'rotation')).as_quat())
+        rot = Rotation.from_matrix(as_array(rotation, (3, 3), 'rotation'))
+        return cls(position, rot.as_quat())
 
     @property
     def rotation(self) -> np.ndarray:
