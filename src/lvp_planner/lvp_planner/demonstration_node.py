@@ -1,0 +1,135 @@
+"""Serve GenerateVideoPlan from a recorded demonstration (no video model needed).
+
+Same action and topic as the model-backed planner, so the rest of the graph does not care which
+one runs; every plan it returns says `source: recorded_demonstration`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import rclpy
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.action.server import ServerGoalHandle
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+from lvp_common.artifacts import ArtifactError, PlanRequest
+from lvp_common.image_encoding import ImageEncodingError
+from lvp_common.ros_conversions import image_to_rgb8, video_plan_to_msg
+from lvp_common.video_io import VideoReadError
+from lvp_interfaces.action import GenerateVideoPlan
+from lvp_interfaces.msg import VideoPlan as VideoPlanMsg
+from lvp_planner.demonstration import DemonstrationConfig, plan_from_demonstration
+
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+class DemonstrationPlanner(Node):
+    """Answer each GenerateVideoPlan goal with the configured demonstration video."""
+
+    def __init__(self) -> None:
+        super().__init__('demonstration_planner')
+        self.declare_parameter('video_path', '', _describe('demonstration video file (required)'))
+        self.declare_parameter('fps', 16.0, _describe('plan frame rate, Hz'))
+        self.declare_parameter('width', 832, _describe('plan width, pixels'))
+        self.declare_parameter('height', 480, _describe('plan height, pixels'))
+        self.declare_parameter('start_s', 0.0, _describe('where the plan starts in the video, s'))
+        self.declare_parameter('duration_s', 0.0, _describe('plan length, s; 0 = to the end'))
+        self._busy = threading.Lock()
+        self._plan_pub = self.create_publisher(VideoPlanMsg, 'video_plan', LATCHED)
+        self._server = ActionServer(
+            self, GenerateVideoPlan, 'generate_video_plan',
+            execute_callback=self._execute, goal_callback=self._on_goal,
+            cancel_callback=lambda _goal: CancelResponse.ACCEPT,
+            callback_group=ReentrantCallbackGroup())
+
+    def _config(self) -> DemonstrationConfig:
+        param = self.get_parameter
+        return DemonstrationConfig(
+            video_path=param('video_path').get_parameter_value().string_value,
+            fps=param('fps').get_parameter_value().double_value,
+            width=param('width').get_parameter_value().integer_value,
+            height=param('height').get_parameter_value().integer_value,
+            start_s=param('start_s').get_parameter_value().double_value,
+            duration_s=param('duration_s').get_parameter_value().double_value)
+
+    def _on_goal(self, _goal: GenerateVideoPlan.Goal) -> GoalResponse:
+        # One plan at a time: a second goal while one runs is rejected, not queued.
+        if not self._busy.acquire(blocking=False):
+            self.get_logger().warn('rejecting a goal: a plan is already being made')
+            return GoalResponse.REJECT
+        self._busy.release()
+        return GoalResponse.ACCEPT
+
+    def _execute(self, goal_handle: ServerGoalHandle) -> GenerateVideoPlan.Result:
+        with self._busy:
+            return self._plan(goal_handle)
+
+    def _plan(self, goal_handle: ServerGoalHandle) -> GenerateVideoPlan.Result:
+        result = GenerateVideoPlan.Result()
+        goal: GenerateVideoPlan.Goal = goal_handle.request
+        started = time.monotonic()
+        try:
+            image_to_rgb8(goal.image)
+            request = PlanRequest(tuple(goal.prompts), seed=goal.seed)
+        except (ImageEncodingError, ArtifactError) as exc:
+            goal_handle.abort()
+            result.error_code, result.error_message = result.INVALID_GOAL, str(exc)
+            return result
+        config = self._config()
+        if not config.video_path:
+            goal_handle.abort()
+            result.error_code = result.MODEL_NOT_LOADED
+            result.error_message = 'parameter video_path is empty: no demonstration to plan from'
+            return result
+        feedback = GenerateVideoPlan.Feedback(chunk=0, num_chunks=1, step=0, num_steps=1)
+        goal_handle.publish_feedback(feedback)
+        try:
+            plan = plan_from_demonstration(config, request,
+                                           should_stop=lambda: goal_handle.is_cancel_requested)
+        except (VideoReadError, ArtifactError) as exc:
+            goal_handle.abort()
+            result.error_code, result.error_message = result.GENERATION_FAILED, str(exc)
+            return result
+        if goal_handle.is_cancel_requested:
+            goal_handle.canceled()
+            result.error_code, result.error_message = result.CANCELED, 'canceled by the client'
+            return result
+        feedback.step, feedback.progress = 1, 1.0
+        goal_handle.publish_feedback(feedback)
+        msg = video_plan_to_msg(plan)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = goal.image.header.frame_id
+        self._plan_pub.publish(msg)
+        goal_handle.succeed()
+        result.plan, result.elapsed_s = msg, time.monotonic() - started
+        self.get_logger().info(
+            f'demonstration plan: {plan.num_frames} frames from {config.video_path}')
+        return result
+
+
+def _describe(text: str):
+    from rcl_interfaces.msg import ParameterDescriptor
+
+    return ParameterDescriptor(description=text)
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = DemonstrationPlanner()
+    try:
+        rclpy.spin(node, executor=MultiThreadedExecutor())
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()
