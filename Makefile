@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.lvp-installed
 PY_PACKAGES := lvp_common lvp_planner lvp_hand_tracking lvp_reconstruction lvp_retarget \
-	lvp_grasp lvp_exec lvp_bringup
+	lvp_grasp lvp_exec lvp_sim lvp_bringup
 INTERFACE_FILES := $(wildcard src/lvp_interfaces/msg/*.msg src/lvp_interfaces/action/*.action) \
 	src/lvp_interfaces/CMakeLists.txt src/lvp_interfaces/package.xml
 ROS_TEST_ENV := ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST RMW_IMPLEMENTATION=rmw_fastrtps_cpp

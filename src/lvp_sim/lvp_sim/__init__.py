@@ -1,0 +1,1 @@
+"""MuJoCo tabletop world, synthetic hand demonstrations with ground truth, task checks."""
