@@ -24,6 +24,8 @@ $(STAMP): requirements/torch.txt requirements/ros-jazzy.txt requirements/python.
 	$(BIN)/python -m pip install -q -r requirements/ros-jazzy.txt -r requirements/python.txt \
 		-r requirements/dev.txt
 	$(BIN)/python tools/fix_ros_wheel_cmake.py
+	# the venv is the ament prefix of the wheels and of lvp_interfaces (ament_index lookups)
+	cp tools/lvp_ament_prefix.pth $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/
 	$(BIN)/python -m pip install -q --no-deps $(foreach p,$(PY_PACKAGES),-e src/$(p))
 	touch $@
 

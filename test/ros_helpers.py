@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 import rclpy
+from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
@@ -53,10 +54,10 @@ class RosContext:
     """An rclpy context of its own for a test, shut down on exit."""
 
     def __init__(self, domain_id: int) -> None:
-        self.context = rclpy.Context()
+        self.context = Context()
         rclpy.init(context=self.context, domain_id=domain_id)
 
-    def __enter__(self) -> rclpy.Context:
+    def __enter__(self) -> Context:
         return self.context
 
     def __exit__(self, *exc) -> None:

@@ -3,10 +3,11 @@ lvp_interfaces message to this process over loopback (real rclpy, Fast DDS)."""
 
 import numpy as np
 import pytest
-from rclpy.action import ActionClient
+from lvp_common.ros_conversions import rgb8_to_image, video_plan_from_msg
+from rclpy.action.client import ActionClient
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from lvp_common.ros_conversions import rgb8_to_image, video_plan_from_msg
+from lvp_common import topics
 from lvp_interfaces.action import GenerateVideoPlan
 from lvp_interfaces.msg import VideoPlan as VideoPlanMsg
 
@@ -26,8 +27,8 @@ def test_demonstration_planner_serves_action_and_publishes_plan(shared_data, ros
             received: list[VideoPlanMsg] = []
             latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                                  durability=DurabilityPolicy.TRANSIENT_LOCAL)
-            node.create_subscription(VideoPlanMsg, 'video_plan', received.append, latched)
-            client = ActionClient(node, GenerateVideoPlan, 'generate_video_plan')
+            node.create_subscription(VideoPlanMsg, topics.VIDEO_PLAN, received.append, latched)
+            client = ActionClient(node, GenerateVideoPlan, topics.GENERATE_VIDEO_PLAN_ACTION)
             assert spin_until(node, client.server_is_ready, 30.0), 'action server never appeared'
 
             goal = GenerateVideoPlan.Goal(prompts=['wave at the camera'], seed=3)
@@ -57,7 +58,9 @@ def test_demonstration_planner_serves_action_and_publishes_plan(shared_data, ros
             bad = GenerateVideoPlan.Goal(prompts=[''], image=goal.image)
             send = client.send_goal_async(bad)
             assert spin_until(node, send.done, 10.0)
-            bad_result = send.result().get_result_async()
+            bad_handle = send.result()
+            assert bad_handle is not None
+            bad_result = bad_handle.get_result_async()
             assert spin_until(node, bad_result.done, 10.0)
             assert bad_result.result().result.error_code == GenerateVideoPlan.Result.INVALID_GOAL
             assert 'task sentence' in bad_result.result().result.error_message

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from lvp_common.video_io import VideoReadError, fit_to_size, read_video, write_video
 
 

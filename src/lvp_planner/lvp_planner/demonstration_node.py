@@ -10,6 +10,10 @@ import threading
 import time
 
 import rclpy
+from lvp_common.artifacts import ArtifactError, PlanRequest
+from lvp_common.image_encoding import ImageEncodingError
+from lvp_common.ros_conversions import image_to_rgb8, video_plan_to_msg
+from lvp_common.video_io import VideoReadError
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -17,10 +21,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from lvp_common.artifacts import ArtifactError, PlanRequest
-from lvp_common.image_encoding import ImageEncodingError
-from lvp_common.ros_conversions import image_to_rgb8, video_plan_to_msg
-from lvp_common.video_io import VideoReadError
+from lvp_common import topics
 from lvp_interfaces.action import GenerateVideoPlan
 from lvp_interfaces.msg import VideoPlan as VideoPlanMsg
 from lvp_planner.demonstration import DemonstrationConfig, plan_from_demonstration
@@ -41,9 +42,9 @@ class DemonstrationPlanner(Node):
         self.declare_parameter('start_s', 0.0, _describe('where the plan starts in the video, s'))
         self.declare_parameter('duration_s', 0.0, _describe('plan length, s; 0 = to the end'))
         self._busy = threading.Lock()
-        self._plan_pub = self.create_publisher(VideoPlanMsg, 'video_plan', LATCHED)
+        self._plan_pub = self.create_publisher(VideoPlanMsg, topics.VIDEO_PLAN, LATCHED)
         self._server = ActionServer(
-            self, GenerateVideoPlan, 'generate_video_plan',
+            self, GenerateVideoPlan, topics.GENERATE_VIDEO_PLAN_ACTION,
             execute_callback=self._execute, goal_callback=self._on_goal,
             cancel_callback=lambda _goal: CancelResponse.ACCEPT,
             callback_group=ReentrantCallbackGroup())
@@ -78,28 +79,22 @@ class DemonstrationPlanner(Node):
             image_to_rgb8(goal.image)
             request = PlanRequest(tuple(goal.prompts), seed=goal.seed)
         except (ImageEncodingError, ArtifactError) as exc:
-            goal_handle.abort()
-            result.error_code, result.error_message = result.INVALID_GOAL, str(exc)
-            return result
+            return _abort(goal_handle, GenerateVideoPlan.Result.INVALID_GOAL, str(exc))
         config = self._config()
         if not config.video_path:
-            goal_handle.abort()
-            result.error_code = result.MODEL_NOT_LOADED
-            result.error_message = 'parameter video_path is empty: no demonstration to plan from'
-            return result
+            return _abort(goal_handle, GenerateVideoPlan.Result.MODEL_NOT_LOADED,
+                          'parameter video_path is empty: no demonstration to plan from')
         feedback = GenerateVideoPlan.Feedback(chunk=0, num_chunks=1, step=0, num_steps=1)
         goal_handle.publish_feedback(feedback)
         try:
             plan = plan_from_demonstration(config, request,
                                            should_stop=lambda: goal_handle.is_cancel_requested)
         except (VideoReadError, ArtifactError) as exc:
-            goal_handle.abort()
-            result.error_code, result.error_message = result.GENERATION_FAILED, str(exc)
-            return result
+            return _abort(goal_handle, GenerateVideoPlan.Result.GENERATION_FAILED, str(exc))
         if goal_handle.is_cancel_requested:
             goal_handle.canceled()
-            result.error_code, result.error_message = result.CANCELED, 'canceled by the client'
-            return result
+            return GenerateVideoPlan.Result(error_code=GenerateVideoPlan.Result.CANCELED,
+                                            error_message='canceled by the client')
         feedback.step, feedback.progress = 1, 1.0
         goal_handle.publish_feedback(feedback)
         msg = video_plan_to_msg(plan)
@@ -111,6 +106,11 @@ class DemonstrationPlanner(Node):
         self.get_logger().info(
             f'demonstration plan: {plan.num_frames} frames from {config.video_path}')
         return result
+
+
+def _abort(goal_handle: ServerGoalHandle, code: int, message: str) -> GenerateVideoPlan.Result:
+    goal_handle.abort()
+    return GenerateVideoPlan.Result(error_code=code, error_message=message)
 
 
 def _describe(text: str):
@@ -128,7 +128,8 @@ def main(args: list[str] | None = None) -> None:
         pass
     finally:
         node.destroy_node()
-        rclpy.try_shutdown()
+        if rclpy.ok():
+            rclpy.shutdown()
 
 
 if __name__ == '__main__':

@@ -1,0 +1,28 @@
+"""Topic and action names of the live system, shared by the nodes and the plan archive.
+
+Relative names: they resolve under the nodes' namespace (launch argument `namespace`).
+`ros2 bag play` of a plan archive publishes on these same names.
+"""
+
+OBSERVATION_IMAGE = 'lvp/observation/image'
+OBSERVATION_DEPTH = 'lvp/observation/depth'
+OBSERVATION_CAMERA_INFO = 'lvp/observation/camera_info'
+TASK = 'lvp/task'
+
+VIDEO_PLAN = 'lvp/video_plan'
+VIDEO_PLAN_FRAMES = 'lvp/video_plan/image'
+HAND_TRACK = 'lvp/hand_track'
+HAND_MARKERS = 'lvp/hand_track/markers'
+WRIST_TRAJECTORY_CAMERA = 'lvp/wrist_trajectory/camera'
+WRIST_TRAJECTORY_BASE = 'lvp/wrist_trajectory/base'
+WRIST_PATH_RAW = 'lvp/wrist_path/raw'
+WRIST_PATH_SMOOTHED = 'lvp/wrist_path/smoothed'
+SCENE_CLOUD = 'lvp/scene_cloud'
+GRASP_CANDIDATES = 'lvp/grasp_candidates'
+GRASP_MARKERS = 'lvp/grasp_candidates/markers'
+HAND_COMMANDS = 'lvp/hand_commands'
+JOINT_TRAJECTORY = 'lvp/joint_trajectory'
+ARCHIVE_METADATA = 'lvp/archive/metadata'
+
+GENERATE_VIDEO_PLAN_ACTION = 'generate_video_plan'
+PLAN_AND_EXECUTE_ACTION = 'plan_and_execute'
