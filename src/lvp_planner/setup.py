@@ -14,11 +14,14 @@ setup(
     zip_safe=True,
     maintainer='LVP developers',
     maintainer_email='lvp@example.org',
-    description='LVP video planner: Wan 2.1 I2V sampling with diffusion forcing and history guidance, as an action server.',
+    description=('LVP video planner: Wan 2.1 I2V sampling with diffusion forcing and history '
+                 'guidance, as an action server.'),
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
             'demonstration_planner = lvp_planner.demonstration_node:main',
+            'lvp_plan = lvp_planner.cli:main',
+            'video_planner = lvp_planner.planner_node:main',
         ],
     },
 )

@@ -1,1 +1,1 @@
-"""LVP video planner: Wan 2.1 I2V sampling with diffusion forcing and history guidance, as an action server."""
+"""LVP video planner: Wan 2.1 I2V sampling with diffusion forcing and history guidance."""

@@ -1,0 +1,134 @@
+"""`lvp-plan`: generate a video plan from an image and task prompts and write it as a video.
+
+    lvp_plan --checkpoint lvp_14B.ckpt --wan-dir Wan2.1-I2V-14B-480P-Diffusers \\
+        --image scene.png --prompt "pick up the cup" [--prompt "put it in the bowl"] \\
+        --seed 0 --out plan.mp4
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from lvp_common.artifacts import PlanRequest, VideoPlan
+from lvp_common.video_io import write_video
+
+from lvp_planner.checkpoint import CheckpointError, load_planner_models
+from lvp_planner.models import resolve_device, resolve_dtype
+from lvp_planner.sampler import PlanningError, SamplerConfig, VideoPlanner
+
+
+def read_rgb_image(path: str | Path) -> np.ndarray:
+    """Read an image file as (H, W, 3) uint8 RGB (grey is replicated, alpha dropped)."""
+    import imageio.v3 as iio
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'image not found: {path}')
+    img = np.asarray(iio.imread(path))
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    if img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise ValueError(f'{path}: expected an RGB(A) or grey image, got shape {img.shape}')
+    if img.dtype != np.uint8:
+        raise ValueError(f'{path}: expected 8-bit pixels, got {img.dtype}')
+    return np.ascontiguousarray(img[:, :, :3])
+
+
+def load_planner(wan_dir: str | Path, checkpoint: str | Path | None,
+                 config: SamplerConfig, trust_pickle: bool = False) -> VideoPlanner:
+    """Load the models (once) and build a planner for `config`."""
+    device = resolve_device(config.device)
+    models = load_planner_models(wan_dir, checkpoint, dtype=resolve_dtype(config.dtype, device),
+                                 trust_pickle=trust_pickle)
+    return VideoPlanner(models, config)
+
+
+def plan_to_file(planner: VideoPlanner, image: np.ndarray, request: PlanRequest,
+                 out: str | Path, show_progress: bool = True) -> VideoPlan:
+    """Generate the plan for `request` (tqdm bar when show_progress) and write it to `out`."""
+    from tqdm import tqdm
+
+    steps = planner.config.num_inference_steps
+    bar = tqdm(total=steps * len(request.prompts), unit='step', disable=not show_progress,
+               desc='planning')
+
+    def progress(chunk: int, step: int, num_steps: int) -> None:
+        bar.set_postfix_str(f'chunk {chunk + 1}/{len(request.prompts)}')
+        bar.update(1)
+
+    try:
+        plan = planner.plan(image, request, progress=progress)
+    finally:
+        bar.close()
+    write_video(out, plan.frames, plan.fps)
+    return plan
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Describe the command line (defaults are SamplerConfig's)."""
+    d = SamplerConfig()
+    p = argparse.ArgumentParser(prog='lvp_plan', description=(__doc__ or '').splitlines()[0])
+    p.add_argument('--checkpoint', help='LVP Lightning .ckpt or diffusers transformer folder '
+                   '(default: the Wan folder\'s own transformer, i.e. plain Wan 2.1 I2V)')
+    p.add_argument('--trust-checkpoint-pickle', action='store_true',
+                   help='allow non-tensor objects in the checkpoint (runs code from the file)')
+    p.add_argument('--wan-dir', required=True, help='Wan 2.1 I2V 14B 480P diffusers folder')
+    p.add_argument('--image', required=True, help='scene image (png/jpg)')
+    p.add_argument('--prompt', action='append', required=True,
+                   help='task sentence; repeat for sub-tasks planned chunk after chunk')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--out', required=True, help='output video (.mp4)')
+    p.add_argument('--steps', type=int, default=d.num_inference_steps)
+    p.add_argument('--text-guidance', type=float, default=d.text_guidance_scale)
+    p.add_argument('--history-guidance', type=float, default=d.history_guidance_scale)
+    p.add_argument('--history-latent-frames', type=int, default=d.history_latent_frames)
+    p.add_argument('--num-frames', type=int, default=d.num_frames)
+    p.add_argument('--height', type=int, default=d.height)
+    p.add_argument('--width', type=int, default=d.width)
+    p.add_argument('--sequential-guidance', action='store_true',
+                   help='run the three guidance passes one after another (less memory)')
+    p.add_argument('--device', default=d.device)
+    p.add_argument('--dtype', default=d.dtype)
+    p.add_argument('--attention-backend', default=d.attention_backend)
+    p.add_argument('--no-offload-text-encoder', action='store_true')
+    p.add_argument('--max-text-tokens', type=int, default=d.max_text_tokens)
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 ok, 1 planning failed, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = SamplerConfig(
+            num_frames=args.num_frames, height=args.height, width=args.width,
+            num_inference_steps=args.steps, text_guidance_scale=args.text_guidance,
+            history_guidance_scale=args.history_guidance,
+            history_latent_frames=args.history_latent_frames,
+            batched_guidance=not args.sequential_guidance, device=args.device, dtype=args.dtype,
+            attention_backend=args.attention_backend,
+            offload_text_encoder=not args.no_offload_text_encoder,
+            max_text_tokens=args.max_text_tokens)
+        request = PlanRequest(tuple(args.prompt), seed=args.seed)
+        image = read_rgb_image(args.image)
+        planner = load_planner(args.wan_dir, args.checkpoint, config,
+                               trust_pickle=args.trust_checkpoint_pickle)
+    except (ValueError, FileNotFoundError, CheckpointError) as exc:
+        print(f'lvp_plan: {exc}', file=sys.stderr)
+        return 2
+    try:
+        plan = plan_to_file(planner, image, request, args.out, show_progress=not args.quiet)
+    except PlanningError as exc:
+        print(f'lvp_plan: planning failed: {exc}', file=sys.stderr)
+        return 1
+    print(f'wrote {args.out}: {plan.num_frames} frames at {plan.fps:g} fps, '
+          f'chunks start at {list(plan.chunk_starts)}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The lvp_plan command line on a tiny model folder and Lightning checkpoint."""
+
+from __future__ import annotations
+
+import imageio.v3 as iio
+import pytest
+import torch
+from lvp_common.video_io import read_video
+from lvp_planner.cli import main, read_rgb_image
+from lvp_planner.tiny_models import save_wan_dir
+
+TINY_ARGS = ['--num-frames', '9', '--height', '32', '--width', '48', '--steps', '2',
+             '--max-text-tokens', '8', '--device', 'cpu', '--quiet']
+
+
+@pytest.fixture
+def wan_dir(tmp_path, tiny_models):
+    return save_wan_dir(tiny_models, tmp_path / 'wan')
+
+
+def test_cli_writes_a_two_chunk_plan(tmp_path, wan_dir, tiny_models, scene_image, capsys):
+    image = tmp_path / 'scene.png'
+    iio.imwrite(image, scene_image)
+    ckpt = tmp_path / 'lvp.ckpt'
+    state = {'model.patch_embedding.weight': torch.zeros(1)}
+    torch.save({'state_dict': state}, ckpt)
+    out = tmp_path / 'plan.mp4'
+    # a broken checkpoint is refused with exit status 2 and the tensor named
+    code = main(['--checkpoint', str(ckpt), '--wan-dir', str(wan_dir), '--image', str(image),
+                 '--prompt', 'pick up the cup', '--out', str(out), *TINY_ARGS])
+    assert code == 2 and 'patch_embedding' in capsys.readouterr().err
+    code = main(['--wan-dir', str(wan_dir), '--image', str(image), '--prompt', 'pick up the cup',
+                 '--prompt', 'put it on the table', '--seed', '3', '--out', str(out), *TINY_ARGS])
+    assert code == 0
+    assert 'chunks start at [0, 9]' in capsys.readouterr().out
+    clip = read_video(out)
+    assert clip.frames.shape == (17, 32, 48, 3)
+    assert clip.fps == pytest.approx(16.0)
+
+
+def test_read_rgb_image_drops_alpha_and_expands_grey(tmp_path, scene_image):
+    rgba = scene_image.copy()[:, :, [0, 1, 2, 0]]
+    iio.imwrite(tmp_path / 'a.png', rgba)
+    assert (read_rgb_image(tmp_path / 'a.png') == scene_image).all()
+    iio.imwrite(tmp_path / 'g.png', scene_image[:, :, 0])
+    grey = read_rgb_image(tmp_path / 'g.png')
+    assert grey.shape == (40, 60, 3) and (grey[:, :, 2] == scene_image[:, :, 0]).all()
+    with pytest.raises(FileNotFoundError, match='absent.png'):
+        read_rgb_image(tmp_path / 'absent.png')
