@@ -18,6 +18,8 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'lvp_track = lvp_hand_tracking.cli:main',
+            'hand_tracking_node = lvp_hand_tracking.tracking_node:main',
         ],
     },
 )

@@ -1,0 +1,144 @@
+"""MediaPipe HandLandmarker (Tasks API, VIDEO running mode by default) as a hand pose backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from lvp_common.artifacts import Handedness
+
+from lvp_hand_tracking.backend import BackendError, HandDetection
+from lvp_hand_tracking.model_assets import resolve_model_path
+
+
+@dataclass(frozen=True)
+class MediaPipeConfig:
+    """Settings of the MediaPipe hand landmarker.
+
+    model_path: a `hand_landmarker.task` bundle; empty = the cached one (built on first use).
+    num_hands: most hands reported per frame; 2 lets the tracker see and reject a second hand.
+    running_mode: 'video' (MediaPipe tracks each hand's region between frames: faster and
+    steadier) or 'image' (every frame detected afresh: finds both of two crossed, overlapping
+    hands, which VIDEO mode reduces to one on the shared crossed-hands photo).
+    The detection and presence thresholds (0.4) are below MediaPipe's 0.5: at 0.5 the man's
+    left hand in the shared crossed-hands photo is missed.
+    labels_assume_mirrored_input: swap MediaPipe's Left/Right labels. False is right for the
+    Tasks API of mediapipe >= 0.10.15 on ordinary (not mirrored) images: measured on the shared
+    photos and the gesture video, its label is the person's own hand.
+    """
+
+    model_path: str = ''
+    num_hands: int = 2
+    running_mode: str = 'video'
+    min_detection_confidence: float = 0.4
+    min_presence_confidence: float = 0.4
+    min_tracking_confidence: float = 0.5
+    labels_assume_mirrored_input: bool = False
+
+    def __post_init__(self) -> None:
+        if self.num_hands < 1:
+            raise ValueError(f'MediaPipeConfig.num_hands must be >= 1, got {self.num_hands}')
+        if self.running_mode not in ('video', 'image'):
+            raise ValueError(f"MediaPipeConfig.running_mode must be 'video' or 'image', "
+                             f'got {self.running_mode!r}')
+        for name in ('min_detection_confidence', 'min_presence_confidence',
+                     'min_tracking_confidence'):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f'MediaPipeConfig.{name} must lie in [0, 1], got {value}')
+
+
+_LABELS = {'left': Handedness.LEFT, 'right': Handedness.RIGHT}
+_SWAPPED = {Handedness.LEFT: Handedness.RIGHT, Handedness.RIGHT: Handedness.LEFT}
+
+
+class MediaPipeHandBackend:
+    """Run MediaPipe's hand landmarker over the frames of a clip (CPU).
+
+    MediaPipe returns no per-hand presence score, so a detection's score is the handedness
+    classifier's top probability (every reported hand already passed the presence threshold).
+    """
+
+    name = 'mediapipe_hand_landmarker'
+    mesh_faces: np.ndarray | None = None
+
+    def __init__(self, config: MediaPipeConfig | None = None) -> None:
+        self.config = config or MediaPipeConfig()
+        self.model_path: Path = resolve_model_path(self.config.model_path or None)
+        self._landmarker = None
+        self._last_ms = -1
+
+    def _create(self):
+        from mediapipe.tasks.python.core.base_options import BaseOptions
+        from mediapipe.tasks.python.vision import HandLandmarker, HandLandmarkerOptions
+        from mediapipe.tasks.python.vision.core.vision_task_running_mode import (
+            VisionTaskRunningMode,
+        )
+
+        cfg = self.config
+        options = HandLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(self.model_path)),
+            running_mode=(VisionTaskRunningMode.VIDEO if cfg.running_mode == 'video'
+                          else VisionTaskRunningMode.IMAGE),
+            num_hands=cfg.num_hands,
+            min_hand_detection_confidence=cfg.min_detection_confidence,
+            min_hand_presence_confidence=cfg.min_presence_confidence,
+            min_tracking_confidence=cfg.min_tracking_confidence)
+        try:
+            return HandLandmarker.create_from_options(options)
+        except (RuntimeError, ValueError) as exc:
+            raise BackendError(f'MediaPipe could not load {self.model_path}: {exc}') from exc
+
+    def start_clip(self) -> None:
+        """Start a fresh landmarker (VIDEO mode keeps tracking state and a timestamp clock)."""
+        self.close()
+        self._landmarker = self._create()
+        self._last_ms = -1
+
+    def detect(self, frame_rgb: np.ndarray, timestamp_s: float) -> list[HandDetection]:
+        """Return the hands MediaPipe finds in one RGB frame at `timestamp_s` seconds."""
+        import mediapipe as mp
+
+        if self._landmarker is None:
+            self.start_clip()
+        assert self._landmarker is not None
+        frame = np.ascontiguousarray(frame_rgb)
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise BackendError(f'expected an RGB uint8 frame (H, W, 3), got {frame.dtype} '
+                               f'{frame.shape}')
+        stamp_ms = int(round(timestamp_s * 1000.0))
+        if stamp_ms <= self._last_ms:
+            raise BackendError(f'frame timestamps must increase by at least 1 ms: got '
+                               f'{stamp_ms} ms after {self._last_ms} ms')
+        self._last_ms = stamp_ms
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=frame)
+        if self.config.running_mode == 'video':
+            result = self._landmarker.detect_for_video(image, stamp_ms)
+        else:
+            result = self._landmarker.detect(image)
+        height, width = frame.shape[:2]
+        detections = []
+        for landmarks, world, categories in zip(result.hand_landmarks,
+                                                result.hand_world_landmarks, result.handedness):
+            px = np.array([[p.x * width, p.y * height] for p in landmarks], dtype=np.float64)
+            metric = np.array([[p.x, p.y, p.z] for p in world], dtype=np.float64)
+            top = max(categories, key=lambda c: c.score or 0.0)
+            score = float(np.clip(top.score or 0.0, 0.0, 1.0))
+            label = _LABELS.get((top.category_name or '').lower())
+            if label is not None and self.config.labels_assume_mirrored_input:
+                label = _SWAPPED[label]
+            detections.append(HandDetection(px, metric, score, label, score))
+        return detections
+
+    def close(self) -> None:
+        """Release the landmarker."""
+        if self._landmarker is not None:
+            self._landmarker.close()
+            self._landmarker = None
+
+    def __enter__(self) -> MediaPipeHandBackend:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
