@@ -1,0 +1,234 @@
+"""Camera motion in a video plan: measure it from the background, or compensate a given one.
+
+Measurement: corners are tracked (pyramidal Lucas-Kanade) between consecutive frames outside a
+mask of the hand (its keypoints' hull, dilated, plus a band from the wrist to the image border
+for the forearm); a RANSAC homography per pair is chained to frame 0. A static camera gives the
+identity. Two numbers per frame, relative to frame 0: the mean displacement of a grid of image
+points under the chained homography (pixels; rotation, translation of a planar background and
+zoom all show here), and the rotation angle of K^-1 H K projected onto SO(3) (degrees; exact for
+a purely rotating camera). The plan is flagged when either maximum exceeds its threshold.
+
+Compensation: given per-frame camera-to-world poses (e.g. from MegaSaM), wrist poses observed in
+frame t's camera are re-expressed in frame 0's camera: T_c0<-ct = T_w<-c0^-1 T_w<-ct.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from lvp_common.artifacts import CameraIntrinsics
+from lvp_common.geometry import Pose, transform_poses
+
+
+class CameraMotionError(ValueError):
+    """Camera-motion inputs are inconsistent (frame count, image size, poses)."""
+
+
+@dataclass(frozen=True)
+class CameraMotionConfig:
+    """Background-motion check parameters (pixels, degrees).
+
+    max_displacement_px: flag when the background moves by more than this (mean over a grid,
+      relative to frame 0, at the video's resolution).
+    max_rotation_deg: flag when the camera rotates by more than this relative to frame 0.
+    hand_margin: the hand mask is the keypoints' hull grown by this fraction of its size...
+    hand_margin_px: ...plus this many pixels.
+    max_corners / corner_quality / min_corner_distance_px: corner detection (Shi-Tomasi).
+    min_tracks: fewer background tracks than this make a pair unmeasurable (treated as static
+      for chaining, counted in the report).
+    ransac_px: homography RANSAC threshold.
+    """
+
+    max_displacement_px: float = 8.0
+    max_rotation_deg: float = 1.5
+    hand_margin: float = 0.25
+    hand_margin_px: int = 15
+    max_corners: int = 400
+    corner_quality: float = 0.01
+    min_corner_distance_px: int = 8
+    min_tracks: int = 15
+    ransac_px: float = 2.0
+
+
+@dataclass(frozen=True)
+class CameraMotionReport:
+    """Per-frame background motion relative to frame 0 and the verdict.
+
+    homographies (T, 3, 3) map frame-0 pixels to frame-t pixels; displacement_px (T,),
+    rotation_deg (T,); unmeasured_pairs counts pairs with too few background tracks.
+    """
+
+    homographies: np.ndarray
+    displacement_px: np.ndarray
+    rotation_deg: np.ndarray
+    moving: bool
+    unmeasured_pairs: int
+
+    @property
+    def max_displacement_px(self) -> float:
+        return float(np.max(self.displacement_px))
+
+    @property
+    def max_rotation_deg(self) -> float:
+        return float(np.max(self.rotation_deg))
+
+
+@dataclass(frozen=True)
+class CameraTrajectory:
+    """External per-frame camera estimate (MegaSaM-style), frames aligned with the hand track.
+
+    camera_to_world: one Pose per frame (optical frame of frame t in a world frame, metres).
+    intrinsics: per-frame intrinsics, or one for all frames, or empty to keep the resolved ones.
+    depth: (T, H, W) metres of each video frame (NaN invalid), or None.
+    """
+
+    camera_to_world: tuple[Pose, ...]
+    intrinsics: tuple[CameraIntrinsics, ...] = ()
+    depth: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.camera_to_world)
+        if n == 0:
+            raise CameraMotionError('CameraTrajectory needs at least one pose')
+        if len(self.intrinsics) not in (0, 1, n):
+            raise CameraMotionError(f'CameraTrajectory: {len(self.intrinsics)} intrinsics for '
+                                    f'{n} frames (give 0, 1 or {n})')
+        if self.depth is not None:
+            depth = np.asarray(self.depth, dtype=np.float32)
+            if depth.ndim != 3 or depth.shape[0] != n:
+                raise CameraMotionError(f'CameraTrajectory.depth: expected ({n}, H, W), got '
+                                        f'{depth.shape}')
+            object.__setattr__(self, 'depth', depth)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.camera_to_world)
+
+    def intrinsics_at(self, index: int) -> CameraIntrinsics | None:
+        """Return frame `index`'s intrinsics, or None when the trajectory carries none."""
+        if not self.intrinsics:
+            return None
+        return self.intrinsics[index if len(self.intrinsics) > 1 else 0]
+
+
+def hand_mask(shape: tuple[int, int], keypoints_px, margin: float = 0.25,
+              margin_px: int = 15) -> np.ndarray:
+    """Return a uint8 mask (H, W), 255 on the hand (dilated hull) and its forearm band."""
+    h, w = shape
+    mask = np.zeros((h, w), dtype=np.uint8)
+    kp = np.asarray(keypoints_px, dtype=np.float64)
+    kp = kp[np.all(np.isfinite(kp), axis=1)]
+    if len(kp) < 3:
+        return mask
+    centre = kp.mean(axis=0)
+    size = float(np.max(np.ptp(kp, axis=0)))
+    grown = centre + (kp - centre) * (1.0 + margin)
+    hull = cv2.convexHull(np.round(grown).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 255)
+    # Forearm: from the wrist away from the middle knuckle, to beyond the image border.
+    wrist, knuckle = kp[0], kp[9]
+    axis = wrist - knuckle
+    if np.linalg.norm(axis) > 1e-6:
+        axis /= np.linalg.norm(axis)
+        side = np.array([-axis[1], axis[0]]) * 0.4 * size * (1.0 + margin)
+        far = wrist + axis * 2.0 * (h + w)
+        band = np.array([wrist + side, wrist - side, far - side, far + side])
+        cv2.fillConvexPoly(mask, np.round(band).astype(np.int32), 255)
+    if margin_px > 0:
+        kernel = np.ones((2 * margin_px + 1, 2 * margin_px + 1), dtype=np.uint8)
+        mask = cv2.dilate(mask, kernel)
+    return mask
+
+
+def _to_gray(frame: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+
+
+def _pair_homography(gray0: np.ndarray, gray1: np.ndarray, mask0: np.ndarray,
+                     mask1: np.ndarray, config: CameraMotionConfig) -> np.ndarray | None:
+    corners = cv2.goodFeaturesToTrack(gray0, config.max_corners, config.corner_quality,
+                                      config.min_corner_distance_px, mask=255 - mask0)
+    if corners is None or len(corners) < config.min_tracks:
+        return None
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(gray0, gray1, corners, None)
+    if moved is None:
+        return None
+    ok = status.reshape(-1).astype(bool)
+    p0, p1 = corners.reshape(-1, 2)[ok], moved.reshape(-1, 2)[ok]
+    h, w = gray1.shape
+    xi = np.clip(np.round(p1[:, 0]).astype(int), 0, w - 1)
+    yi = np.clip(np.round(p1[:, 1]).astype(int), 0, h - 1)
+    inside = (p1[:, 0] >= 0) & (p1[:, 0] < w) & (p1[:, 1] >= 0) & (p1[:, 1] < h)
+    keep = inside & (mask1[yi, xi] == 0)
+    p0, p1 = p0[keep], p1[keep]
+    if len(p0) < config.min_tracks:
+        return None
+    hom, _ = cv2.findHomography(p0, p1, cv2.RANSAC, config.ransac_px)
+    return None if hom is None else np.asarray(hom, dtype=np.float64)
+
+
+def homography_rotation_deg(homography: np.ndarray, intrinsics: CameraIntrinsics) -> float:
+    """Return the rotation angle (deg) of K^-1 H K projected onto SO(3)."""
+    k = intrinsics.matrix
+    m = np.linalg.inv(k) @ homography @ k
+    u, _, vt = np.linalg.svd(m)
+    rot = u @ vt
+    if np.linalg.det(rot) < 0.0:
+        rot = -rot
+    return float(np.degrees(np.arccos(np.clip((np.trace(rot) - 1.0) / 2.0, -1.0, 1.0))))
+
+
+def estimate_camera_motion(frames, keypoints_px, intrinsics: CameraIntrinsics,
+                           config: CameraMotionConfig | None = None) -> CameraMotionReport:
+    """Measure background motion through RGB frames (T, H, W, 3) with the hand masked out."""
+    config = config or CameraMotionConfig()
+    video = np.asarray(frames)
+    kp = np.asarray(keypoints_px, dtype=np.float64)
+    if video.ndim != 4 or video.shape[3] != 3:
+        raise CameraMotionError(f'expected frames (T, H, W, 3), got {video.shape}')
+    if len(kp) != len(video):
+        raise CameraMotionError(f'{len(video)} frames but {len(kp)} keypoint sets')
+    n, h, w = video.shape[:3]
+    grid = np.stack(np.meshgrid(np.linspace(0, w - 1, 5), np.linspace(0, h - 1, 5)),
+                    axis=-1).reshape(-1, 1, 2)
+    homs = np.tile(np.eye(3), (n, 1, 1))
+    disp = np.zeros(n)
+    rot = np.zeros(n)
+    unmeasured = 0
+    gray_prev = _to_gray(video[0])
+    mask_prev = hand_mask((h, w), kp[0], config.hand_margin, config.hand_margin_px)
+    for i in range(1, n):
+        gray = _to_gray(video[i])
+        mask = hand_mask((h, w), kp[i], config.hand_margin, config.hand_margin_px)
+        pair = _pair_homography(gray_prev, gray, mask_prev, mask, config)
+        if pair is None:
+            unmeasured += 1
+            pair = np.eye(3)
+        homs[i] = pair @ homs[i - 1]
+        homs[i] /= homs[i, 2, 2]
+        warped = cv2.perspectiveTransform(grid, homs[i]).reshape(-1, 2)
+        disp[i] = float(np.mean(np.linalg.norm(warped - grid.reshape(-1, 2), axis=1)))
+        rot[i] = homography_rotation_deg(homs[i], intrinsics)
+        gray_prev, mask_prev = gray, mask
+    moving = bool(disp.max() > config.max_displacement_px or rot.max() > config.max_rotation_deg)
+    return CameraMotionReport(homs, disp, rot, moving, unmeasured)
+
+
+def to_first_camera(camera_trajectory: CameraTrajectory, positions, quaternions
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Re-express per-frame poses (T, 3)+(T, 4), each in its frame's camera, in frame 0's."""
+    p = np.asarray(positions, dtype=np.float64)
+    q = np.asarray(quaternions, dtype=np.float64)
+    if len(p) != camera_trajectory.num_frames:
+        raise CameraMotionError(f'{len(p)} poses but the camera trajectory has '
+                                f'{camera_trajectory.num_frames} frames')
+    world_to_first = camera_trajectory.camera_to_world[0].inverse()
+    out_p = np.empty_like(p)
+    out_q = np.empty_like(q)
+    for i, cam_to_world in enumerate(camera_trajectory.camera_to_world):
+        rel = world_to_first @ cam_to_world
+        pi, qi = transform_poses(rel, p[i:i + 1], q[i:i + 1])
+        out_p[i], out_q[i] = pi[0], qi[0]
+    return out_p, out_q
