@@ -18,6 +18,8 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'lvp_grasp = lvp_grasp.cli:main',
+            'grasp_node = lvp_grasp.grasp_node:main',
         ],
     },
 )

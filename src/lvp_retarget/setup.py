@@ -1,3 +1,5 @@
+from glob import glob
+
 from setuptools import find_packages, setup
 
 package_name = 'lvp_retarget'
@@ -9,6 +11,7 @@ setup(
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
+        ('share/' + package_name + '/description', sorted(glob('description/*.urdf'))),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
@@ -18,6 +21,8 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'lvp_retarget = lvp_retarget.cli:main',
+            'retarget_node = lvp_retarget.retarget_node:main',
         ],
     },
 )

@@ -1,0 +1,107 @@
+"""`lvp_grasp CLOUD --contact X Y Z --approach X Y Z --out grasps.json`: rank grasps on a cloud."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from lvp_common.artifacts import ArtifactError, PointCloud
+from lvp_common.geometry import GeometryError
+
+from lvp_grasp.antipodal import AntipodalConfig, AntipodalGraspDetector
+from lvp_grasp.backend import GraspError, GraspRequest, plan_grasps
+from lvp_grasp.synthetic_scenes import (
+    bar_above_table,
+    box_on_table,
+    cylinder_on_table,
+    scene_cloud,
+    table,
+)
+
+SYNTHETIC = {'box': box_on_table, 'cylinder': cylinder_on_table, 'bar': bar_above_table}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line parser of `lvp_grasp`."""
+    d = AntipodalConfig()
+    p = argparse.ArgumentParser(
+        prog='lvp_grasp', description='Antipodal parallel-gripper (Franka Hand) grasps on a '
+        'point cloud near the human\'s contact point; poses with z = approach, y = closing.')
+    p.add_argument('cloud', help="points (N, 3) metres as .npy/.npz ('points'), .ply/.xyz, or "
+                   "'synthetic:box|cylinder|bar|table' (a tabletop scene, z up)")
+    p.add_argument('--frame-id', default='base_link', help='frame of the cloud')
+    p.add_argument('--contact', type=float, nargs=3, metavar=('X', 'Y', 'Z'),
+                   help='the human\'s contact point (default: search the whole cloud)')
+    p.add_argument('--approach', type=float, nargs=3, metavar=('X', 'Y', 'Z'),
+                   help='the human\'s approach direction')
+    p.add_argument('--max-candidates', type=int, default=10)
+    p.add_argument('--friction', type=float, default=d.friction_coefficient,
+                   help=f'friction coefficient mu (default {d.friction_coefficient})')
+    p.add_argument('--num-seeds', type=int, default=d.num_seeds,
+                   help=f'seed points sampled (default {d.num_seeds})')
+    p.add_argument('--out', type=Path, help='write the ranked grasps here (.json)')
+    return p
+
+
+def load_cloud(source: str, frame_id: str) -> PointCloud:
+    """Read a point cloud file, or build a synthetic scene."""
+    if source.startswith('synthetic:'):
+        name = source.split(':', 1)[1]
+        if name != 'table' and name not in SYNTHETIC:
+            raise GraspError(f'unknown synthetic scene {name!r}; choose from '
+                             f'{sorted([*SYNTHETIC, "table"])}')
+        parts = [table()] + ([SYNTHETIC[name]()] if name in SYNTHETIC else [])
+        return scene_cloud(*parts, noise=0.0005, frame_id=frame_id)[0]
+    path = Path(source)
+    if path.suffix == '.npy':
+        points = np.load(path)
+    elif path.suffix == '.npz':
+        with np.load(path) as data:
+            points = data['points']
+    elif path.suffix in ('.ply', '.xyz', '.txt'):
+        import trimesh
+
+        if path.suffix == '.ply':
+            # A PLY loads as a mesh or a point cloud; both carry `vertices`.
+            points = np.asarray(trimesh.load(path).vertices)  # pyright: ignore
+        else:
+            points = np.loadtxt(path)[:, :3]
+    else:
+        raise GraspError(f'unsupported cloud file {path} (use .npy, .npz, .ply or .xyz)')
+    return PointCloud(points=points, frame_id=frame_id)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line tool; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        cloud = load_cloud(args.cloud, args.frame_id)
+        request = GraspRequest(
+            contact_point=None if args.contact is None else np.array(args.contact),
+            approach=None if args.approach is None else np.array(args.approach),
+            max_candidates=args.max_candidates)
+        detector = AntipodalGraspDetector(AntipodalConfig(friction_coefficient=args.friction,
+                                                          num_seeds=args.num_seeds))
+        plan = plan_grasps(cloud, detector, request)
+    except (OSError, KeyError, ValueError, ArtifactError, GeometryError, GraspError) as exc:
+        print(f'lvp_grasp: {exc}', file=sys.stderr)
+        return 1
+    rows = [{'position': c.pose.position.tolist(), 'quaternion_xyzw': c.pose.quaternion.tolist(),
+             'width': c.width, 'depth': c.depth, 'score': c.score} for c in plan.candidates]
+    print(f'{len(rows)} grasp(s) on {len(cloud.points)} points in {plan.frame_id}')
+    for i, row in enumerate(rows[:5]):
+        print(f'  #{i}: position {np.round(row["position"], 3).tolist()} width '
+              f'{row["width"]:.3f} m score {row["score"]:.3f}')
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({'frame_id': plan.frame_id, 'candidates': rows},
+                                       indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
