@@ -14,7 +14,8 @@ setup(
     zip_safe=True,
     maintainer='LVP developers',
     maintainer_email='lvp@example.org',
-    description='Arm IK along the wrist path, time parameterization, safety checks and execution backends.',
+    description=('Arm IK along the wrist path, time parameterization, safety checks and '
+                 'execution backends.'),
     license='Apache-2.0',
     entry_points={
         'console_scripts': [

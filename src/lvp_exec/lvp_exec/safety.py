@@ -1,0 +1,247 @@
+"""Safety filter run on every joint trajectory before any backend executes it.
+
+Checks, in this order (the first failure aborts; nothing is executed unless all pass):
+1. format: joint names/order match the robot, samples no more than `max_sample_interval` apart;
+2. start state: the first sample equals the current joint state within `start_tolerance`, at
+   rest;
+3. joint position limits, inset by `position_margin`;
+4. joint speed: given velocities and finite differences of positions, against the limits times
+   `velocity_scale`;
+5. joint acceleration: given accelerations and second differences, against the limits times
+   `acceleration_scale`;
+6. workspace: the EE origin (FK) inside an axis-aligned box in the base frame;
+7. table: the EE and the robot's `collision_frames` origins above the table plane
+   z = `table_height` + `table_clearance` in the base frame.
+
+Finite differences of a trajectory that respects a bound respect it too (they are averages),
+so checking them catches trajectories whose velocity/acceleration fields understate the motion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from lvp_common.artifacts import JointTrajectory
+
+from lvp_exec.robots import RobotModel
+
+
+class SafetyViolationError(RuntimeError):
+    """A trajectory fails a safety check; nothing of it may be executed."""
+
+    def __init__(self, message: str, joint: str | None = None, time: float | None = None,
+                 value: float | None = None, limit: float | None = None,
+                 frame: str | None = None) -> None:
+        self.joint = joint
+        self.frame = frame
+        self.time = time
+        self.value = value
+        self.limit = limit
+        super().__init__(message)
+
+
+class TrajectoryFormatError(SafetyViolationError):
+    """Joint names differ from the robot's or samples are too sparse to check."""
+
+
+class StartStateError(SafetyViolationError):
+    """The trajectory does not start at the current joint state, at rest."""
+
+
+class JointLimitError(SafetyViolationError):
+    """A joint position leaves its limits (with margin)."""
+
+
+class VelocityLimitError(SafetyViolationError):
+    """A joint moves faster than allowed."""
+
+
+class AccelerationLimitError(SafetyViolationError):
+    """A joint accelerates harder than allowed."""
+
+
+class WorkspaceError(SafetyViolationError):
+    """The end effector leaves the workspace box."""
+
+
+class TableCollisionError(SafetyViolationError):
+    """The end effector or a checked link goes below the table plane (plus clearance)."""
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Safety limits; positions in the robot base frame (m), angles rad."""
+
+    position_margin: float = 0.01
+    """Joints must stay this far (rad) inside their position limits."""
+    velocity_scale: float = 1.0
+    """Allowed fraction of the velocity limits (timing uses less, by default 0.5)."""
+    acceleration_scale: float = 1.0
+    """Allowed fraction of the acceleration limits (timing uses less, by default 0.5)."""
+    finite_difference_tolerance: float = 1.05
+    """Slack factor on limits for finite-difference estimates (sampling round-off)."""
+    start_tolerance: float = 0.01
+    """Largest difference (rad) between the first sample and the current joint state."""
+    start_velocity_tolerance: float = 1e-3
+    """Largest joint speed (rad/s) at the first sample."""
+    workspace_min: tuple[float, float, float] = (-1.0, -1.0, -0.5)
+    workspace_max: tuple[float, float, float] = (1.0, 1.0, 1.5)
+    table_height: float | None = 0.0
+    """Table plane z (m) in the base frame; None disables the table check."""
+    table_clearance: float = 0.01
+    max_sample_interval: float = 0.05
+    """Samples further apart (s) than this cannot be checked in between."""
+
+
+def default_safety_config(robot: RobotModel) -> SafetyConfig:
+    """Return the default workspace and table for `robot` (base frame, metres).
+
+    Panda (base on the table top): table plane z = 0. G1 (base = pelvis, about 0.79 m above the
+    floor when standing): a table top 0.3 m below the pelvis, hand kept in front of the hips.
+    """
+    if robot.name.startswith('g1'):
+        return SafetyConfig(workspace_min=(-0.1, -0.8, -0.6), workspace_max=(0.8, 0.8, 0.6),
+                            table_height=-0.3)
+    return SafetyConfig(workspace_min=(-0.9, -0.9, -0.1), workspace_max=(0.9, 0.9, 1.2),
+                        table_height=0.0)
+
+
+class SafetyFilter:
+    """Check joint trajectories for one robot against a safety configuration."""
+
+    def __init__(self, robot: RobotModel, config: SafetyConfig | None = None) -> None:
+        self.robot = robot
+        self.config = config or default_safety_config(robot)
+
+    def check(self, trajectory: JointTrajectory, current_joints) -> None:
+        """Raise the first violation found in `trajectory`; return if it is safe to execute."""
+        self._check_format(trajectory)
+        self._check_start(trajectory, np.asarray(current_joints, dtype=np.float64))
+        self._check_positions(trajectory)
+        self._check_velocities(trajectory)
+        self._check_accelerations(trajectory)
+        self._check_cartesian(trajectory)
+
+    def _check_format(self, traj: JointTrajectory) -> None:
+        if traj.joint_names != self.robot.joint_names:
+            raise TrajectoryFormatError(
+                f'{self.robot.name}: trajectory joints {traj.joint_names} differ from the '
+                f'robot joints {self.robot.joint_names}')
+        if len(traj.times) < 2:
+            raise TrajectoryFormatError(
+                f'{self.robot.name}: trajectory needs at least 2 samples, got {len(traj.times)}')
+        gaps = np.diff(traj.times)
+        k = int(np.argmax(gaps))
+        if gaps[k] > self.config.max_sample_interval:
+            raise TrajectoryFormatError(
+                f'samples {gaps[k]:.3f} s apart at t = {traj.times[k]:.3f} s, more than '
+                f'{self.config.max_sample_interval} s', time=float(traj.times[k]),
+                value=float(gaps[k]), limit=self.config.max_sample_interval)
+
+    def _check_start(self, traj: JointTrajectory, current: np.ndarray) -> None:
+        if current.shape != (self.robot.num_joints,):
+            raise TrajectoryFormatError(
+                f'current joint state must have {self.robot.num_joints} values, got shape '
+                f'{current.shape}')
+        diff = np.abs(traj.positions[0] - current)
+        j = int(np.argmax(diff))
+        if diff[j] > self.config.start_tolerance:
+            name = self.robot.joint_names[j]
+            raise StartStateError(
+                f'trajectory starts {name} at {traj.positions[0, j]:.4f} rad but the robot is '
+                f'at {current[j]:.4f} rad (tolerance {self.config.start_tolerance} rad)',
+                joint=name, time=float(traj.times[0]), value=float(traj.positions[0, j]),
+                limit=float(current[j]))
+        if traj.velocities is not None:
+            v0 = np.abs(traj.velocities[0])
+            j = int(np.argmax(v0))
+            if v0[j] > self.config.start_velocity_tolerance:
+                name = self.robot.joint_names[j]
+                raise StartStateError(
+                    f'trajectory starts {name} moving at {traj.velocities[0, j]:.4f} rad/s; it '
+                    'must start at rest', joint=name, time=float(traj.times[0]),
+                    value=float(traj.velocities[0, j]),
+                    limit=self.config.start_velocity_tolerance)
+
+    def _raise_first(self, exc: type[SafetyViolationError], traj: JointTrajectory,
+                     excess: np.ndarray, values: np.ndarray, limits: np.ndarray, what: str,
+                     unit: str, times: np.ndarray | None = None) -> None:
+        """Raise `exc` for the earliest sample where `excess` (T, J) is positive."""
+        bad = np.argwhere(excess > 0.0)
+        if not len(bad):
+            return
+        k, j = (int(i) for i in bad[0])
+        t = float((traj.times if times is None else times)[k])
+        name = self.robot.joint_names[j]
+        value, limit = float(values[k, j]), float(limits[k, j] if limits.ndim == 2 else limits[j])
+        raise exc(f'{name} {what} {value:.4f} {unit} at t = {t:.3f} s exceeds the limit '
+                  f'{limit:.4f} {unit}', joint=name, time=t, value=value, limit=limit)
+
+    def _check_positions(self, traj: JointTrajectory) -> None:
+        lim = self.robot.limits
+        m = self.config.position_margin
+        q = traj.positions
+        lower, upper = lim.lower + m, lim.upper - m
+        below, above = lower - q, q - upper
+        nearest = np.where(below > above, lower, upper)
+        self._raise_first(JointLimitError, traj, np.maximum(below, above), q,
+                          np.broadcast_to(nearest, q.shape), 'position', 'rad')
+
+    def _check_velocities(self, traj: JointTrajectory) -> None:
+        c = self.config
+        v_max = c.velocity_scale * self.robot.limits.velocity
+        if traj.velocities is not None:
+            v = traj.velocities
+            self._raise_first(VelocityLimitError, traj, np.abs(v) - v_max, v, v_max,
+                              'speed', 'rad/s')
+        fd = np.diff(traj.positions, axis=0) / np.diff(traj.times)[:, None]
+        self._raise_first(VelocityLimitError, traj,
+                          np.abs(fd) - v_max * c.finite_difference_tolerance, fd,
+                          v_max * c.finite_difference_tolerance, 'speed (finite difference)',
+                          'rad/s', times=traj.times[:-1])
+
+    def _check_accelerations(self, traj: JointTrajectory) -> None:
+        c = self.config
+        a_max = c.acceleration_scale * self.robot.limits.acceleration
+        if traj.accelerations is not None:
+            a = traj.accelerations
+            self._raise_first(AccelerationLimitError, traj, np.abs(a) - a_max, a, a_max,
+                              'acceleration', 'rad/s^2')
+        t = traj.times
+        if len(t) < 3:
+            return
+        fd = np.diff(traj.positions, axis=0) / np.diff(t)[:, None]
+        mid = 0.5 * (t[1:] + t[:-1])
+        fdd = np.diff(fd, axis=0) / np.diff(mid)[:, None]
+        self._raise_first(AccelerationLimitError, traj,
+                          np.abs(fdd) - a_max * c.finite_difference_tolerance, fdd,
+                          a_max * c.finite_difference_tolerance,
+                          'acceleration (finite difference)', 'rad/s^2', times=t[1:-1])
+
+    def _check_cartesian(self, traj: JointTrajectory) -> None:
+        c = self.config
+        lo, hi = np.array(c.workspace_min), np.array(c.workspace_max)
+        frame_ids = (self.robot.ee_frame_id, *self.robot.collision_frame_ids)
+        frame_names = (self.robot.ee_frame, *self.robot.collision_frames)
+        floor = None if c.table_height is None else c.table_height + c.table_clearance
+        axes = 'xyz'
+        for k, q in enumerate(traj.positions):
+            points = self.robot.frame_positions(q, frame_ids)
+            ee = points[0]
+            t = float(traj.times[k])
+            outside = np.maximum(lo - ee, ee - hi)
+            if np.any(outside > 0.0):
+                a = int(np.argmax(outside))
+                limit = float(lo[a] if ee[a] < lo[a] else hi[a])
+                raise WorkspaceError(
+                    f'{self.robot.ee_frame} {axes[a]} = {ee[a]:.3f} m at t = {t:.3f} s leaves '
+                    f'the workspace box [{lo[a]:.3f}, {hi[a]:.3f}] m', frame=self.robot.ee_frame,
+                    time=t, value=float(ee[a]), limit=limit)
+            if floor is not None:
+                i = int(np.argmin(points[:, 2]))
+                if points[i, 2] < floor:
+                    raise TableCollisionError(
+                        f'{frame_names[i]} z = {points[i, 2]:.3f} m at t = {t:.3f} s is below '
+                        f'the table plane + clearance {floor:.3f} m', frame=frame_names[i],
+                        time=t, value=float(points[i, 2]), limit=floor)

@@ -1,0 +1,34 @@
+"""Reachable synthetic wrist paths (FK of smooth random joint paths), for tests and benchmarks."""
+
+from __future__ import annotations
+
+import numpy as np
+from lvp_common.artifacts import ROBOT_BASE_FRAME, WristTrajectory
+
+from lvp_exec.robots import RobotModel
+
+
+def smooth_joint_path(robot: RobotModel, rng: np.random.Generator, num_frames: int = 49,
+                      amplitude: float = 0.5, limit_margin: float = 0.15,
+                      start=None) -> np.ndarray:
+    """Return a smooth random joint path (num_frames, J) inside the limits (inset, rad).
+
+    It starts at `start` (default: the robot's home) and drifts to a random configuration
+    within `amplitude` rad per joint, with a small sinusoidal wobble.
+    """
+    lo = robot.limits.lower + limit_margin
+    hi = robot.limits.upper - limit_margin
+    q0 = np.clip(robot.home if start is None else np.asarray(start, float), lo, hi)
+    q1 = np.clip(q0 + rng.uniform(-amplitude, amplitude, robot.num_joints), lo, hi)
+    s = np.linspace(0.0, 1.0, num_frames)[:, None]
+    ease = 3.0 * s ** 2 - 2.0 * s ** 3
+    wobble = 0.2 * amplitude * np.sin(np.pi * s) * rng.uniform(-1.0, 1.0, robot.num_joints)
+    return np.clip(q0 + (q1 - q0) * ease + wobble, lo, hi)
+
+
+def wrist_path_from_joints(robot: RobotModel, joint_path: np.ndarray, fps: float = 16.0,
+                           frame_id: str = ROBOT_BASE_FRAME) -> WristTrajectory:
+    """Return the EE poses of `joint_path` as a wrist path sampled at `fps`."""
+    poses = [robot.ee_pose(q) for q in joint_path]
+    return WristTrajectory(np.arange(len(poses)) / fps, np.array([p.position for p in poses]),
+                           np.array([p.quaternion for p in poses]), frame_id, smoothed=True)

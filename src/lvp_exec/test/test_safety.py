@@ -1,0 +1,248 @@
+"""Safety filter: each violation class is rejected (fuzzed), valid trajectories pass."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from lvp_common.artifacts import JointTrajectory
+from lvp_exec.ik import DampedLeastSquaresIk
+from lvp_exec.robots import load_g1_arm, load_panda
+from lvp_exec.safety import (
+    AccelerationLimitError,
+    JointLimitError,
+    SafetyConfig,
+    SafetyFilter,
+    StartStateError,
+    TableCollisionError,
+    TrajectoryFormatError,
+    VelocityLimitError,
+    WorkspaceError,
+    default_safety_config,
+)
+from lvp_exec.synthetic_paths import smooth_joint_path, wrist_path_from_joints
+from lvp_exec.timing import parameterize
+
+ROBOTS = {'panda': load_panda(), 'g1_right': load_g1_arm()}
+FUZZ = settings(max_examples=25, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _valid_trajectory(robot, seed=0):
+    joints = smooth_joint_path(robot, np.random.default_rng(seed), amplitude=0.3)
+    path = DampedLeastSquaresIk(robot).solve(wrist_path_from_joints(robot, joints), joints[0])
+    return parameterize(path, robot.limits).trajectory
+
+
+VALID = {name: _valid_trajectory(robot) for name, robot in ROBOTS.items()}
+
+
+def _replace(traj, **fields):
+    return dataclasses.replace(traj, **fields)
+
+
+def _velocities(traj) -> np.ndarray:
+    assert traj.velocities is not None
+    return traj.velocities
+
+
+def _accelerations(traj) -> np.ndarray:
+    assert traj.accelerations is not None
+    return traj.accelerations
+
+
+robot_names = st.sampled_from(sorted(ROBOTS))
+
+
+@pytest.mark.parametrize('name', sorted(ROBOTS))
+@pytest.mark.parametrize('seed', range(4))
+def test_valid_trajectories_pass(name, seed):
+    robot = ROBOTS[name]
+    traj = _valid_trajectory(robot, seed)
+    SafetyFilter(robot).check(traj, traj.positions[0])
+
+
+@given(name=robot_names, joint=st.integers(0, 6), delta=st.floats(0.015, 0.5),
+       sign=st.sampled_from([-1.0, 1.0]))
+@FUZZ
+def test_fuzz_start_state_mismatch(name, joint, delta, sign):
+    robot, traj = ROBOTS[name], VALID[name]
+    current = traj.positions[0].copy()
+    current[joint] += sign * delta
+    with pytest.raises(StartStateError) as info:
+        SafetyFilter(robot).check(traj, current)
+    assert info.value.joint == robot.joint_names[joint]
+    assert robot.joint_names[joint] in str(info.value)
+
+
+@given(name=robot_names, joint=st.integers(0, 6), speed=st.floats(0.01, 1.0))
+@FUZZ
+def test_fuzz_start_moving(name, joint, speed):
+    robot, traj = ROBOTS[name], VALID[name]
+    velocities = _velocities(traj).copy()
+    velocities[0, joint] = speed
+    with pytest.raises(StartStateError, match='at rest'):
+        SafetyFilter(robot).check(_replace(traj, velocities=velocities), traj.positions[0])
+
+
+@given(name=robot_names, joint=st.integers(0, 6), at=st.floats(0.05, 1.0),
+       excess=st.floats(0.001, 0.3), upper=st.booleans(), width=st.integers(1, 80))
+@FUZZ
+def test_fuzz_joint_limit(name, joint, at, excess, upper, width):
+    robot, traj = ROBOTS[name], VALID[name]
+    margin = SafetyConfig().position_margin
+    q = traj.positions.copy()
+    k = max(1, int(at * (len(q) - 1)))
+    target = (robot.limits.upper[joint] - margin + excess if upper
+              else robot.limits.lower[joint] + margin - excess)
+    # A raised-cosine excursion of the joint that peaks beyond the limit at sample k.
+    idx = np.arange(len(q))
+    window = np.clip(1.0 - np.abs(idx - k) / width, 0.0, 1.0)
+    bump = 0.5 - 0.5 * np.cos(np.pi * window)
+    q[:, joint] += bump * (target - q[k, joint])
+    with pytest.raises(JointLimitError) as info:
+        SafetyFilter(robot).check(_replace(traj, positions=q), q[0])
+    err = info.value
+    assert err.joint == robot.joint_names[joint]
+    assert err.time is not None and err.time <= traj.times[k] + 1e-9
+    assert err.limit == pytest.approx(robot.limits.upper[joint] - margin if upper
+                                      else robot.limits.lower[joint] + margin)
+
+
+@given(name=robot_names, factor=st.floats(1.01, 3.0))
+@FUZZ
+def test_fuzz_too_fast_motion(name, factor):
+    robot, traj = ROBOTS[name], VALID[name]
+    peak = np.max(np.abs(_velocities(traj)) / robot.limits.velocity)
+    speedup = factor / peak
+    fast = _replace(traj, times=traj.times / speedup, velocities=_velocities(traj) * speedup,
+                    accelerations=_accelerations(traj) * speedup ** 2)
+    with pytest.raises(VelocityLimitError) as info:
+        SafetyFilter(robot).check(fast, traj.positions[0])
+    err = info.value
+    assert err.joint in robot.joint_names
+    assert err.value is not None and err.limit is not None
+    assert abs(err.value) > err.limit
+
+
+@given(name=robot_names, joint=st.integers(0, 6), at=st.floats(0.05, 0.95),
+       factor=st.floats(1.01, 5.0))
+@FUZZ
+def test_fuzz_understated_velocity_field(name, joint, at, factor):
+    robot, traj = ROBOTS[name], VALID[name]
+    v = _velocities(traj).copy()
+    k = int(at * (len(v) - 1))
+    v[k, joint] = factor * robot.limits.velocity[joint]
+    with pytest.raises(VelocityLimitError) as info:
+        SafetyFilter(robot).check(_replace(traj, velocities=v), traj.positions[0])
+    assert info.value.joint == robot.joint_names[joint]
+    assert info.value.time == pytest.approx(traj.times[k])
+
+
+@given(name=robot_names, joint=st.integers(0, 6), at=st.floats(0.1, 0.9),
+       strength=st.floats(1.2, 3.0), ramp=st.integers(1, 5), sign=st.sampled_from([-1, 1]))
+@FUZZ
+def test_fuzz_velocity_kink_is_an_acceleration_violation(name, joint, at, strength, ramp, sign):
+    robot, traj = ROBOTS[name], VALID[name]
+    dt = traj.times[1] - traj.times[0]
+    a_max = robot.limits.acceleration[joint]
+    # A velocity step of `jump` within one sample: acceleration jump/dt, speed still in limits.
+    jump = strength * a_max * dt * 1.05
+    assume(jump <= 0.45 * robot.limits.velocity[joint])
+    q = traj.positions.copy()
+    k = int(at * (len(q) - 1))
+    steps = np.clip(np.arange(len(q)) - k, 0, ramp)
+    q[:, joint] += sign * jump * dt * steps
+    with pytest.raises(AccelerationLimitError) as info:
+        SafetyFilter(robot).check(_replace(traj, positions=q), traj.positions[0])
+    assert info.value.joint == robot.joint_names[joint]
+
+
+@given(name=robot_names, joint=st.integers(0, 6), at=st.floats(0.0, 1.0),
+       factor=st.floats(1.01, 5.0))
+@FUZZ
+def test_fuzz_acceleration_field(name, joint, at, factor):
+    robot, traj = ROBOTS[name], VALID[name]
+    a = _accelerations(traj).copy()
+    k = int(at * (len(a) - 1))
+    a[k, joint] = -factor * robot.limits.acceleration[joint]
+    with pytest.raises(AccelerationLimitError, match=robot.joint_names[joint]):
+        SafetyFilter(robot).check(_replace(traj, accelerations=a), traj.positions[0])
+
+
+def _slow_move(robot, start, goal, dt=0.01):
+    """A quintic joint move start -> goal at rest, well within the speed/acceleration limits."""
+    duration = max(1.0, float(np.max(np.abs(goal - start) / (0.3 * robot.limits.velocity))),
+                   float(np.sqrt(np.max(6.0 * np.abs(goal - start) /
+                                        (0.3 * robot.limits.acceleration)))))
+    t = np.arange(int(np.ceil(duration / dt)) + 1) * dt
+    s = np.clip(t / duration, 0.0, 1.0)[:, None]
+    blend = 10 * s ** 3 - 15 * s ** 4 + 6 * s ** 5
+    dblend = (30 * s ** 2 - 60 * s ** 3 + 30 * s ** 4) / duration
+    ddblend = (60 * s - 180 * s ** 2 + 120 * s ** 3) / duration ** 2
+    delta = goal - start
+    return JointTrajectory(t, robot.joint_names, start + blend * delta, dblend * delta,
+                           ddblend * delta)
+
+
+@given(name=robot_names, data=st.data())
+@settings(max_examples=40, deadline=None)
+def test_fuzz_cartesian_checks_match_an_fk_oracle(name, data):
+    """Random slow moves anywhere in joint space: the filter agrees with FK sample by sample."""
+    robot = ROBOTS[name]
+    config = default_safety_config(robot)
+    margin = config.position_margin + 1e-3
+    goal = np.array([data.draw(st.floats(lo + margin, hi - margin))
+                     for lo, hi in zip(robot.limits.lower, robot.limits.upper)])
+    traj = _slow_move(robot, robot.home, goal)
+    expected = None
+    lo, hi = np.array(config.workspace_min), np.array(config.workspace_max)
+    assert config.table_height is not None
+    floor = config.table_height + config.table_clearance
+    for k, q in enumerate(traj.positions):
+        pts = robot.frame_positions(q, (robot.ee_frame_id, *robot.collision_frame_ids))
+        if np.any(pts[0] < lo) or np.any(pts[0] > hi):
+            expected = (WorkspaceError, traj.times[k])
+            break
+        if np.any(pts[:, 2] < floor):
+            expected = (TableCollisionError, traj.times[k])
+            break
+    safety = SafetyFilter(robot, config)
+    if expected is None:
+        safety.check(traj, robot.home)
+        return
+    with pytest.raises(expected[0]) as info:
+        safety.check(traj, robot.home)
+    assert info.value.time == pytest.approx(expected[1])
+    assert info.value.frame is not None
+
+
+def test_workspace_box_violation_names_axis_time_and_limit():
+    robot = ROBOTS['panda']
+    traj = VALID['panda']
+    x = robot.ee_positions(traj.positions)[:, 0]
+    config = SafetyConfig(workspace_max=(float(x.max()) - 0.01, 1.0, 1.5))
+    with pytest.raises(WorkspaceError, match=r'panda_hand_tcp x = .* leaves') as info:
+        SafetyFilter(robot, config).check(traj, traj.positions[0])
+    assert info.value.limit == pytest.approx(x.max() - 0.01)
+
+
+@pytest.mark.parametrize('name', sorted(ROBOTS))
+def test_table_plane_violation(name):
+    robot, traj = ROBOTS[name], VALID[name]
+    z = robot.ee_positions(traj.positions)[:, 2]
+    config = dataclasses.replace(default_safety_config(robot), table_height=float(z.min()))
+    with pytest.raises(TableCollisionError, match='below the table plane') as info:
+        SafetyFilter(robot, config).check(traj, traj.positions[0])
+    assert info.value.frame is not None
+
+
+def test_format_violations():
+    robot, traj = ROBOTS['panda'], VALID['panda']
+    renamed = _replace(traj, joint_names=tuple(reversed(traj.joint_names)))
+    with pytest.raises(TrajectoryFormatError, match='differ'):
+        SafetyFilter(robot).check(renamed, traj.positions[0])
+    sparse = _replace(traj, times=traj.times * 10.0)
+    with pytest.raises(TrajectoryFormatError, match='apart'):
+        SafetyFilter(robot).check(sparse, traj.positions[0])
