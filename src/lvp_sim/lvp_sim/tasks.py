@@ -1,0 +1,110 @@
+# MuJoCo's bindings are compiled modules without stubs: pyright cannot see their attributes.
+# pyright: reportAttributeAccessIssue=false
+"""Task success predicates on the simulated scene's state (object poses, button travel).
+
+A predicate compares the state at the start of a task with the state at its end, so it applies
+equally to the end of a synthetic demonstration and to the end of a robot's execution in the same
+world. Positions are metres in the robot base frame.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+from lvp_common.geometry import Pose
+
+from lvp_sim.world import BUTTON_JOINT, OBJECT_BODIES, World
+
+
+class TaskError(ValueError):
+    """A task specification or scene state is inconsistent."""
+
+
+class TaskKind(str, enum.Enum):
+    LIFT = 'lift'
+    PUSH_TO_REGION = 'push_to_region'
+    PRESS = 'press'
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What success means for one task.
+
+    lift: `object_name` ends at least `lift_height` m above where it started.
+    push_to_region: its centre ends inside the square region (`region_xy` centre,
+    `region_half_size` m) and it stays on the table (rose less than `lift_height`).
+    press: the button joint travelled at least `press_depth` m down.
+    """
+
+    name: str
+    kind: TaskKind
+    object_name: str = 'cube'
+    lift_height: float = 0.05
+    region_xy: tuple[float, float] = (0.0, 0.0)
+    region_half_size: float = 0.05
+    press_depth: float = 0.004
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, 'kind', TaskKind(self.kind))
+        if self.lift_height <= 0.0 or self.region_half_size <= 0.0 or self.press_depth <= 0.0:
+            raise TaskError(f'TaskSpec {self.name!r}: thresholds must be positive')
+
+
+@dataclass(frozen=True)
+class SceneState:
+    """Poses of the scene's movable bodies (base frame) and the button travel (m, <= 0)."""
+
+    object_poses: dict[str, Pose] = field(default_factory=dict)
+    button_travel: float = 0.0
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """Whether a task succeeded, the measured quantity, its threshold and a readable reason."""
+
+    success: bool
+    measured: float
+    threshold: float
+    message: str
+
+
+def read_scene_state(world: World) -> SceneState:
+    """Return the current state of the world's objects and button (after a forward pass)."""
+    mujoco.mj_kinematics(world.model, world.data)
+    poses = {name: world.body_pose(name) for name in OBJECT_BODIES}
+    travel = float(world.data.qpos[world.joint_qpos_address(BUTTON_JOINT)])
+    return SceneState(poses, travel)
+
+
+def _object(state: SceneState, name: str) -> Pose:
+    if name not in state.object_poses:
+        raise TaskError(f'scene state has no object {name!r}; it has '
+                        f'{sorted(state.object_poses)}')
+    return state.object_poses[name]
+
+
+def evaluate_task(spec: TaskSpec, initial: SceneState, final: SceneState) -> TaskOutcome:
+    """Decide whether `final` satisfies the task, relative to `initial`."""
+    if spec.kind is TaskKind.PRESS:
+        depth = -final.button_travel
+        ok = depth >= spec.press_depth
+        return TaskOutcome(ok, depth, spec.press_depth,
+                           f'button pressed {depth * 1000:.1f} mm '
+                           f'(needs {spec.press_depth * 1000:.1f} mm)')
+    start = _object(initial, spec.object_name).position
+    end = _object(final, spec.object_name).position
+    rise = float(end[2] - start[2])
+    if spec.kind is TaskKind.LIFT:
+        return TaskOutcome(rise >= spec.lift_height, rise, spec.lift_height,
+                           f'{spec.object_name} rose {rise * 100:.1f} cm '
+                           f'(needs {spec.lift_height * 100:.1f} cm)')
+    offset = np.abs(end[:2] - np.asarray(spec.region_xy))
+    distance = float(offset.max())
+    inside = distance <= spec.region_half_size and rise < spec.lift_height
+    return TaskOutcome(inside, distance, spec.region_half_size,
+                       f'{spec.object_name} centre {distance * 100:.1f} cm from the region '
+                       f'centre (Chebyshev; inside within {spec.region_half_size * 100:.1f} cm)'
+                       f', rose {rise * 100:.1f} cm')

@@ -1,0 +1,376 @@
+# MuJoCo's bindings are compiled modules without stubs: pyright cannot see their attributes.
+# pyright: reportAttributeAccessIssue=false
+"""The MuJoCo tabletop world: table, graspable objects, a button, lights and an RGB-D camera.
+
+Frames. The MuJoCo world frame *is* the robot base frame (`base_link`): z up, x from the robot
+towards the camera across the table, y to the robot's left. Its origin is on the table top, on
+the table's centre line, `robot_mount_inset` metres in from the table's back (robot-side) edge:
+where a Franka is bolted down. The table top lies at z = `table_top_z` (0 by default); the floor
+at `table_top_z - table_height`. The scene camera faces the robot from the front of the table,
+looking down at the workspace; its pose and intrinsics are read back from the compiled model.
+
+A robot is inserted with `build_world(config, robot_mjcf=...)`: its MJCF is attached at the
+`robot_mount` site (the base frame origin) with the prefix `robot/`; the world itself holds no
+robot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mujoco
+import numpy as np
+from lvp_common.artifacts import CameraIntrinsics, Observation
+from lvp_common.geometry import Pose, look_rotation
+from scipy.spatial.transform import Rotation
+
+from lvp_sim.hand_model import HAND_GEOM_GROUP, HandConfig, hand_mjcf
+
+OPTICAL_FROM_MUJOCO_CAMERA = np.diag([1.0, -1.0, -1.0])
+"""MuJoCo/OpenGL cameras look down -z with y up; REP 103 optical frames look down +z, y down."""
+
+ROBOT_PREFIX = 'robot/'
+ROBOT_MOUNT_SITE = 'robot_mount'
+OBJECT_BODIES = ('cube', 'cup')
+"""Free-floating graspable objects, by body name."""
+BUTTON_JOINT = 'button_press'
+"""The button cap's slide joint (m, 0 = up, negative = pushed down)."""
+BUTTON_TRAVEL = 0.01
+BUTTON_CAP_HALF_HEIGHT = 0.008
+
+
+class WorldError(ValueError):
+    """The world cannot be built as configured (bad placement, bad robot MJCF)."""
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """The scene camera: looks at `target` (base frame, m) from `distance` m away.
+
+    azimuth_deg: direction from the target to the camera about base z; 0 = in front of the table
+    (+x, facing the robot). elevation_deg: angle above the table plane. fovy_deg: vertical field
+    of view (MuJoCo's convention); 45 deg at 480 rows gives f = 579.4 px.
+    """
+
+    target: tuple[float, float, float] = (0.45, 0.0, 0.05)
+    distance: float = 0.72
+    azimuth_deg: float = 0.0
+    elevation_deg: float = 40.0
+    fovy_deg: float = 45.0
+    width: int = 832
+    height: int = 480
+    name: str = 'scene_camera'
+
+    def __post_init__(self) -> None:
+        if not 0.1 <= self.distance <= 5.0:
+            raise WorldError(f'CameraConfig.distance must lie in [0.1, 5] m, got {self.distance}')
+        if not 5.0 <= self.elevation_deg <= 85.0:
+            raise WorldError(f'CameraConfig.elevation_deg must lie in [5, 85], '
+                             f'got {self.elevation_deg}')
+        if not 10.0 <= self.fovy_deg <= 120.0:
+            raise WorldError(f'CameraConfig.fovy_deg must lie in [10, 120], got {self.fovy_deg}')
+        if self.width < 16 or self.height < 16:
+            raise WorldError(f'CameraConfig: image {self.width}x{self.height} is too small')
+
+    def position(self) -> np.ndarray:
+        """Return the camera centre in the base frame (m)."""
+        az, el = np.radians(self.azimuth_deg), np.radians(self.elevation_deg)
+        offset = self.distance * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az),
+                                           np.sin(el)])
+        return np.asarray(self.target) + offset
+
+    def optical_rotation(self) -> np.ndarray:
+        """Return the optical frame's rotation in the base frame (z forward, y down)."""
+        forward = np.asarray(self.target) - self.position()
+        return look_rotation(forward, up_hint=(0.0, 0.0, -1.0))
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Table, object placements (base frame, m) and the camera of the tabletop world.
+
+    Object positions are (x, y) on the table top; yaw in radians about base z. The target region
+    (for pushing) is a flat yellow square drawn on the table, with no collision.
+    """
+
+    table_top_z: float = 0.0
+    table_height: float = 0.75
+    table_length: float = 1.0
+    table_width: float = 1.3
+    robot_mount_inset: float = 0.1
+    wall_distance: float = 0.45
+    cube_xy: tuple[float, float] = (0.45, 0.04)
+    cube_yaw: float = 0.0
+    cube_half_size: float = 0.025
+    cup_xy: tuple[float, float] = (0.58, -0.3)
+    cup_radius: float = 0.035
+    cup_height: float = 0.09
+    button_xy: tuple[float, float] = (0.34, 0.15)
+    target_region_xy: tuple[float, float] = (0.45, -0.14)
+    target_region_half_size: float = 0.05
+    camera: CameraConfig = field(default_factory=CameraConfig)
+
+    def __post_init__(self) -> None:
+        x_min = -self.robot_mount_inset
+        x_max = x_min + self.table_length
+        half_w = self.table_width / 2.0
+        for name in ('cube_xy', 'cup_xy', 'button_xy', 'target_region_xy'):
+            x, y = getattr(self, name)
+            if not (x_min < x < x_max and -half_w < y < half_w):
+                raise WorldError(f'WorldConfig.{name} = {(x, y)} is off the table '
+                                 f'(x in ({x_min}, {x_max}), y in ({-half_w}, {half_w}))')
+        if self.cube_half_size <= 0.0 or self.cup_radius <= 0.0 or self.cup_height <= 0.0:
+            raise WorldError('WorldConfig: object sizes must be positive')
+
+
+def _vec(values) -> str:
+    return ' '.join(f'{float(v):.10g}' for v in values)
+
+
+def _quat_wxyz(rotation: np.ndarray) -> str:
+    x, y, z, w = Rotation.from_matrix(rotation).as_quat()
+    return _vec((w, x, y, z))
+
+
+def world_mjcf(config: WorldConfig, hand: HandConfig | None = None) -> str:
+    """Return the world's MJCF (without a robot); with the hand if `hand` is given."""
+    cam = config.camera
+    top = config.table_top_z
+    x_min = -config.robot_mount_inset
+    table_cx = x_min + config.table_length / 2.0
+    thick = 0.04
+    floor_z = top - config.table_height
+    wall_x = x_min - config.wall_distance
+    cam_rot = cam.optical_rotation() @ OPTICAL_FROM_MUJOCO_CAMERA
+    cube_h = config.cube_half_size
+    cube_rot = Rotation.from_euler('z', config.cube_yaw).as_matrix()
+    cup_r, cup_hh = config.cup_radius, config.cup_height / 2.0
+    bx, by = config.button_xy
+    rx, ry = config.target_region_xy
+    rs = config.target_region_half_size
+    hand_assets, hand_body = hand_mjcf(hand) if hand is not None else ('', '')
+    offw = max(cam.width, 640)
+    offh = max(cam.height, 480)
+    return f"""
+<mujoco model="lvp_tabletop">
+  <compiler angle="radian" autolimits="true"/>
+  <option timestep="0.002" gravity="0 0 -9.81"/>
+  <visual>
+    <global offwidth="{offw}" offheight="{offh}"/>
+    <headlight ambient="0.5 0.5 0.5" diffuse="0.6 0.6 0.6" specular="0.05 0.05 0.05"/>
+    <quality shadowsize="0"/>
+    <map znear="0.01" zfar="20"/>
+  </visual>
+  <asset>
+    <material name="table" rgba="0.6 0.6 0.6 1" specular="0.1" shininess="0.1"/>
+    <material name="wall" rgba="0.55 0.62 0.72 1" specular="0.05" shininess="0.05"/>
+    <material name="floor" rgba="0.42 0.42 0.44 1" specular="0.05"/>
+    <material name="cube" rgba="0.15 0.55 0.25 1" specular="0.2" shininess="0.2"/>
+    <material name="cup" rgba="0.25 0.4 0.8 1" specular="0.3" shininess="0.3"/>
+    <material name="button" rgba="0.85 0.12 0.1 1" specular="0.3"/>
+    <material name="button_base" rgba="0.2 0.2 0.22 1" specular="0.1"/>
+    <material name="target_region" rgba="0.95 0.85 0.2 1" specular="0.0"/>
+    {hand_assets}
+  </asset>
+  <worldbody>
+    <light name="key" directional="true" castshadow="false" pos="1.6 0.4 1.6"
+           dir="{_vec(np.array(cam.target) - np.array([1.6, 0.4, 1.6]))}"
+           diffuse="0.3 0.3 0.3" specular="0.1 0.1 0.1"/>
+    <light name="fill" directional="true" castshadow="false" pos="0.4 -1.2 1.0"
+           dir="{_vec(np.array(cam.target) - np.array([0.4, -1.2, 1.0]))}"
+           diffuse="0.1 0.1 0.1" specular="0 0 0"/>
+    <geom name="floor" type="plane" size="4 4 0.1" pos="0 0 {floor_z:.6g}" material="floor"/>
+    <geom name="wall" type="box" size="0.02 3 1.5" pos="{wall_x:.6g} 0 {floor_z + 1.5:.6g}"
+          material="wall"/>
+    <body name="table" pos="{table_cx:.6g} 0 {top - thick / 2:.6g}">
+      <geom name="table_top" type="box" material="table"
+            size="{config.table_length / 2:.6g} {config.table_width / 2:.6g} {thick / 2:.6g}"/>
+      <geom name="table_base" type="box" material="table" rgba="0.5 0.5 0.5 1"
+            size="{config.table_length / 2 - 0.05:.6g} {config.table_width / 2 - 0.05:.6g}
+                  {(config.table_height - thick) / 2:.6g}"
+            pos="0 0 {-config.table_height / 2:.6g}"/>
+    </body>
+    <site name="{ROBOT_MOUNT_SITE}" pos="0 0 {top:.6g}" size="0.01" rgba="0 0 0 0"/>
+    <geom name="target_region" type="box" contype="0" conaffinity="0" material="target_region"
+          size="{rs:.6g} {rs:.6g} 0.0005" pos="{rx:.6g} {ry:.6g} {top + 0.0005:.6g}"/>
+    <body name="cube" pos="{config.cube_xy[0]:.6g} {config.cube_xy[1]:.6g} {top + cube_h:.6g}"
+          quat="{_quat_wxyz(cube_rot)}">
+      <freejoint name="cube_free"/>
+      <geom name="cube" type="box" size="{cube_h:.6g} {cube_h:.6g} {cube_h:.6g}" mass="0.1"
+            material="cube" friction="1.0 0.01 0.001"/>
+    </body>
+    <body name="cup" pos="{config.cup_xy[0]:.6g} {config.cup_xy[1]:.6g} {top + cup_hh:.6g}">
+      <freejoint name="cup_free"/>
+      <geom name="cup" type="cylinder" size="{cup_r:.6g} {cup_hh:.6g}" mass="0.15"
+            material="cup"/>
+      <geom name="cup_rim" type="cylinder" size="{cup_r * 0.8:.6g} 0.001"
+            pos="0 0 {cup_hh:.6g}" rgba="0.12 0.18 0.4 1" contype="0" conaffinity="0"
+            mass="0"/>
+    </body>
+    <body name="button_base" pos="{bx:.6g} {by:.6g} {top + 0.01:.6g}">
+      <geom name="button_base" type="box" size="0.035 0.035 0.01" material="button_base"/>
+      <body name="button" pos="0 0 0.016">
+        <joint name="{BUTTON_JOINT}" type="slide" axis="0 0 1" range="{-BUTTON_TRAVEL} 0"
+               damping="5" frictionloss="0.5"/>
+        <geom name="button_cap" type="cylinder" size="0.02 {BUTTON_CAP_HALF_HEIGHT}"
+              material="button" mass="0.02"/>
+      </body>
+    </body>
+    <camera name="{cam.name}" mode="fixed" pos="{_vec(cam.position())}"
+            quat="{_quat_wxyz(cam_rot)}" fovy="{cam.fovy_deg:.6g}"/>
+    {hand_body}
+  </worldbody>
+</mujoco>
+"""
+
+
+def _load_robot_spec(robot_mjcf: str) -> mujoco.MjSpec:
+    text = robot_mjcf.lstrip()
+    try:
+        if text.startswith('<'):
+            return mujoco.MjSpec.from_string(robot_mjcf)
+        return mujoco.MjSpec.from_file(str(Path(robot_mjcf)))
+    except (ValueError, RuntimeError) as exc:
+        raise WorldError(f'cannot load robot MJCF {robot_mjcf[:80]!r}: {exc}') from exc
+
+
+@dataclass
+class World:
+    """A compiled tabletop world: model, data and the camera read back from the model."""
+
+    config: WorldConfig
+    model: mujoco.MjModel
+    data: mujoco.MjData
+    hand: HandConfig | None
+    has_robot: bool
+
+    @property
+    def camera_id(self) -> int:
+        return mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, self.config.camera.name)
+
+    def intrinsics(self) -> CameraIntrinsics:
+        """Return the scene camera's pinhole model (pixel centres at integers, as OpenCV)."""
+        cam = self.config.camera
+        fovy = float(self.model.cam_fovy[self.camera_id])
+        f = 0.5 * cam.height / np.tan(np.radians(fovy) / 2.0)
+        return CameraIntrinsics(f, f, (cam.width - 1) / 2.0, (cam.height - 1) / 2.0,
+                                cam.width, cam.height, assumed=False)
+
+    def camera_to_base(self) -> Pose:
+        """Return the camera optical frame's pose in the base frame (from the compiled model)."""
+        mujoco.mj_kinematics(self.model, self.data)
+        cid = self.camera_id
+        rot = self.data.cam_xmat[cid].reshape(3, 3) @ OPTICAL_FROM_MUJOCO_CAMERA
+        return Pose.from_rotation_matrix(self.data.cam_xpos[cid].copy(), rot)
+
+    def body_pose(self, name: str) -> Pose:
+        """Return a body's pose in the base frame (after the last forward pass)."""
+        bid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, name)
+        if bid < 0:
+            raise WorldError(f'no body named {name!r} in the world')
+        return Pose(self.data.xpos[bid].copy(), np.roll(self.data.xquat[bid], -1))
+
+    def joint_qpos_address(self, name: str) -> int:
+        """Return the qpos index of a joint by name."""
+        jid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, name)
+        if jid < 0:
+            raise WorldError(f'no joint named {name!r} in the world')
+        return int(self.model.jnt_qposadr[jid])
+
+    def set_free_body_pose(self, name: str, pose: Pose) -> None:
+        """Place a free-jointed body (base frame) in qpos; call forward afterwards."""
+        adr = self.joint_qpos_address(f'{name}_free')
+        x, y, z, w = pose.quaternion
+        self.data.qpos[adr:adr + 7] = [*pose.position, w, x, y, z]
+
+
+def build_world(config: WorldConfig | None = None, robot_mjcf: str | None = None,
+                hand: HandConfig | None = None) -> World:
+    """Compile the tabletop world; attach a robot (MJCF text or file path) at the base origin.
+
+    The robot's names get the prefix `robot/`; its root body sits at the `robot_mount` site (the
+    base frame origin). `hand` adds the procedural demonstrator hand.
+    """
+    config = config or WorldConfig()
+    xml = world_mjcf(config, hand)
+    try:
+        spec = mujoco.MjSpec.from_string(xml)
+    except ValueError as exc:
+        raise WorldError(f'world MJCF does not compile: {exc}') from exc
+    if robot_mjcf is not None:
+        robot = _load_robot_spec(robot_mjcf)
+        mount = spec.site(ROBOT_MOUNT_SITE)
+        try:
+            spec.attach(robot, prefix=ROBOT_PREFIX, site=mount)
+        except (ValueError, RuntimeError) as exc:
+            raise WorldError(f'cannot attach the robot at {ROBOT_MOUNT_SITE}: {exc}') from exc
+    try:
+        model = spec.compile()
+    except ValueError as exc:
+        raise WorldError(f'world does not compile: {exc}') from exc
+    data = mujoco.MjData(model)
+    mujoco.mj_forward(model, data)
+    return World(config, model, data, hand, robot_mjcf is not None)
+
+
+class SceneRenderer:
+    """Render RGB, depth (m) and geom segmentation from the scene camera, offscreen."""
+
+    def __init__(self, world: World) -> None:
+        cam = world.config.camera
+        self.world = world
+        self._renderer = mujoco.Renderer(world.model, cam.height, cam.width)
+        self._with_hand = mujoco.MjvOption()
+        self._without_hand = mujoco.MjvOption()
+        self._without_hand.geomgroup[HAND_GEOM_GROUP] = 0
+
+    def _update(self, show_hand: bool) -> None:
+        option = self._with_hand if show_hand else self._without_hand
+        self._renderer.update_scene(self.world.data, camera=self.world.config.camera.name,
+                                    scene_option=option)
+
+    def rgb(self, show_hand: bool = True) -> np.ndarray:
+        """Return the colour image (H, W, 3) uint8 of the current state."""
+        self._update(show_hand)
+        return self._renderer.render().copy()
+
+    def depth(self, show_hand: bool = True) -> np.ndarray:
+        """Return depth along the optical axis (H, W) float32 metres, NaN where nothing is hit."""
+        self._update(show_hand)
+        self._renderer.enable_depth_rendering()
+        try:
+            depth = self._renderer.render().astype(np.float32)
+        finally:
+            self._renderer.disable_depth_rendering()
+        far = 0.99 * self.world.model.vis.map.zfar * self.world.model.stat.extent
+        depth[(depth <= 0.0) | (depth >= far)] = np.nan
+        return depth
+
+    def geom_ids(self, show_hand: bool = True) -> np.ndarray:
+        """Return the geom id seen at each pixel (H, W) int32, -1 for the background."""
+        self._update(show_hand)
+        self._renderer.enable_segmentation_rendering()
+        try:
+            seg = self._renderer.render()
+        finally:
+            self._renderer.disable_segmentation_rendering()
+        ids = seg[:, :, 0].astype(np.int32)
+        ids[seg[:, :, 1] != int(mujoco.mjtObj.mjOBJ_GEOM)] = -1
+        return ids
+
+    def observation(self, show_hand: bool = False, stamp: float = 0.0) -> Observation:
+        """Return the camera's RGB-D observation of the current state (hand hidden by default)."""
+        return Observation(rgb=self.rgb(show_hand), depth=self.depth(show_hand),
+                           intrinsics=self.world.intrinsics(),
+                           camera_to_base=self.world.camera_to_base(), stamp=stamp)
+
+    def close(self) -> None:
+        """Free the OpenGL context."""
+        self._renderer.close()
+
+    def __enter__(self) -> SceneRenderer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
