@@ -10,11 +10,11 @@ PY_PACKAGES := lvp_common lvp_planner lvp_hand_tracking lvp_reconstruction lvp_r
 	lvp_grasp lvp_exec lvp_sim lvp_bringup
 INTERFACE_FILES := $(wildcard src/lvp_interfaces/msg/*.msg src/lvp_interfaces/action/*.action) \
 	src/lvp_interfaces/CMakeLists.txt src/lvp_interfaces/package.xml
-ROS_TEST_ENV := ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST RMW_IMPLEMENTATION=rmw_fastrtps_cpp
+TEST_ENV := ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST RMW_IMPLEMENTATION=rmw_fastrtps_cpp MUJOCO_GL=egl
 
 .PHONY: venv test lint typecheck pytest demo workspace-build clean
 
-venv: $(STAMP) $(VENV)/.lvp-interfaces
+venv: $(STAMP) $(VENV)/.lvp-interfaces $(VENV)/.lvp-assets
 
 $(STAMP): requirements/torch.txt requirements/ros-jazzy.txt requirements/python.txt \
 		requirements/dev.txt $(foreach p,$(PY_PACKAGES),src/$(p)/setup.py)
@@ -38,6 +38,12 @@ $(VENV)/.lvp-interfaces: $(STAMP) $(INTERFACE_FILES)
 		--cmake-args -DPython3_EXECUTABLE=$(abspath $(BIN))/python -DBUILD_TESTING=OFF
 	touch $@
 
+# MediaPipe's hand landmarker as an offline .task (from the mediapipe 0.10.21 wheel, cached in
+# $$LVP_CACHE_DIR or ~/.cache/lvp).
+$(VENV)/.lvp-assets: $(STAMP)
+	$(BIN)/python -m lvp_hand_tracking.model_assets
+	touch $@
+
 lint: venv
 	$(BIN)/ruff check src test tools
 
@@ -45,7 +51,7 @@ typecheck: venv
 	$(BIN)/pyright
 
 pytest: venv
-	$(ROS_TEST_ENV) $(BIN)/python -m pytest
+	$(TEST_ENV) $(BIN)/python -m pytest
 
 test: lint typecheck workspace-build pytest
 

@@ -1,1 +1,1 @@
-"""PlanAndExecute orchestration, launch files, RViz configs, plan archive replay and the lvp tool."""
+"""PlanAndExecute orchestration, launch files, RViz configs, archive replay and the lvp tool."""
