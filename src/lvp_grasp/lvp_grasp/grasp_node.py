@@ -8,7 +8,6 @@ trajectory are both present, the grasp stage runs (lvp_grasp's core) and publish
 
 from __future__ import annotations
 
-import rclpy
 from lvp_common.artifacts import (
     ArtifactError,
     GraspPlan,
@@ -24,9 +23,8 @@ from lvp_common.ros_conversions import (
     pose_to_msg,
     wrist_trajectory_from_msg,
 )
-from rclpy.executors import ExternalShutdownException
+from lvp_common.ros_node import LATCHED, describe, run_node
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -40,9 +38,6 @@ from lvp_interfaces.msg import GraspCandidates as GraspCandidatesMsg
 from lvp_interfaces.msg import HandCommands as HandCommandsMsg
 from lvp_interfaces.msg import WristTrajectory as WristTrajectoryMsg
 
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
 
 class GraspNode(Node):
     """Run the grasp stage on the latest cloud + wrist trajectory (+ gripper events)."""
@@ -51,14 +46,14 @@ class GraspNode(Node):
         super().__init__('grasp', **node_options)
         d, c = AntipodalConfig(), HumanContactConfig()
         declare = self.declare_parameter
-        declare('friction_coefficient', d.friction_coefficient, _describe('mu of the cone'))
-        declare('num_seeds', d.num_seeds, _describe('seed points sampled'))
-        declare('seed_radius', d.seed_radius, _describe('seeds within this of the contact, m'))
-        declare('voxel_size', d.voxel_size, _describe('downsampling grid, m'))
-        declare('max_candidates', 10, _describe('grasps published, best first'))
+        declare('friction_coefficient', d.friction_coefficient, describe('mu of the cone'))
+        declare('num_seeds', d.num_seeds, describe('seed points sampled'))
+        declare('seed_radius', d.seed_radius, describe('seeds within this of the contact, m'))
+        declare('voxel_size', d.voxel_size, describe('downsampling grid, m'))
+        declare('max_candidates', 10, describe('grasps published, best first'))
         declare('approach_window', c.approach_window,
-                _describe('wrist motion before contact defining the approach, s'))
-        declare('marker_candidates', 5, _describe('candidates drawn as markers'))
+                describe('wrist motion before contact defining the approach, s'))
+        declare('marker_candidates', 5, describe('candidates drawn as markers'))
         self._cloud: PointCloud | None = None
         self._trajectory: WristTrajectory | None = None
         self._events: tuple[GripperEvent, ...] = ()
@@ -145,23 +140,9 @@ def grasp_markers(plan: GraspPlan, count: int, stamp) -> MarkerArray:
     return MarkerArray(markers=markers)
 
 
-def _describe(text: str):
-    from rcl_interfaces.msg import ParameterDescriptor
-
-    return ParameterDescriptor(description=text)
-
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = GraspNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    run_node(GraspNode, args)
 
 
 if __name__ == '__main__':

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import rclpy
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point
 from lvp_common.artifacts import CAMERA_OPTICAL_FRAME, HandTrack
@@ -15,11 +14,9 @@ from lvp_common.ros_conversions import (
     time_to_seconds,
     video_plan_from_msg,
 )
+from lvp_common.ros_node import LATCHED, describe, run_node
 from lvp_common.topics import HAND_MARKERS, HAND_TRACK, VIDEO_PLAN
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -37,10 +34,6 @@ from lvp_hand_tracking.tracker import (
 )
 from lvp_interfaces.msg import HandTrack as HandTrackMsg
 from lvp_interfaces.msg import VideoPlan as VideoPlanMsg
-
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
-"""Plans and tracks are latched: a late subscriber still gets the last one."""
 
 _MP, _TRACK = MediaPipeConfig(), TrackerConfig()
 PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -94,7 +87,7 @@ class HandTrackingNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('hand_tracking', **kwargs)
         for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description))
+            self.declare_parameter(name, default, describe(description))
         p: dict[str, Any] = {name: self.get_parameter(name).value for name in PARAMETERS}
         backend = MediaPipeHandBackend(MediaPipeConfig(
             model_path=p['model_path'], num_hands=p['num_hands'],
@@ -139,20 +132,11 @@ class HandTrackingNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Run the hand tracking node until shutdown."""
-    rclpy.init(args=args)
     try:
-        node = HandTrackingNode()
+        run_node(HandTrackingNode, args)
     except ModelAssetError as exc:
         print(f'hand_tracking: {exc}')
-        rclpy.try_shutdown()
         raise SystemExit(1) from exc
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
 
 
 if __name__ == '__main__':

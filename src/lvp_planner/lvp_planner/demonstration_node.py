@@ -9,25 +9,20 @@ from __future__ import annotations
 import threading
 import time
 
-import rclpy
 from lvp_common.artifacts import ArtifactError, PlanRequest
 from lvp_common.image_encoding import ImageEncodingError
 from lvp_common.ros_conversions import image_to_rgb8, video_plan_to_msg
+from lvp_common.ros_node import LATCHED, describe, run_node
 from lvp_common.video_io import VideoReadError
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from lvp_common import topics
 from lvp_interfaces.action import GenerateVideoPlan
 from lvp_interfaces.msg import VideoPlan as VideoPlanMsg
 from lvp_planner.demonstration import DemonstrationConfig, plan_from_demonstration
-
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class DemonstrationPlanner(Node):
@@ -35,12 +30,12 @@ class DemonstrationPlanner(Node):
 
     def __init__(self) -> None:
         super().__init__('demonstration_planner')
-        self.declare_parameter('video_path', '', _describe('demonstration video file (required)'))
-        self.declare_parameter('fps', 16.0, _describe('plan frame rate, Hz'))
-        self.declare_parameter('width', 832, _describe('plan width, pixels'))
-        self.declare_parameter('height', 480, _describe('plan height, pixels'))
-        self.declare_parameter('start_s', 0.0, _describe('where the plan starts in the video, s'))
-        self.declare_parameter('duration_s', 0.0, _describe('plan length, s; 0 = to the end'))
+        self.declare_parameter('video_path', '', describe('demonstration video file (required)'))
+        self.declare_parameter('fps', 16.0, describe('plan frame rate, Hz'))
+        self.declare_parameter('width', 832, describe('plan width, pixels'))
+        self.declare_parameter('height', 480, describe('plan height, pixels'))
+        self.declare_parameter('start_s', 0.0, describe('where the plan starts in the video, s'))
+        self.declare_parameter('duration_s', 0.0, describe('plan length, s; 0 = to the end'))
         self._busy = threading.Lock()
         self._plan_pub = self.create_publisher(VideoPlanMsg, topics.VIDEO_PLAN, LATCHED)
         self._server = ActionServer(
@@ -113,23 +108,9 @@ def _abort(goal_handle: ServerGoalHandle, code: int, message: str) -> GenerateVi
     return GenerateVideoPlan.Result(error_code=code, error_message=message)
 
 
-def _describe(text: str):
-    from rcl_interfaces.msg import ParameterDescriptor
-
-    return ParameterDescriptor(description=text)
-
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = DemonstrationPlanner()
-    try:
-        rclpy.spin(node, executor=MultiThreadedExecutor())
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    run_node(DemonstrationPlanner, args, multithreaded=True)
 
 
 if __name__ == '__main__':

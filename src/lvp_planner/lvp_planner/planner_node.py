@@ -10,16 +10,14 @@ from __future__ import annotations
 import threading
 import time
 
-import rclpy
 from lvp_common.artifacts import ArtifactError, PlanRequest
 from lvp_common.image_encoding import ImageEncodingError
 from lvp_common.ros_conversions import image_to_rgb8, video_plan_to_msg
+from lvp_common.ros_node import LATCHED, describe, run_node
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from lvp_common import topics
 from lvp_interfaces.action import GenerateVideoPlan
@@ -28,8 +26,6 @@ from lvp_planner.checkpoint import CheckpointError
 from lvp_planner.cli import load_planner
 from lvp_planner.sampler import PlanningCancelled, SamplerConfig, VideoPlanner
 
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 Result = GenerateVideoPlan.Result
 
 
@@ -40,29 +36,29 @@ class VideoPlannerNode(Node):
         super().__init__('video_planner')
         d = SamplerConfig()
         declare = self.declare_parameter
-        declare('checkpoint', '', _describe('LVP Lightning .ckpt or diffusers transformer folder; '
+        declare('checkpoint', '', describe('LVP Lightning .ckpt or diffusers transformer folder; '
                                             'empty = the Wan folder\'s own transformer'))
         declare('trust_checkpoint_pickle', False,
-                _describe('allow non-tensor objects in the checkpoint (runs code from the file)'))
-        declare('wan_dir', '', _describe('Wan 2.1 I2V 14B 480P diffusers folder (required)'))
-        declare('device', d.device, _describe('torch device; auto = cuda when available'))
-        declare('dtype', d.dtype, _describe('auto = bfloat16 on cuda, float32 on cpu'))
-        declare('num_frames', d.num_frames, _describe('frames per chunk (4 n + 1)'))
-        declare('height', d.height, _describe('plan height, pixels (multiple of 16)'))
-        declare('width', d.width, _describe('plan width, pixels (multiple of 16)'))
-        declare('fps', d.fps, _describe('plan frame rate, Hz'))
-        declare('num_inference_steps', d.num_inference_steps, _describe('denoising steps'))
-        declare('shift', d.shift, _describe('flow-matching timestep shift'))
-        declare('text_guidance_scale', d.text_guidance_scale, _describe('w_text'))
-        declare('history_guidance_scale', d.history_guidance_scale, _describe('w_hist'))
+                describe('allow non-tensor objects in the checkpoint (runs code from the file)'))
+        declare('wan_dir', '', describe('Wan 2.1 I2V 14B 480P diffusers folder (required)'))
+        declare('device', d.device, describe('torch device; auto = cuda when available'))
+        declare('dtype', d.dtype, describe('auto = bfloat16 on cuda, float32 on cpu'))
+        declare('num_frames', d.num_frames, describe('frames per chunk (4 n + 1)'))
+        declare('height', d.height, describe('plan height, pixels (multiple of 16)'))
+        declare('width', d.width, describe('plan width, pixels (multiple of 16)'))
+        declare('fps', d.fps, describe('plan frame rate, Hz'))
+        declare('num_inference_steps', d.num_inference_steps, describe('denoising steps'))
+        declare('shift', d.shift, describe('flow-matching timestep shift'))
+        declare('text_guidance_scale', d.text_guidance_scale, describe('w_text'))
+        declare('history_guidance_scale', d.history_guidance_scale, describe('w_hist'))
         declare('history_latent_frames', d.history_latent_frames,
-                _describe('history length of extension chunks, latent frames'))
+                describe('history length of extension chunks, latent frames'))
         declare('batched_guidance', d.batched_guidance,
-                _describe('run the three guidance passes as one batched forward'))
+                describe('run the three guidance passes as one batched forward'))
         declare('offload_text_encoder', d.offload_text_encoder,
-                _describe('keep umT5 on the CPU between plans'))
-        declare('attention_backend', '', _describe('diffusers attention backend; empty = default'))
-        declare('max_text_tokens', d.max_text_tokens, _describe('umT5 tokens per prompt'))
+                describe('keep umT5 on the CPU between plans'))
+        declare('attention_backend', '', describe('diffusers attention backend; empty = default'))
+        declare('max_text_tokens', d.max_text_tokens, describe('umT5 tokens per prompt'))
         self._state = threading.Lock()
         self._busy = False
         self._planner: VideoPlanner | None = None
@@ -184,23 +180,9 @@ def _abort(goal_handle: ServerGoalHandle, code: int, message: str) -> GenerateVi
     return Result(error_code=code, error_message=message)
 
 
-def _describe(text: str):
-    from rcl_interfaces.msg import ParameterDescriptor
-
-    return ParameterDescriptor(description=text)
-
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = VideoPlannerNode()
-    try:
-        rclpy.spin(node, executor=MultiThreadedExecutor())
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    run_node(VideoPlannerNode, args, multithreaded=True)
 
 
 if __name__ == '__main__':

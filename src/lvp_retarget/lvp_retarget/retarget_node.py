@@ -6,7 +6,6 @@ latched `lvp_interfaces/HandCommands` per input; the retargeting itself is lvp_r
 
 from __future__ import annotations
 
-import rclpy
 from lvp_common.artifacts import ArtifactError, Handedness, HandTrack, WristTrajectory
 from lvp_common.ros_conversions import (
     hand_commands_to_msg,
@@ -14,9 +13,8 @@ from lvp_common.ros_conversions import (
     make_header,
     wrist_trajectory_from_msg,
 )
-from rclpy.executors import ExternalShutdownException
+from lvp_common.ros_node import LATCHED, describe, run_node
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from lvp_common import topics
 from lvp_interfaces.msg import HandCommands as HandCommandsMsg
@@ -31,9 +29,6 @@ from lvp_retarget.dexterous import (
 from lvp_retarget.gripper import GripperRetargetConfig, GripperRetargetError, retarget_gripper
 from lvp_retarget.inspire_hand import DescriptionError
 
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
 
 class RetargetNode(Node):
     """Turn each incoming hand track / wrist trajectory into HandCommands."""
@@ -42,19 +37,19 @@ class RetargetNode(Node):
         super().__init__('retarget', **node_options)
         d, g = DexterousRetargetConfig(), GripperRetargetConfig()
         declare = self.declare_parameter
-        declare('embodiment', 'dexterous', _describe("'dexterous' (Inspire) or 'gripper'"))
-        declare('input', 'hand_track', _describe("'hand_track' or 'wrist_trajectory'"))
-        declare('handedness', '', _describe("'left'/'right'; '' = the track's own (wrist "
+        declare('embodiment', 'dexterous', describe("'dexterous' (Inspire) or 'gripper'"))
+        declare('input', 'hand_track', describe("'hand_track' or 'wrist_trajectory'"))
+        declare('handedness', '', describe("'left'/'right'; '' = the track's own (wrist "
                                             "trajectories default to right)"))
-        declare('method', d.method.value, _describe("'vector' or 'dexpilot'"))
-        declare('urdf_path', '', _describe("robot hand URDF; '' = the shipped Inspire hand"))
-        declare('scaling_factor', d.scaling_factor, _describe('robot/human hand size'))
-        declare('low_pass_alpha', d.low_pass_alpha, _describe('output filter, 1 = off'))
-        declare('max_joint_speed', d.max_joint_speed, _describe('joint speed bound, rad/s'))
-        declare('close_aperture', g.close_aperture, _describe('gripper closes below, m'))
-        declare('open_aperture', g.open_aperture, _describe('gripper opens above, m'))
+        declare('method', d.method.value, describe("'vector' or 'dexpilot'"))
+        declare('urdf_path', '', describe("robot hand URDF; '' = the shipped Inspire hand"))
+        declare('scaling_factor', d.scaling_factor, describe('robot/human hand size'))
+        declare('low_pass_alpha', d.low_pass_alpha, describe('output filter, 1 = off'))
+        declare('max_joint_speed', d.max_joint_speed, describe('joint speed bound, rad/s'))
+        declare('close_aperture', g.close_aperture, describe('gripper closes below, m'))
+        declare('open_aperture', g.open_aperture, describe('gripper opens above, m'))
         declare('min_state_duration', g.min_state_duration,
-                _describe('shortest gripper state that counts, s'))
+                describe('shortest gripper state that counts, s'))
         self._retargeters: dict[tuple, DexterousRetargeter] = {}
         self._pub = self.create_publisher(HandCommandsMsg, topics.HAND_COMMANDS, LATCHED)
         if self._str('input') == 'wrist_trajectory':
@@ -134,23 +129,9 @@ class RetargetNode(Node):
         return self._retargeters[key]
 
 
-def _describe(text: str):
-    from rcl_interfaces.msg import ParameterDescriptor
-
-    return ParameterDescriptor(description=text)
-
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = RetargetNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    run_node(RetargetNode, args)
 
 
 if __name__ == '__main__':
