@@ -236,10 +236,12 @@ class HandMesh:
 class HandTrack:
     """The acting hand through a video, one entry per frame.
 
-    keypoints_px: (T, 21, 2) image pixels. keypoints_m: (T, 21, 3) metres, hand-centred (origin
-    at the wrist keypoint, camera-aligned axes). wrist_quaternions: (T, 4) orientation of the
-    hand frame (see lvp_hand_tracking for its axes) in the camera optical frame. detected[t] is
-    False where the frame was filled by interpolation.
+    keypoints_px: (T, 21, 2) image pixels. keypoints_m: (T, 21, 3) metres, hand-centred with
+    camera-aligned axes; the origin is the estimator's (MediaPipe: near the hand's centre), so
+    consumers take differences, never assume the wrist is at 0. wrist_quaternions: (T, 4)
+    orientation of the hand frame (lvp_common.hand_frame) in the camera optical frame.
+    detected[t] is False where the frame was filled by interpolation. image_size: (width,
+    height) in pixels.
     """
 
     times: np.ndarray

@@ -25,6 +25,7 @@ from lvp_common.artifacts import (
     VideoPlan,
 )
 from lvp_common.geometry import slerp
+from lvp_common.hand_frame import hand_frame_quaternions
 
 from lvp_hand_tracking.association import (
     AssociationConfig,
@@ -33,7 +34,7 @@ from lvp_hand_tracking.association import (
     select_acting_hand,
 )
 from lvp_hand_tracking.backend import HandDetection, HandPoseBackend
-from lvp_hand_tracking.hand_frame import hand_frame_quaternions, view_ray_rotations
+from lvp_hand_tracking.hand_frame import view_ray_rotations
 from lvp_hand_tracking.hand_skeleton import WRIST
 from lvp_hand_tracking.video_frames import VideoReadError, iter_video_frames, probe_video
 

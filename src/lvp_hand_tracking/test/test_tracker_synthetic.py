@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from lvp_common.artifacts import Handedness
 from lvp_common.geometry import rotation_angle_between
-from lvp_hand_tracking.hand_frame import hand_frame_quaternions
+from lvp_common.hand_frame import hand_frame_quaternions
 from lvp_hand_tracking.tracker import (
     HandednessUnknownError,
     LongGapError,

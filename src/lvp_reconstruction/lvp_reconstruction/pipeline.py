@@ -21,6 +21,7 @@ from lvp_common.artifacts import (
     WristTrajectory,
 )
 from lvp_common.geometry import continuous_quaternions, rotation_angle_between, transform_poses
+from lvp_common.hand_frame import hand_frame_rotations
 from scipy.spatial.transform import Rotation
 
 from lvp_reconstruction.camera_model import (
@@ -43,7 +44,6 @@ from lvp_reconstruction.depth_fusion import (
     sample_depth,
     scene_contact_scale,
 )
-from lvp_reconstruction.hand_frame import wrist_rotations
 from lvp_reconstruction.lifting import HandPoseFit, LiftingConfig, lift_hand, project
 from lvp_reconstruction.point_cloud import PointCloudConfig, back_project, transform_cloud
 from lvp_reconstruction.smoothing import SmoothingConfig, fill_invalid, smooth_poses
@@ -247,7 +247,7 @@ def reconstruct(track: HandTrack, observation: Observation | None = None,
             f'{int((fit_ok & ~in_range).sum())}, behind the scene: {int(behind.sum())})')
 
     # Wrist frame: rotation of the keypoint-frame fit composed with the wrist axes of the model.
-    model_rot = wrist_rotations(scaled_m, track.handedness)
+    model_rot = hand_frame_rotations(scaled_m, track.handedness)
     finger = np.einsum('tji,tkj->tki', model_rot, scaled_m - scaled_m[:, :1, :])
     wrist_rot = np.where(has_pose[:, None, None], fit.rotations @ model_rot, np.eye(3))
     positions = np.where(has_pose[:, None],

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from lvp_common.artifacts import CameraIntrinsics, Handedness, HandTrack
 from lvp_common.geometry import continuous_quaternions
+from lvp_common.hand_frame import hand_frame_rotations
 from scipy.spatial.transform import Rotation
-
-from lvp_reconstruction.hand_frame import wrist_rotations
 
 _FINGERS = {  # MCP (x, y) cm, phalanx lengths cm
     'index': ((2.75, 8.6), (4.2, 2.5, 2.1)),
@@ -57,7 +56,7 @@ class SyntheticSequence:
     """A hand moving in front of a camera, with its exact wrist poses and keypoints.
 
     keypoints_camera (T, 21, 3) metres in the optical frame; wrist_positions (T, 3) and
-    wrist_quaternions (T, 4) of the hand_frame.wrist_rotations frame in the optical frame.
+    wrist_quaternions (T, 4) of the lvp_common.hand_frame frame in the optical frame.
     """
 
     times: np.ndarray
@@ -85,7 +84,7 @@ def wrist_path(num_frames: int = 49, fps: float = 16.0, depth_m: float = 0.55,
     model = hand_keypoints(curl)
     keypoints = np.stack([hand_rot[i].apply(model) for i in range(num_frames)]) \
         + centre[:, None, :] - hand_rot.apply(model[9] * 0.5)[:, None, :]
-    wrist_rot = wrist_rotations(keypoints, Handedness.RIGHT)
+    wrist_rot = hand_frame_rotations(keypoints, Handedness.RIGHT)
     quats = continuous_quaternions(Rotation.from_matrix(wrist_rot).as_quat())
     return SyntheticSequence(times, keypoints, keypoints[:, 0, :].copy(), quats, intrinsics)
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 from lvp_common.geometry import rotation_angle_between
-from lvp_reconstruction.hand_frame import wrist_rotations
+from lvp_common.hand_frame import hand_frame_rotations
 from lvp_reconstruction.lifting import LiftingConfig, LiftingError, lift_hand
 from lvp_reconstruction.synthetic_hand import hand_keypoints, make_track, wrist_path
 from scipy.spatial.transform import Rotation
@@ -10,18 +10,18 @@ from scipy.spatial.transform import Rotation
 def _wrist_errors(fit, track, sequence):
     kp = fit.keypoints_camera(track.keypoints_m)
     pos_mm = 1000.0 * np.linalg.norm(kp[:, 0] - sequence.wrist_positions, axis=1)
-    quats = Rotation.from_matrix(wrist_rotations(kp, 'right')).as_quat()
+    quats = Rotation.from_matrix(hand_frame_rotations(kp, 'right')).as_quat()
     ang_deg = np.degrees(rotation_angle_between(quats, sequence.wrist_quaternions))
     return pos_mm, ang_deg
 
 
 def test_hand_frame_of_the_canonical_hand():
-    rot = wrist_rotations(hand_keypoints(0.0), 'right')
+    rot = hand_frame_rotations(hand_keypoints(0.0), 'right')
     # Palm normal is +z for a flat right hand; y points at the middle knuckle (~6 deg off +y).
     assert rot[:, 2] == pytest.approx([0.0, 0.0, 1.0])
     assert np.degrees(np.arccos(rot[1, 1])) == pytest.approx(6.0, abs=0.5)
     assert np.linalg.det(rot) == pytest.approx(1.0)
-    left = wrist_rotations(hand_keypoints(0.0) * np.array([-1.0, 1.0, 1.0]), 'left')
+    left = hand_frame_rotations(hand_keypoints(0.0) * np.array([-1.0, 1.0, 1.0]), 'left')
     assert left[:, 2] == pytest.approx([0.0, 0.0, 1.0])
 
 

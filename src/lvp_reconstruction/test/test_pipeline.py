@@ -8,8 +8,8 @@ from lvp_common.artifacts import (
     Observation,
 )
 from lvp_common.geometry import Pose, rotation_angle_between
+from lvp_common.hand_frame import hand_frame_rotations
 from lvp_reconstruction.camera_motion import CameraTrajectory
-from lvp_reconstruction.hand_frame import wrist_rotations
 from lvp_reconstruction.pipeline import ReconstructionError, reconstruct
 from lvp_reconstruction.point_cloud import PointCloudConfig, back_project
 from lvp_reconstruction.synthetic_hand import SyntheticSequence, make_track, wrist_path
@@ -125,7 +125,7 @@ def test_external_camera_trajectory_is_compensated():
     kp_local = np.stack([c.inverse().transform_points(k)
                          for c, k in zip(cams, base_seq.keypoints_camera)])
     local_seq = SyntheticSequence(base_seq.times, kp_local, kp_local[:, 0].copy(),
-                                  Rotation.from_matrix(wrist_rotations(kp_local, 'right'))
+                                  Rotation.from_matrix(hand_frame_rotations(kp_local, 'right'))
                                   .as_quat(), base_seq.intrinsics)
     track = make_track(local_seq, pixel_noise_px=0.0, metric_noise_m=0.0)
     result = reconstruct(track, None, camera_trajectory=CameraTrajectory(
