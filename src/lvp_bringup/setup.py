@@ -26,6 +26,7 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'lvp = lvp_bringup.cli:main',
         ],
     },
 )

@@ -100,8 +100,8 @@ def _record_messages(record: PlanRecord, t0: float) -> list[tuple[str, float, ob
                     rc.video_plan_to_msg(record.plan, rc.make_header(frame_id, t0))))
         for k, frame in enumerate(record.plan.frames):
             stamp = t0 + k / record.plan.fps
-            out.append((topics.VIDEO_PLAN_FRAMES, stamp,
-                        rc.rgb8_to_image(frame, rc.make_header(frame_id, stamp))))
+            out.append((topics.VIDEO_PLAN_FRAMES, stamp, rc.numpy_to_compressed_image(
+                frame, 'jpeg', header=rc.make_header(frame_id, stamp))))
     if record.hand_track is not None:
         frame_id = obs.camera_frame if obs is not None else ''
         out.append((topics.HAND_TRACK, t0,
@@ -180,13 +180,14 @@ def write_plan_archive(path: str | Path, record: PlanRecord, start_time: float =
 def _message_classes() -> dict[str, type]:
     from geometry_msgs.msg import PoseStamped  # noqa: F401  (nav_msgs/Path needs it loaded)
     from nav_msgs.msg import Path as PathMsg
-    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+    from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
     from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 
     from lvp_interfaces.msg import GraspCandidates, HandCommands, HandTrack, VideoPlan
     from lvp_interfaces.msg import WristTrajectory as WristTrajectoryMsg
 
-    return {'sensor_msgs/msg/Image': Image, 'sensor_msgs/msg/CameraInfo': CameraInfo,
+    return {'sensor_msgs/msg/Image': Image, 'sensor_msgs/msg/CompressedImage': CompressedImage,
+            'sensor_msgs/msg/CameraInfo': CameraInfo,
             'sensor_msgs/msg/PointCloud2': PointCloud2, 'std_msgs/msg/String': String,
             'nav_msgs/msg/Path': PathMsg, 'lvp_interfaces/msg/VideoPlan': VideoPlan,
             'lvp_interfaces/msg/HandTrack': HandTrack,

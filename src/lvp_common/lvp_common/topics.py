@@ -10,7 +10,8 @@ OBSERVATION_CAMERA_INFO = 'lvp/observation/camera_info'
 TASK = 'lvp/task'
 
 VIDEO_PLAN = 'lvp/video_plan'
-VIDEO_PLAN_FRAMES = 'lvp/video_plan/image'
+# the plan frame by frame for RViz (image_transport's compressed name: JPEG)
+VIDEO_PLAN_FRAMES = 'lvp/video_plan/image/compressed'
 HAND_TRACK = 'lvp/hand_track'
 HAND_MARKERS = 'lvp/hand_track/markers'
 WRIST_TRAJECTORY_CAMERA = 'lvp/wrist_trajectory/camera'
