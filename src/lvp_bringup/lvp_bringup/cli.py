@@ -22,17 +22,18 @@ from pathlib import Path
 
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
-import numpy as np  # noqa: E402
-from lvp_common.artifacts import (  # noqa: E402
+import numpy as np
+from lvp_common.artifacts import (
     CameraIntrinsics,
     Observation,
     PlanRequest,
     PlanSource,
     VideoPlan,
 )
-from lvp_common.geometry import Pose  # noqa: E402
+from lvp_common.geometry import Pose
+from lvp_common.input_files import parse_floats, read_depth_image, read_rgb_image
 
-from lvp_bringup.pipeline import (  # noqa: E402
+from lvp_bringup.pipeline import (
     EMBODIMENTS,
     TASK_NOT_EVALUATED,
     EeMapping,
@@ -43,7 +44,7 @@ from lvp_bringup.pipeline import (  # noqa: E402
     run_motion,
     run_pipeline,
 )
-from lvp_bringup.report import RunSummary, write_report  # noqa: E402
+from lvp_bringup.report import RunSummary, write_report
 
 DEFAULT_TASK = 'pick up the green cube'
 DEFAULT_HORIZONTAL_FOV_DEG = 60.0
@@ -107,26 +108,9 @@ def default_camera_to_base() -> Pose:
     return build_world(WorldConfig()).camera_to_base()
 
 
-def parse_floats(text: str, count: int, name: str) -> np.ndarray:
-    values = [float(v) for v in text.split(',')]
-    if len(values) != count:
-        raise ValueError(f'{name}: expected {count} comma-separated numbers, got {text!r}')
-    return np.array(values)
 
 
-def read_depth(path: str | Path) -> np.ndarray:
-    """Depth image: .npy in metres, or a 16-bit PNG in millimetres (0 = invalid)."""
-    path = Path(path)
-    if path.suffix == '.npy':
-        return np.load(path).astype(np.float32)
-    import imageio.v3 as iio
 
-    raw = np.asarray(iio.imread(path))
-    if raw.dtype != np.uint16:
-        raise ValueError(f'{path}: expected a 16-bit depth PNG in millimetres, got {raw.dtype}')
-    depth = raw.astype(np.float32) / 1000.0
-    depth[raw == 0] = np.nan
-    return depth
 
 
 def synthetic_inputs(args) -> PlanInputs:
@@ -168,11 +152,10 @@ def generated_plan(args, observation: Observation) -> VideoPlan:
 
 def observation_from_args(args) -> Observation:
     """The `lvp run` observation: --image, --depth, --intrinsics, --camera-to-base."""
-    from lvp_planner.cli import read_rgb_image
 
-    rgb = read_rgb_image(args.image)
+    rgb = read_rgb_image(args.image, '--image')
     h, w = rgb.shape[:2]
-    depth = read_depth(args.depth) if args.depth else None
+    depth = read_depth_image(args.depth, '--depth') if args.depth else None
     if args.intrinsics:
         fx, fy, cx, cy = parse_floats(args.intrinsics, 4, '--intrinsics')
         intrinsics = CameraIntrinsics(fx, fy, cx, cy, w, h)

@@ -14,28 +14,12 @@ from pathlib import Path
 
 import numpy as np
 from lvp_common.artifacts import PlanRequest, VideoPlan
+from lvp_common.input_files import read_rgb_image
 from lvp_common.video_io import write_video
 
 from lvp_planner.checkpoint import CheckpointError, load_planner_models
 from lvp_planner.models import resolve_device, resolve_dtype
 from lvp_planner.sampler import PlanningError, SamplerConfig, VideoPlanner
-
-
-def read_rgb_image(path: str | Path) -> np.ndarray:
-    """Read an image file as (H, W, 3) uint8 RGB (grey is replicated, alpha dropped)."""
-    import imageio.v3 as iio
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'image not found: {path}')
-    img = np.asarray(iio.imread(path))
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    if img.ndim != 3 or img.shape[2] not in (3, 4):
-        raise ValueError(f'{path}: expected an RGB(A) or grey image, got shape {img.shape}')
-    if img.dtype != np.uint8:
-        raise ValueError(f'{path}: expected 8-bit pixels, got {img.dtype}')
-    return np.ascontiguousarray(img[:, :, :3])
 
 
 def load_planner(wan_dir: str | Path, checkpoint: str | Path | None,
@@ -114,10 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             offload_text_encoder=not args.no_offload_text_encoder,
             max_text_tokens=args.max_text_tokens)
         request = PlanRequest(tuple(args.prompt), seed=args.seed)
-        image = read_rgb_image(args.image)
+        image = read_rgb_image(args.image, '--image')
         planner = load_planner(args.wan_dir, args.checkpoint, config,
                                trust_pickle=args.trust_checkpoint_pickle)
-    except (ValueError, FileNotFoundError, CheckpointError) as exc:
+    except (ValueError, OSError, CheckpointError) as exc:
         print(f'lvp_plan: {exc}', file=sys.stderr)
         return 2
     try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import imageio.v3 as iio
 import pytest
 import torch
+from lvp_common.input_files import InputFileError, read_rgb_image
 from lvp_common.video_io import read_video
-from lvp_planner.cli import main, read_rgb_image
+from lvp_planner.cli import main
 from lvp_planner.tiny_models import save_wan_dir
 
 TINY_ARGS = ['--num-frames', '9', '--height', '32', '--width', '48', '--steps', '2',
@@ -45,5 +46,5 @@ def test_read_rgb_image_drops_alpha_and_expands_grey(tmp_path, scene_image):
     iio.imwrite(tmp_path / 'g.png', scene_image[:, :, 0])
     grey = read_rgb_image(tmp_path / 'g.png')
     assert grey.shape == (40, 60, 3) and (grey[:, :, 2] == scene_image[:, :, 0]).all()
-    with pytest.raises(FileNotFoundError, match='absent.png'):
+    with pytest.raises(InputFileError, match='absent.png'):
         read_rgb_image(tmp_path / 'absent.png')
