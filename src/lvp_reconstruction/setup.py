@@ -18,6 +18,8 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'lvp_reconstruct = lvp_reconstruction.cli:main',
+            'reconstruction_node = lvp_reconstruction.reconstruction_node:main',
         ],
     },
 )

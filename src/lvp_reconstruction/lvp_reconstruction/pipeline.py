@@ -14,13 +14,19 @@ from dataclasses import dataclass, field
 import numpy as np
 from lvp_common.artifacts import (
     CAMERA_OPTICAL_FRAME,
+    ROBOT_BASE_FRAME,
     CameraIntrinsics,
     HandTrack,
     Observation,
     PointCloud,
     WristTrajectory,
 )
-from lvp_common.geometry import continuous_quaternions, rotation_angle_between, transform_poses
+from lvp_common.geometry import (
+    Pose,
+    continuous_quaternions,
+    rotation_angle_between,
+    transform_poses,
+)
 from lvp_common.hand_frame import hand_frame_rotations
 from scipy.spatial.transform import Rotation
 
@@ -113,6 +119,43 @@ class ReconstructionResult:
     point_cloud_base: PointCloud | None
     valid: np.ndarray
     report: ReconstructionReport
+
+
+OBSERVATION_STAND_IN_GREY = 128
+"""Grey level of the RGB image that stands in when only depth or intrinsics are known."""
+
+
+def assemble_observation(video_size: tuple[int, int], rgb: np.ndarray | None = None,
+                         depth: np.ndarray | None = None,
+                         intrinsics: CameraIntrinsics | None = None,
+                         camera_to_base: Pose | None = None,
+                         camera_frame: str = CAMERA_OPTICAL_FRAME,
+                         base_frame: str = ROBOT_BASE_FRAME) -> Observation:
+    """Build an Observation from the parts that are known (depth in metres, (H, W)).
+
+    Without an RGB image a grey one stands in, of the depth image's size, else the intrinsics',
+    else `video_size` (width, height); the scene cloud is then grey. Raises ReconstructionError
+    naming the parts whose sizes disagree.
+    """
+    if rgb is not None:
+        size, source = (int(rgb.shape[1]), int(rgb.shape[0])), 'the RGB image'
+    elif depth is not None:
+        size, source = (int(depth.shape[1]), int(depth.shape[0])), 'the depth image'
+    elif intrinsics is not None:
+        size, source = (intrinsics.width, intrinsics.height), 'the intrinsics'
+    else:
+        size, source = (int(video_size[0]), int(video_size[1])), 'the video'
+    if depth is not None and (depth.ndim != 2 or (depth.shape[1], depth.shape[0]) != size):
+        raise ReconstructionError(f'the depth image has shape {depth.shape} but {source} is '
+                                  f'{size[0]}x{size[1]} (expected (H, W) = ({size[1]}, '
+                                  f'{size[0]}))')
+    if intrinsics is not None and (intrinsics.width, intrinsics.height) != size:
+        raise ReconstructionError(f'the intrinsics are for {intrinsics.width}x'
+                                  f'{intrinsics.height} but {source} is {size[0]}x{size[1]}')
+    if rgb is None:
+        rgb = np.full((size[1], size[0], 3), OBSERVATION_STAND_IN_GREY, np.uint8)
+    return Observation(rgb, depth, intrinsics, camera_to_base, camera_frame=camera_frame,
+                       base_frame=base_frame)
 
 
 def _scale_pixels(pixels: np.ndarray, src: tuple[int, int], dst: tuple[int, int]) -> np.ndarray:
