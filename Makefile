@@ -14,7 +14,7 @@ TEST_ENV := ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST RMW_IMPLEMENTATION=rmw_fastr
 
 .PHONY: venv test lint typecheck pytest demo workspace-build clean
 
-venv: $(STAMP) $(VENV)/.lvp-interfaces $(VENV)/.lvp-assets
+venv: $(STAMP) $(VENV)/.lvp-interfaces $(VENV)/.lvp-test-fixtures $(VENV)/.lvp-assets
 
 $(STAMP): requirements/torch.txt requirements/ros-jazzy.txt requirements/python.txt \
 		requirements/dev.txt $(foreach p,$(PY_PACKAGES),src/$(p)/setup.py)
@@ -35,6 +35,19 @@ $(VENV)/.lvp-interfaces: $(STAMP) $(INTERFACE_FILES)
 	. $(BIN)/activate && AMENT_PREFIX_PATH=$(abspath $(VENV)) CMAKE_PREFIX_PATH=$(abspath $(VENV)) \
 		colcon --log-base build/log build --packages-select lvp_interfaces --merge-install \
 		--build-base build/venv --install-base $(VENV) \
+		--cmake-args -DPython3_EXECUTABLE=$(abspath $(BIN))/python -DBUILD_TESTING=OFF
+	touch $@
+
+FIXTURE_FILES := $(wildcard test/fixtures/*/msg/*.msg test/fixtures/*/action/*.action) \
+	$(wildcard test/fixtures/*/CMakeLists.txt test/fixtures/*/package.xml)
+
+# Test-only stand-ins for control_msgs and franka_msgs (not on PyPI; every ROS install has them)
+# for lvp_exec's ros2_control backend tests. test/fixtures/COLCON_IGNORE keeps workspace-build
+# from picking them up, so they are named with --paths.
+$(VENV)/.lvp-test-fixtures: $(VENV)/.lvp-interfaces $(FIXTURE_FILES)
+	. $(BIN)/activate && AMENT_PREFIX_PATH=$(abspath $(VENV)) CMAKE_PREFIX_PATH=$(abspath $(VENV)) \
+		colcon --log-base build/log build --paths test/fixtures/control_msgs \
+		test/fixtures/franka_msgs --merge-install --build-base build/fixtures --install-base $(VENV) \
 		--cmake-args -DPython3_EXECUTABLE=$(abspath $(BIN))/python -DBUILD_TESTING=OFF
 	touch $@
 
