@@ -5,12 +5,20 @@ Two kinds of depth are handled:
   in front of the scene, and touches it somewhere during a manipulation. For a keypoint at model
   depth z over a surface at depth D, the scale that puts it on the surface is
   r = (D - contact_offset_m) / z (a keypoint sits ~1 cm in front of a surface it touches). Per
-  frame, the hand's closest-to-contact value rho_t is the `contact_keypoints`-th smallest r; the
-  scale is a low quantile of rho_t over frames (the frames in contact). Applied only when it lies
-  in [min_scale, max_scale]: a larger value means the hand never touched the scene (kept as is,
-  reported), a smaller one that the depth and the fit disagree (kept as is, reported).
-  After scaling, a frame whose `contact_keypoints` or more keypoints lie behind the surface by
-  more than behind_margin_m is rejected (impossible: the hand would be inside the scene).
+  frame, the hand's closest-to-contact value rho_t is the `contact_keypoints`-th smallest r
+  (rho_t bounds that frame's scale from above: the hand is in front of the scene). A hand
+  touches the scene over a stretch of frames (a grasp, a push, a press), and a monocular fit's
+  per-frame scale wanders by ~10 % with the pose (MediaPipe's fist looks farther away than it
+  is), so the clip's scale is the median of rho_t over the lowest `contact_frame_fraction` of
+  frames (the contact stretch), not its single smallest value, which picks the frame whose fit is
+  farthest off. Applied only when it lies in [min_scale, max_scale]: a larger value means the
+  hand never touched the scene (kept as is, reported), a smaller one that the depth and the fit
+  disagree (kept as is, reported).
+  After scaling, a frame whose rho_t is below the clip's scale would put the hand inside the
+  scene: by up to `max_surface_pull` (relative) it is pulled forward onto the surface (its own
+  scale becomes rho_t: the hand is touching there); beyond that, a frame whose
+  `contact_keypoints` or more keypoints lie behind the surface by more than behind_margin_m is
+  rejected (impossible, or a keypoint hidden behind an object).
 - hand depth (per-frame depth of the video itself, e.g. MegaSaM): the depth at a keypoint is the
   hand's skin; r = (D + hand_surface_offset_m) / z, median over keypoints, then over frames.
 """
@@ -34,7 +42,10 @@ class DepthFusionConfig:
     window_px: side of the square window whose median depth is read at each keypoint.
     contact_offset_m: keypoint centre in front of a surface the hand touches.
     contact_keypoints: how many keypoints must agree (k-th smallest ratio; robust to one).
-    contact_frame_quantile: quantile of per-frame contact ratios taken as the scale.
+    contact_frame_fraction: share of frames (those with the smallest contact ratios) taken as
+      the contact stretch; the median of their ratios is the scale.
+    max_surface_pull: largest relative scale decrease applied to one frame to bring a hand that
+      lies inside the scene onto its surface (0 disables the per-frame correction).
     min_scale / max_scale: range of scale corrections accepted from scene depth.
     behind_margin_m: how far behind the scene surface a keypoint may appear before its frame is
       rejected (keypoint error, depth noise, thin objects).
@@ -46,7 +57,8 @@ class DepthFusionConfig:
     window_px: int = 5
     contact_offset_m: float = 0.01
     contact_keypoints: int = 2
-    contact_frame_quantile: float = 0.05
+    contact_frame_fraction: float = 0.1
+    max_surface_pull: float = 0.2
     min_scale: float = 0.8
     max_scale: float = 1.25
     behind_margin_m: float = 0.05
@@ -59,20 +71,28 @@ class DepthFusionConfig:
         if not 0.0 < self.min_scale <= 1.0 <= self.max_scale:
             raise DepthFusionError(f'need 0 < min_scale <= 1 <= max_scale, got '
                                    f'{self.min_scale}, {self.max_scale}')
-        if not 0.0 <= self.contact_frame_quantile <= 1.0:
-            raise DepthFusionError(f'contact_frame_quantile must be in [0, 1], got '
-                                   f'{self.contact_frame_quantile}')
+        if not 0.0 < self.contact_frame_fraction <= 1.0:
+            raise DepthFusionError(f'contact_frame_fraction must be in (0, 1], got '
+                                   f'{self.contact_frame_fraction}')
+        if not 0.0 <= self.max_surface_pull < 1.0:
+            raise DepthFusionError(f'max_surface_pull must be in [0, 1), got '
+                                   f'{self.max_surface_pull}')
 
 
 @dataclass(frozen=True)
 class DepthScale:
-    """Outcome of depth fusion: the factor applied (1.0 when none) and why."""
+    """Outcome of depth fusion: the factor applied (1.0 when none) and why.
+
+    frame_factors (T,): per-frame factor on top of `factor` (1 except frames pulled onto the
+    scene's surface); None when no per-frame correction was made.
+    """
 
     factor: float
     estimate: float | None
     applied: bool
     status: str
     frames_used: int
+    frame_factors: np.ndarray | None = None
 
 
 def sample_depth(depth: np.ndarray, pixels, window_px: int = 5) -> np.ndarray:
@@ -96,22 +116,31 @@ def sample_depth(depth: np.ndarray, pixels, window_px: int = 5) -> np.ndarray:
     return out.reshape(px.shape[:-1])
 
 
-def scene_contact_scale(model_depth, scene_depth, valid, config: DepthFusionConfig
-                        ) -> DepthScale:
-    """Estimate the hand scale from scene depth (T, N) behind keypoints at model depth (T, N)."""
+def contact_ratios(model_depth, scene_depth, valid, config: DepthFusionConfig) -> np.ndarray:
+    """Return (T,) rho_t, the scale putting frame t's hand on the scene (NaN: not measured)."""
     z = np.asarray(model_depth, dtype=np.float64)
     d = np.asarray(scene_depth, dtype=np.float64)
     if z.shape != d.shape:
         raise DepthFusionError(f'model depth {z.shape} and scene depth {d.shape} differ')
-    ratios = (d - config.contact_offset_m) / z
-    rho = []
-    for t in np.flatnonzero(valid):
+    with np.errstate(invalid='ignore', divide='ignore'):
+        ratios = (d - config.contact_offset_m) / z
+    rho = np.full(len(z), np.nan)
+    for t in np.flatnonzero(np.asarray(valid, dtype=bool)):
         r = np.sort(ratios[t][np.isfinite(ratios[t]) & (z[t] > 0.0)])
         if len(r) >= max(config.min_valid_keypoints, config.contact_keypoints):
-            rho.append(r[config.contact_keypoints - 1])
-    if not rho:
+            rho[t] = r[config.contact_keypoints - 1]
+    return rho
+
+
+def scene_contact_scale(model_depth, scene_depth, valid, config: DepthFusionConfig
+                        ) -> DepthScale:
+    """Estimate the hand scale from scene depth (T, N) behind keypoints at model depth (T, N)."""
+    rho_t = contact_ratios(model_depth, scene_depth, valid, config)
+    rho = np.sort(rho_t[np.isfinite(rho_t)])
+    if not len(rho):
         return DepthScale(1.0, None, False, 'no frame has enough keypoints over valid depth', 0)
-    estimate = float(np.quantile(rho, config.contact_frame_quantile))
+    stretch = max(1, int(round(config.contact_frame_fraction * len(rho))))
+    estimate = float(np.median(rho[:stretch]))
     if estimate > config.max_scale:
         return DepthScale(1.0, estimate, False,
                           f'no contact with the scene seen (scale {estimate:.3f} > '
@@ -120,8 +149,17 @@ def scene_contact_scale(model_depth, scene_depth, valid, config: DepthFusionConf
         return DepthScale(1.0, estimate, False,
                           f'depth puts the hand far inside the scene (scale {estimate:.3f} < '
                           f'{config.min_scale}); scale kept', len(rho))
-    return DepthScale(estimate, estimate, True, 'scale fixed by contact with the scene',
-                      len(rho))
+    frame_factors = np.ones(len(rho_t))
+    if config.max_surface_pull > 0.0:
+        with np.errstate(invalid='ignore'):
+            pull = rho_t / estimate
+            inside = np.isfinite(pull) & (pull < 1.0) & (pull >= 1.0 - config.max_surface_pull)
+        frame_factors[inside] = pull[inside]
+    status = 'scale fixed by contact with the scene'
+    if np.any(frame_factors < 1.0):
+        status += (f'; {int(np.sum(frame_factors < 1.0))} frames pulled onto the surface (by up '
+                   f'to {100.0 * (1.0 - frame_factors.min()):.0f} %)')
+    return DepthScale(estimate, estimate, True, status, len(rho), frame_factors)
 
 
 def hand_surface_scale(model_depth, hand_depth, valid, config: DepthFusionConfig) -> DepthScale:

@@ -84,6 +84,8 @@ class HandPoseFit:
     rotations (T, 3, 3), translations (T, 3) metres, scale: the hand-size factor the metric
     keypoints were multiplied by; inliers (T, 21); residuals_px (T,) inlier RMS; valid (T,)
     False where the frame was rejected (its pose is then the fit as found, or NaN if none).
+    frame_factors (T,) or None: per-frame factors on top of `scale` (depth fusion pulling single
+    frames onto the scene); translations already include them.
     """
 
     rotations: np.ndarray
@@ -92,15 +94,31 @@ class HandPoseFit:
     inliers: np.ndarray
     residuals_px: np.ndarray
     valid: np.ndarray
+    frame_factors: np.ndarray | None = None
 
-    def rescaled(self, factor: float) -> HandPoseFit:
-        """Return the fit with the hand (and so every translation) scaled by `factor`."""
-        return HandPoseFit(self.rotations, self.translations * factor, self.scale * factor,
-                           self.inliers, self.residuals_px, self.valid)
+    def rescaled(self, factor: float, frame_factors=None) -> HandPoseFit:
+        """Return the fit with the hand (and so every translation) scaled by `factor`.
+
+        frame_factors (T,), optional: further per-frame factors (multiplied into any present).
+        """
+        frames = self.frame_scales()
+        if frame_factors is not None:
+            frames = frames * np.asarray(frame_factors, dtype=np.float64)
+        step = factor * frames / self.frame_scales()
+        return HandPoseFit(self.rotations, self.translations * step[:, None], self.scale * factor,
+                           self.inliers, self.residuals_px, self.valid,
+                           None if np.all(frames == 1.0) else frames)
+
+    def frame_scales(self) -> np.ndarray:
+        """Return the (T,) per-frame factors on top of `scale` (ones when there are none)."""
+        if self.frame_factors is None:
+            return np.ones(len(self.translations))
+        return np.asarray(self.frame_factors, dtype=np.float64)
 
     def keypoints_camera(self, keypoints_m) -> np.ndarray:
         """Return the keypoints (T, 21, 3) placed in the camera optical frame (metres)."""
-        kp = self.scale * np.asarray(keypoints_m, dtype=np.float64)
+        scales = self.scale * self.frame_scales()
+        kp = scales[:, None, None] * np.asarray(keypoints_m, dtype=np.float64)
         return np.einsum('tij,tkj->tki', self.rotations, kp) + self.translations[:, None, :]
 
 

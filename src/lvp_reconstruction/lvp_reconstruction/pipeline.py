@@ -204,8 +204,10 @@ def _fuse_depth(fit: HandPoseFit, keypoints_m: np.ndarray, valid: np.ndarray,
     samples = sample_depth(depth, pixels, config.window_px)
     scale = scene_contact_scale(kp_cam[..., 2], samples, valid, config)
     messages.append(scale.status)
-    fit = fit.rescaled(scale.factor)
-    behind = behind_scene(kp_cam[..., 2] * scale.factor, samples, config) & valid
+    fit = fit.rescaled(scale.factor, scale.frame_factors)
+    frame_factors = scale.factor * (np.ones(len(valid)) if scale.frame_factors is None
+                                    else scale.frame_factors)
+    behind = behind_scene(kp_cam[..., 2] * frame_factors[:, None], samples, config) & valid
     return fit, scale, behind
 
 
@@ -275,7 +277,7 @@ def reconstruct(track: HandTrack, observation: Observation | None = None,
     fit, depth_scale, behind = _fuse_depth(fit, track.keypoints_m, fit_ok, intrinsics,
                                            observation, camera_trajectory, camera_moving,
                                            config.depth, messages)
-    scaled_m = fit.scale * track.keypoints_m
+    scaled_m = (fit.scale * fit.frame_scales())[:, None, None] * track.keypoints_m
     wrist_z = np.einsum('tj,tj->t', fit.rotations[:, 2, :], scaled_m[:, 0, :]) \
         + fit.translations[:, 2]
     with np.errstate(invalid='ignore'):

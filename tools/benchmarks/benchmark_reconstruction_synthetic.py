@@ -1,0 +1,181 @@
+"""Benchmark reconstruction on synthetic in-scene demonstrations against their ground truth.
+
+Per task x seed: render the demonstration (lvp_sim), track the hand with MediaPipe
+(lvp_hand_tracking), reconstruct with the real observation (RGB-D, exact intrinsics,
+camera_to_base) and the plan's frames as lvp_bringup does, then compare with the ground truth:
+wrist position error (base frame, smoothed and raw), its split along the camera ray (depth) and
+across it (lateral), orientation error against the ground truth's hand frame and against the
+project's hand frame built from the true keypoints, the clip scale depth fusion recovered vs.
+the per-frame scale that would put the fitted wrist at its true depth, MediaPipe's 2D wrist and
+thumb-CMC offsets from the ground-truth keypoints. Writes `results.json` and one PNG of true vs.
+reconstructed wrist paths per clip.
+
+    MUJOCO_GL=egl .venv/bin/python tools/benchmarks/benchmark_reconstruction_synthetic.py \
+        --output /tmp/lvp_bench_recon_synthetic
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault('MUJOCO_GL', 'egl')
+
+import numpy as np  # noqa: E402
+from lvp_common.geometry import rotation_angle_between  # noqa: E402
+from lvp_common.hand_frame import hand_frame_rotations  # noqa: E402
+from lvp_reconstruction.pipeline import ReconstructionConfig, reconstruct  # noqa: E402
+from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration  # noqa: E402
+from scipy.spatial.transform import Rotation  # noqa: E402
+
+
+def track_demo(demo):
+    """Run MediaPipe over the demonstration's plan as lvp_bringup.pipeline.track_hand does."""
+    from lvp_hand_tracking.mediapipe_backend import MediaPipeConfig, MediaPipeHandBackend
+    from lvp_hand_tracking.tracker import HandTracker, TrackerConfig
+
+    plan = demo.plan
+    with HandTracker(TrackerConfig(), MediaPipeHandBackend(MediaPipeConfig())) as tracker:
+        height, width = plan.frames.shape[1:3]
+        return tracker.track_frames(iter(plan.frames), plan.times, (width, height), None,
+                                    plan.metadata)
+
+
+def evaluate(demo, tracking, config: ReconstructionConfig) -> tuple[dict, dict]:
+    """Reconstruct one tracked demonstration and compare with its ground truth."""
+    track, idx, gt = tracking.track, tracking.track_frame_indices, demo.ground_truth
+    rec = reconstruct(track, demo.observation, config, frames=demo.plan.frames[idx])
+    assert rec.wrist_base is not None and rec.wrist_base_raw is not None
+    true_base = gt.wrist_positions_base[idx]
+    err = np.linalg.norm(rec.wrist_base.positions - true_base, axis=1)
+    err_raw = np.linalg.norm(rec.wrist_base_raw.positions - true_base, axis=1)
+    true_cam = gt.wrist_positions_camera[idx]
+    ray = true_cam / np.linalg.norm(true_cam, axis=1, keepdims=True)
+    delta = rec.wrist_camera.positions - true_cam
+    along = np.einsum('ti,ti->t', delta, ray)
+    lateral = np.linalg.norm(delta - along[:, None] * ray, axis=1)
+    angle_gt = np.degrees(rotation_angle_between(gt.wrist_quaternions_camera[idx],
+                                                 rec.wrist_camera.quaternions))
+    true_kp = gt.keypoints_camera[idx]
+    kp_frame = Rotation.from_matrix(hand_frame_rotations(true_kp - true_kp[:, :1],
+                                                         track.handedness)).as_quat()
+    angle_kp = np.degrees(rotation_angle_between(kp_frame, rec.wrist_camera.quaternions))
+    gt_vs_kp = np.degrees(rotation_angle_between(kp_frame, gt.wrist_quaternions_camera[idx]))
+    # Per-frame scale that would put the raw fit's wrist at its true distance.
+    frame_scale = (np.linalg.norm(true_cam, axis=1)
+                   / np.linalg.norm(rec.wrist_camera_raw.positions, axis=1)
+                   * rec.report.hand_scale)
+    err_2d = np.linalg.norm(track.keypoints_px - gt.keypoints_px[idx], axis=2)
+    # MediaPipe's 2D wrist minus the true wrist, back-projected at the true depth, in the hand
+    # frame (x thumb side, y towards the fingers, z palm normal).
+    k = gt.intrinsics
+    du = track.keypoints_px[:, 0] - gt.keypoints_px[idx][:, 0]
+    offset_cam = np.stack([du[:, 0] / k.fx, du[:, 1] / k.fy, np.zeros(len(du))], 1) \
+        * true_kp[:, :1, 2]
+    rot_gt = Rotation.from_quat(gt.wrist_quaternions_camera[idx]).as_matrix()
+    offset_hand = np.einsum('tji,tj->ti', rot_gt, offset_cam)
+    scale = rec.report.depth_scale
+    row = {
+        'frames': int(len(idx)), 'valid': int(rec.valid.sum()),
+        'err_median_mm': 1e3 * float(np.median(err)),
+        'err_p90_mm': 1e3 * float(np.percentile(err, 90)), 'err_max_mm': 1e3 * float(err.max()),
+        'raw_err_median_mm': 1e3 * float(np.median(err_raw)),
+        'along_ray_median_mm': 1e3 * float(np.median(along)),
+        'along_ray_abs_median_mm': 1e3 * float(np.median(np.abs(along))),
+        'lateral_median_mm': 1e3 * float(np.median(lateral)),
+        'angle_vs_gt_frame_median_deg': float(np.median(angle_gt)),
+        'angle_vs_keypoint_frame_median_deg': float(np.median(angle_kp)),
+        'gt_frame_vs_keypoint_frame_deg': float(np.median(gt_vs_kp)),
+        'hand_scale': float(rec.report.hand_scale),
+        'depth_estimate': None if scale is None or scale.estimate is None
+        else float(scale.estimate),
+        'true_frame_scale_median': float(np.median(frame_scale)),
+        'true_frame_scale_p10_p90': [float(np.percentile(frame_scale, 10)),
+                                     float(np.percentile(frame_scale, 90))],
+        'wrist_2d_median_px': float(np.median(err_2d[:, 0])),
+        'thumb_cmc_2d_median_px': float(np.median(err_2d[:, 1])),
+        'all_2d_median_px': float(np.median(err_2d)),
+        'mediapipe_wrist_offset_hand_mm': (1e3 * np.median(offset_hand, axis=0)).round(1)
+        .tolist(),
+        'camera_moving': rec.report.camera_moving,
+        'messages': list(rec.report.messages),
+    }
+    paths = {'true': true_base, 'smoothed': rec.wrist_base.positions,
+             'raw': rec.wrist_base_raw.positions, 'times': track.times}
+    return row, paths
+
+
+def plot_paths(paths: dict, title: str, path: Path) -> None:
+    """Write x/y/z over time of the true, raw and smoothed wrist paths (base frame)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for i, (ax, name) in enumerate(zip(axes, 'xyz', strict=True)):
+        ax.plot(paths['times'], paths['true'][:, i], 'k-', label='truth')
+        ax.plot(paths['times'], paths['raw'][:, i], '.', color='0.6', label='raw')
+        ax.plot(paths['times'], paths['smoothed'][:, i], 'r-', label='smoothed')
+        ax.set_title(f'{title}: base {name} (m)')
+        ax.set_xlabel('t (s)')
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print a table."""
+    parser = argparse.ArgumentParser(description=(__doc__ or '').splitlines()[0])
+    parser.add_argument('--output', type=Path, default=Path('/tmp/lvp_bench_recon_synthetic'))
+    parser.add_argument('--tasks', nargs='+', default=['reach_grasp_lift', 'push', 'press'])
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
+    parser.add_argument('--num-frames', type=int, default=33)
+    args = parser.parse_args(argv)
+    args.output.mkdir(parents=True, exist_ok=True)
+    config = ReconstructionConfig()
+    rows = []
+    print(f'{"task":17s} seed valid  med  p90  max  raw | along |along| lat | deg_gt deg_kp '
+          f'| scale  true(p10-p90)  | 2D wrist cmc | MP wrist offset (hand, mm)')
+    for task in args.tasks:
+        for seed in args.seeds:
+            start = time.perf_counter()
+            demo = render_demonstration(DemonstrationConfig(task=task, seed=seed,
+                                                            num_frames=args.num_frames))
+            tracking = track_demo(demo)
+            row, paths = evaluate(demo, tracking, config)
+            row.update(task=task, seed=seed, seconds=time.perf_counter() - start)
+            rows.append(row)
+            plot_paths(paths, f'{task} {seed}', args.output / f'paths_{task}_{seed}.png')
+            lo, hi = row['true_frame_scale_p10_p90']
+            print(f'{task:17s} {seed:4d} {row["valid"]:2d}/{row["frames"]:2d} '
+                  f'{row["err_median_mm"]:4.0f} {row["err_p90_mm"]:4.0f} {row["err_max_mm"]:4.0f} '
+                  f'{row["raw_err_median_mm"]:4.0f} | {row["along_ray_median_mm"]:5.0f} '
+                  f'{row["along_ray_abs_median_mm"]:5.0f} {row["lateral_median_mm"]:3.0f} | '
+                  f'{row["angle_vs_gt_frame_median_deg"]:6.1f} '
+                  f'{row["angle_vs_keypoint_frame_median_deg"]:6.1f} | '
+                  f'{row["hand_scale"]:.3f} {row["true_frame_scale_median"]:.3f} '
+                  f'({lo:.2f}-{hi:.2f}) | {row["wrist_2d_median_px"]:5.1f} '
+                  f'{row["thumb_cmc_2d_median_px"]:4.1f} | '
+                  f'{row["mediapipe_wrist_offset_hand_mm"]}', flush=True)
+            for message in row['messages']:
+                print(f'    {message}')
+    summary = {
+        'median_of_clip_medians_mm': float(np.median([r['err_median_mm'] for r in rows])),
+        'max_mm': float(max(r['err_max_mm'] for r in rows)),
+        'median_angle_vs_keypoint_frame_deg': float(np.median(
+            [r['angle_vs_keypoint_frame_median_deg'] for r in rows])),
+    }
+    (args.output / 'results.json').write_text(json.dumps({'runs': rows, 'summary': summary},
+                                                         indent=2))
+    print(json.dumps(summary))
+    print(f'wrote {args.output}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
