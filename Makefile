@@ -14,7 +14,8 @@ TEST_ENV := ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST RMW_IMPLEMENTATION=rmw_fastr
 
 .PHONY: venv test lint typecheck pytest demo workspace-build clean
 
-venv: $(STAMP) $(VENV)/.lvp-interfaces $(VENV)/.lvp-test-fixtures $(VENV)/.lvp-assets
+venv: $(STAMP) $(VENV)/.lvp-interfaces $(VENV)/.lvp-test-fixtures $(VENV)/.lvp-assets \
+	$(VENV)/.lvp-cyclonedds
 
 $(STAMP): requirements/torch.txt requirements/ros-jazzy.txt requirements/python.txt \
 		requirements/dev.txt $(foreach p,$(PY_PACKAGES),src/$(p)/setup.py)
@@ -51,6 +52,17 @@ $(VENV)/.lvp-test-fixtures: $(VENV)/.lvp-interfaces $(FIXTURE_FILES)
 		--cmake-args -DPython3_EXECUTABLE=$(abspath $(BIN))/python -DBUILD_TESTING=OFF
 	touch $@
 
+# Unitree backend: cyclonedds 0.10 (the robots' version), built against Debian's cyclonedds-dev
+# when that is installed (apt-get install cyclonedds-dev); without it the Unitree DDS tests skip.
+$(VENV)/.lvp-cyclonedds: $(STAMP)
+	if [ -f /usr/include/dds/dds.h ]; then \
+		mkdir -p build/cyclonedds-home && cd build/cyclonedds-home && ln -sfn /usr/include include \
+		&& ln -sfn /usr/bin bin && ln -sfn /usr/lib/$$(gcc -dumpmachine) lib && cd ../.. \
+		&& CYCLONEDDS_HOME=$(abspath build/cyclonedds-home) $(BIN)/python -m pip install -q \
+		cyclonedds==0.10.2; \
+	else echo 'cyclonedds-dev not installed: the Unitree DDS tests will be skipped'; fi
+	touch $@
+
 # MediaPipe's hand landmarker as an offline .task (from the mediapipe 0.10.21 wheel, cached in
 # $$LVP_CACHE_DIR or ~/.cache/lvp).
 $(VENV)/.lvp-assets: $(STAMP)
@@ -58,7 +70,7 @@ $(VENV)/.lvp-assets: $(STAMP)
 	touch $@
 
 lint: venv
-	$(BIN)/ruff check src test tools
+	$(BIN)/ruff check src test tools launch
 
 typecheck: venv
 	$(BIN)/pyright
