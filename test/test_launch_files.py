@@ -12,6 +12,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((REPO / 'launch').glob('*.launch.py'))
+EXTERNAL_EXECUTABLES = {'robot_state_publisher': 'robot_state_publisher', 'rviz2': 'rviz2'}
+"""ROS packages (not ours) a launch file may start, and their executables."""
 
 
 def console_scripts(package: str) -> dict[str, str]:
@@ -44,6 +46,9 @@ def test_launched_executables_and_parameters_exist(path):
     nodes = launched_nodes(path)
     assert nodes, f'{path.name} starts no Node'
     for node in nodes:
+        if node['package'] in EXTERNAL_EXECUTABLES:
+            assert node['executable'] == EXTERNAL_EXECUTABLES[node['package']], node
+            continue
         scripts = console_scripts(node['package'])
         assert node['executable'] in scripts, (
             f"{path.name}: {node['package']} has no executable {node['executable']!r} "
@@ -54,3 +59,78 @@ def test_launched_executables_and_parameters_exist(path):
         for name in node['parameters']:
             assert f"'{name}'" in text and 'declare_parameter' in text, (
                 f"{path.name}: {module} declares no parameter {name!r}")
+
+
+CONFIG_FILES = sorted((REPO / 'config').glob('*.yaml'))
+RVIZ_FILES = sorted((REPO / 'rviz').glob('*.rviz'))
+
+
+def node_modules() -> dict[str, Path]:
+    """Map node name (the launch files' `name=`) -> source file of its executable."""
+    modules = {}
+    for path in LAUNCH_FILES:
+        for call in ast.walk(ast.parse(path.read_text())):
+            if isinstance(call, ast.Call) and getattr(call.func, 'id', None) == 'Node':
+                kwargs = {k.arg: k.value for k in call.keywords}
+                if 'name' not in kwargs:
+                    continue
+                package = ast.literal_eval(kwargs['package'])
+                if not (REPO / 'src' / package).is_dir():
+                    continue  # robot_state_publisher, rviz2: not ours
+                module = console_scripts(package)[ast.literal_eval(kwargs['executable'])]
+                source = REPO / 'src' / package / Path(*module.split(':')[0].split('.'))
+                modules[ast.literal_eval(kwargs['name'])] = source.with_suffix('.py')
+    return modules
+
+
+def flat_names(params: dict, prefix: str = '') -> list[str]:
+    """ROS parameter names of a ros__parameters mapping (nested keys join with '.')."""
+    names = []
+    for key, value in params.items():
+        name = f'{prefix}{key}'
+        names += flat_names(value, name + '.') if isinstance(value, dict) else [name]
+    return names
+
+
+@pytest.mark.parametrize('path', CONFIG_FILES, ids=lambda p: p.name)
+def test_config_parameters_exist(path):
+    import yaml
+
+    modules = node_modules()
+    config = yaml.safe_load(path.read_text())
+    for node, body in config.items():
+        assert node in modules, f'{path.name}: no launch file starts a node named {node!r}'
+        text = modules[node].read_text()
+        for name in flat_names(body['ros__parameters']):
+            assert f"'{name}'" in text and 'declare_parameter' in text, (
+                f'{path.name}: {modules[node].name} declares no parameter {name!r}')
+
+
+@pytest.mark.parametrize('setup', ['franka_gripper', 'g1_inspire'])
+def test_setup_has_launch_config_and_rviz(setup):
+    assert (REPO / 'launch' / f'{setup}.launch.py').is_file()
+    assert (REPO / 'config' / f'{setup}.yaml').is_file()
+    assert (REPO / 'rviz' / f'{setup}.rviz').is_file()
+
+
+@pytest.mark.parametrize('path', RVIZ_FILES, ids=lambda p: p.name)
+def test_rviz_config_parses_and_uses_live_topics(path):
+    import yaml
+
+    from lvp_common import topics
+
+    known = {v for k, v in vars(topics).items() if k.isupper() and isinstance(v, str)}
+    config = yaml.safe_load(path.read_text())
+    manager = config['Visualization Manager']
+    assert manager['Global Options']['Fixed Frame'] == 'base_link'
+    displays = manager['Displays']
+    classes = {d['Class'] for d in displays}
+    for wanted in ('rviz_default_plugins/RobotModel', 'rviz_default_plugins/PointCloud2',
+                   'rviz_default_plugins/Path', 'rviz_default_plugins/MarkerArray',
+                   'rviz_default_plugins/Image'):
+        assert wanted in classes, f'{path.name}: no {wanted} display'
+    for display in displays:
+        topic = display.get('Topic', {}).get('Value')
+        if topic is not None and display['Class'] != 'rviz_default_plugins/RobotModel':
+            assert topic in known, f'{path.name}: {display["Name"]} shows {topic!r}, not a ' \
+                                   'lvp_common.topics name'

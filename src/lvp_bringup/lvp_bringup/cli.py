@@ -41,6 +41,7 @@ from lvp_bringup.pipeline import (
     PipelineConfig,
     PipelineResult,
     StageError,
+    plan_record,
     run_motion,
     run_pipeline,
 )
@@ -191,22 +192,10 @@ def _out_dir(args) -> Path:
 
 
 def _archive(out: Path, inputs: PlanInputs, result: PipelineResult, task: str) -> Path:
-    from lvp_common.plan_archive import PlanRecord, write_plan_archive
+    from lvp_common.plan_archive import write_plan_archive
 
-    rec = result.reconstruction
-    mapping = result.mapping
-    record = PlanRecord(
-        prompts=(task,), embodiment=result.embodiment, observation=inputs.observation,
-        plan=inputs.plan, hand_track=result.hand_track,
-        wrist_camera=None if rec is None else rec.wrist_camera,  # type: ignore[attr-defined]
-        wrist_base_raw=result.wrist_base_raw, wrist_base=result.wrist_base,
-        scene_cloud=None if rec is None else rec.point_cloud_base,  # type: ignore
-        grasps=result.grasp_plan, hand_commands=result.hand_commands,
-        gripper_events=result.gripper_events, joint_trajectory=result.trajectory,
-        metadata={'plan_source': inputs.plan.source.value,
-                  'ee_mapping': None if mapping is None else mapping.to_metadata(),
-                  'plan_only': result.timed is not None and not result.executed,
-                  'tool': 'lvp'})
+    record = plan_record(result, (task,), inputs.plan, inputs.observation,
+                         {'plan_source': inputs.plan.source.value, 'tool': 'lvp'})
     return write_plan_archive(out / 'plan_archive', record)
 
 

@@ -100,6 +100,8 @@ class StageError(RuntimeError):
         self.stage = stage
         self.code = ErrorCode(code)
         self.message = message
+        self.result: PipelineResult | None = None
+        """What the stages before the failure produced (set by run_pipeline)."""
         super().__init__(f'{stage} failed ({self.code.name}): {message}')
 
 
@@ -365,19 +367,32 @@ def run_pipeline(observation: Observation, plan: VideoPlan, embodiment: str,
                  progress: ProgressCallback | None = None) -> PipelineResult:
     """Turn a video plan and the scene observation into robot motion (see module docstring).
 
-    Raises StageError at the first failing stage; the result of a successful run holds every
-    intermediate artifact and per-stage wall times (s).
+    Raises StageError at the first failing stage, its `result` holding what the earlier stages
+    produced; the result of a successful run holds every intermediate artifact and per-stage
+    wall times (s). A `progress` callback may raise StageError (e.g. CANCELED) to stop the run
+    before the next stage or tracked frame.
     """
-    from lvp_reconstruction.pipeline import ReconstructionConfig, ReconstructionError, reconstruct
-
     config = config or PipelineConfig()
     if embodiment not in EMBODIMENTS:
         raise StageError('hand_tracking', ErrorCode.INVALID_GOAL,
                          f'unknown embodiment {embodiment!r}; expected one of {EMBODIMENTS}')
     result = PipelineResult(embodiment=embodiment, plan=plan, observation=observation)
+    try:
+        return _run_stages(result, observation, plan, embodiment, config,
+                           progress or _no_progress)
+    except StageError as exc:
+        exc.result = result
+        raise
+
+
+def _run_stages(result: PipelineResult, observation: Observation, plan: VideoPlan,
+                embodiment: str, config: PipelineConfig,
+                progress: ProgressCallback) -> PipelineResult:
+    from lvp_reconstruction.pipeline import ReconstructionConfig, ReconstructionError, reconstruct
+
     stages = tuple(s for s in STAGES if not (s == 'grasping' and embodiment != 'franka_gripper')
                    and not (s == 'executing' and config.plan_only))
-    runner = _StageRunner(result, progress or _no_progress, stages)
+    runner = _StageRunner(result, progress, stages)
 
     tracking = runner.run('hand_tracking', ErrorCode.NO_HAND_FOUND, _tracking_errors(),
                           lambda: track_hand(plan, config,
@@ -543,3 +558,26 @@ def run_motion(result: PipelineResult, wrist: WristTrajectory, mapping: EeMappin
 
 TASK_NOT_EVALUATED = ('task check: not evaluated (robot executed in an empty scene: '
                       'lvp_exec\'s MuJoCo table holds no lvp_sim objects)')
+
+
+def plan_record(result: PipelineResult, prompts: tuple[str, ...], plan: VideoPlan | None,
+                observation: Observation | None, metadata: dict[str, object]):
+    """Gather what a (possibly partial) run produced as an lvp_common PlanRecord to archive.
+
+    The metadata gets the EE mapping (so `lvp replay` is exact) and whether the run was plan only.
+    """
+    from lvp_common.plan_archive import PlanRecord
+
+    rec: Any = result.reconstruction
+    mapping = result.mapping
+    return PlanRecord(
+        prompts=prompts, embodiment=result.embodiment, observation=observation,
+        plan=plan, hand_track=result.hand_track,
+        wrist_camera=None if rec is None else rec.wrist_camera,
+        wrist_base_raw=result.wrist_base_raw, wrist_base=result.wrist_base,
+        scene_cloud=None if rec is None else rec.point_cloud_base,
+        grasps=result.grasp_plan, hand_commands=result.hand_commands,
+        gripper_events=result.gripper_events, joint_trajectory=result.trajectory,
+        metadata={'ee_mapping': None if mapping is None else mapping.to_metadata(),
+                  'plan_only': result.timed is not None and not result.executed,
+                  **metadata})

@@ -80,7 +80,7 @@ def _msgtype(msg) -> str:
     return f'{module[0]}/msg/{type(msg).__name__}'
 
 
-def _record_messages(record: PlanRecord, t0: float) -> list[tuple[str, float, object]]:
+def record_messages(record: PlanRecord, t0: float) -> list[tuple[str, float, object]]:
     """(topic, stamp in s, rclpy message) for every artifact of the record."""
     out: list[tuple[str, float, object]] = []
     obs = record.observation
@@ -162,7 +162,7 @@ def write_plan_archive(path: str | Path, record: PlanRecord, start_time: float =
         raise PlanArchiveError(f'plan archive {path} already exists; choose another path')
     path.parent.mkdir(parents=True, exist_ok=True)
     store = typestore()
-    messages = _record_messages(record, start_time)
+    messages = record_messages(record, start_time)
     try:
         with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
             connections = {}
