@@ -1,4 +1,6 @@
-"""Start workspace nodes as real processes and talk to them over loopback."""
+"""Start workspace nodes as real processes and talk to them over loopback.
+
+Imported as `ros_helpers` by every test (pytest.ini puts test/ on the path)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from collections.abc import Callable
 
 import rclpy
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import Executor, SingleThreadedExecutor
 from rclpy.node import Node
 
 
@@ -37,17 +39,36 @@ def stop_node(process: subprocess.Popen) -> str:
     return out or ''
 
 
-def spin_until(node: Node, done: Callable[[], bool], timeout_s: float) -> bool:
-    """Spin `node` until done() is true or the timeout passes; return done()."""
-    executor = SingleThreadedExecutor(context=node.context)
-    executor.add_node(node)
-    deadline = time.monotonic() + timeout_s
+def spin_until(spinner: Node | Executor, done: Callable[[], bool], timeout_s: float) -> bool:
+    """Spin a node (in a temporary executor) or an executor until done() or the timeout."""
+    executor = spinner if isinstance(spinner, Executor) else SingleThreadedExecutor(
+        context=spinner.context)
+    if isinstance(spinner, Node):
+        executor.add_node(spinner)
+    deadline = time.monotonic() + timeout_s  # a hang guard, not a performance check
     try:
         while not done() and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.05)
     finally:
-        executor.remove_node(node)
+        if isinstance(spinner, Node):
+            executor.remove_node(spinner)
     return done()
+
+
+def send_goal(client, spinner: Node | Executor, goal, feedback=None, timeout_s: float = 20.0):
+    """Send an action goal and return its (accepted or rejected) goal handle."""
+    future = client.send_goal_async(goal, feedback_callback=feedback)
+    assert spin_until(spinner, future.done, timeout_s), 'goal response never came'
+    handle = future.result()
+    assert handle is not None
+    return handle
+
+
+def goal_result(handle, spinner: Node | Executor, timeout_s: float = 120.0):
+    """Wait for a goal's result message."""
+    future = handle.get_result_async()
+    assert spin_until(spinner, future.done, timeout_s), 'no result'
+    return future.result().result
 
 
 class RosContext:

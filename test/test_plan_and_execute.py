@@ -23,12 +23,11 @@ from lvp_common.ros_conversions import (
 )
 from lvp_common.ros_node import LATCHED
 from rclpy.action.client import ActionClient
+from ros_helpers import RosContext, spin_until, start_node, stop_node
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 
 from lvp_common import topics
 from lvp_interfaces.action import PlanAndExecute
-
-from .ros_helpers import RosContext, spin_until, start_node, stop_node
 
 pytestmark = pytest.mark.ros
 Result = PlanAndExecute.Result

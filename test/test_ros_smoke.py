@@ -6,12 +6,11 @@ import pytest
 from lvp_common.ros_conversions import rgb8_to_image, video_plan_from_msg
 from rclpy.action.client import ActionClient
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from ros_helpers import RosContext, spin_until, start_node, stop_node
 
 from lvp_common import topics
 from lvp_interfaces.action import GenerateVideoPlan
 from lvp_interfaces.msg import VideoPlan as VideoPlanMsg
-
-from .ros_helpers import RosContext, spin_until, start_node, stop_node
 
 pytestmark = pytest.mark.ros
 

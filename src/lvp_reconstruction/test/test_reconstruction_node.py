@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -35,6 +34,7 @@ from lvp_reconstruction.synthetic_hand import make_track, wrist_path  # noqa: E4
 from nav_msgs.msg import Path  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from ros_helpers import spin_until  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
 
@@ -97,12 +97,6 @@ class NodeProcess:
         self._reader.join(timeout=5)
         return ''.join(self.lines)
 
-
-def spin_until(executor, done, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s  # a hang guard, not a performance check
-    while not done() and time.monotonic() < deadline:
-        executor.spin_once(timeout_sec=0.05)
-    return done()
 
 
 @pytest.mark.ros
