@@ -73,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--num-frames', type=int, default=d.num_frames)
     p.add_argument('--height', type=int, default=d.height)
     p.add_argument('--width', type=int, default=d.width)
-    p.add_argument('--sequential-guidance', action='store_true',
-                   help='run the three guidance passes one after another (less memory)')
+    p.add_argument('--batched-guidance', action='store_true',
+                   help='run the three guidance passes as one batch (more memory; faster only '
+                        'where the device is not saturated, e.g. small models on a CPU)')
     p.add_argument('--device', default=d.device)
     p.add_argument('--dtype', default=d.dtype)
     p.add_argument('--attention-backend', default=d.attention_backend)
@@ -93,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             num_inference_steps=args.steps, text_guidance_scale=args.text_guidance,
             history_guidance_scale=args.history_guidance,
             history_latent_frames=args.history_latent_frames,
-            batched_guidance=not args.sequential_guidance, device=args.device, dtype=args.dtype,
+            batched_guidance=args.batched_guidance, device=args.device, dtype=args.dtype,
             attention_backend=args.attention_backend,
             offload_text_encoder=not args.no_offload_text_encoder,
             max_text_tokens=args.max_text_tokens)
