@@ -53,6 +53,23 @@ class GraspDetector(Protocol):
         ...
 
 
+class FirstFoundDetector:
+    """Ask detectors in order and return the first non-empty answer (e.g. antipodal, then
+    top-face grasps for single-view clouds that show only one side of the object)."""
+
+    def __init__(self, *detectors: GraspDetector) -> None:
+        if not detectors:
+            raise GraspError('FirstFoundDetector needs at least one detector')
+        self.detectors = detectors
+
+    def detect(self, cloud: PointCloud, request: GraspRequest) -> tuple[GraspCandidate, ...]:
+        for detector in self.detectors:
+            found = detector.detect(cloud, request)
+            if found:
+                return found
+        return ()
+
+
 def plan_grasps(cloud: PointCloud, detector: GraspDetector, request: GraspRequest | None = None,
                 close_time: float | None = None, open_time: float | None = None) -> GraspPlan:
     """Detect grasps and package them with the human's close/open times (s) as a GraspPlan."""

@@ -13,7 +13,13 @@ from lvp_common.artifacts import ArtifactError, PointCloud
 from lvp_common.geometry import GeometryError
 
 from lvp_grasp.antipodal import AntipodalConfig, AntipodalGraspDetector
-from lvp_grasp.backend import GraspError, GraspRequest, plan_grasps
+from lvp_grasp.backend import (
+    FirstFoundDetector,
+    GraspDetector,
+    GraspError,
+    GraspRequest,
+    plan_grasps,
+)
 from lvp_grasp.synthetic_scenes import (
     bar_above_table,
     box_on_table,
@@ -21,6 +27,7 @@ from lvp_grasp.synthetic_scenes import (
     scene_cloud,
     table,
 )
+from lvp_grasp.top_face import TopFaceGraspDetector
 
 SYNTHETIC = {'box': box_on_table, 'cylinder': cylinder_on_table, 'bar': bar_above_table}
 
@@ -84,8 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             contact_point=None if args.contact is None else np.array(args.contact),
             approach=None if args.approach is None else np.array(args.approach),
             max_candidates=args.max_candidates)
-        detector = AntipodalGraspDetector(AntipodalConfig(friction_coefficient=args.friction,
-                                                          num_seeds=args.num_seeds))
+        detector: GraspDetector = AntipodalGraspDetector(AntipodalConfig(
+            friction_coefficient=args.friction, num_seeds=args.num_seeds))
+        if request.contact_point is not None:  # top-face grasps need the contact point
+            detector = FirstFoundDetector(detector, TopFaceGraspDetector())
         plan = plan_grasps(cloud, detector, request)
     except (OSError, KeyError, ValueError, ArtifactError, GeometryError, GraspError) as exc:
         print(f'lvp_grasp: {exc}', file=sys.stderr)

@@ -30,10 +30,11 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from lvp_common import topics
 from lvp_grasp.antipodal import AntipodalConfig, AntipodalGraspDetector
-from lvp_grasp.backend import GraspError
+from lvp_grasp.backend import FirstFoundDetector, GraspError
 from lvp_grasp.franka_hand import gripper_box_poses
 from lvp_grasp.human_contact import HumanContactConfig
 from lvp_grasp.planning import grasp_plan_from_demonstration
+from lvp_grasp.top_face import TopFaceGraspDetector
 from lvp_interfaces.msg import GraspCandidates as GraspCandidatesMsg
 from lvp_interfaces.msg import HandCommands as HandCommandsMsg
 from lvp_interfaces.msg import WristTrajectory as WristTrajectoryMsg
@@ -97,11 +98,11 @@ class GraspNode(Node):
     def _run(self) -> None:
         if self._cloud is None or self._trajectory is None:
             return
-        detector = AntipodalGraspDetector(AntipodalConfig(
+        detector = FirstFoundDetector(AntipodalGraspDetector(AntipodalConfig(
             friction_coefficient=self._float('friction_coefficient'),
             num_seeds=self._int('num_seeds'),
             seed_radius=self._float('seed_radius'),
-            voxel_size=self._float('voxel_size')))
+            voxel_size=self._float('voxel_size'))), TopFaceGraspDetector())
         try:
             plan = grasp_plan_from_demonstration(
                 self._cloud, self._trajectory, self._events, detector,

@@ -13,8 +13,14 @@ from lvp_common.artifacts import (
 )
 
 from lvp_grasp.antipodal import AntipodalGraspDetector
-from lvp_grasp.backend import GraspDetector, GraspError, plan_grasps
+from lvp_grasp.backend import FirstFoundDetector, GraspDetector, GraspError, plan_grasps
 from lvp_grasp.human_contact import HumanContactConfig, find_human_contact
+from lvp_grasp.top_face import TopFaceGraspDetector
+
+
+def default_detector() -> GraspDetector:
+    """Antipodal grasps where the cloud shows both contacts, else top-face grasps."""
+    return FirstFoundDetector(AntipodalGraspDetector(), TopFaceGraspDetector())
 
 
 def grasp_plan_from_demonstration(cloud: PointCloud, trajectory: WristTrajectory,
@@ -22,12 +28,15 @@ def grasp_plan_from_demonstration(cloud: PointCloud, trajectory: WristTrajectory
                                   detector: GraspDetector | None = None,
                                   contact_config: HumanContactConfig | None = None,
                                   max_candidates: int = 10) -> GraspPlan:
-    """Return grasps on `cloud` where and how the human grasped, with the close/open times."""
+    """Return grasps on `cloud` where and how the human grasped, with the close/open times.
+
+    The detector defaults to `default_detector()`.
+    """
     if trajectory.frame_id != cloud.frame_id:
         raise GraspError(f'wrist trajectory is in {trajectory.frame_id!r} but the cloud is in '
                          f'{cloud.frame_id!r}: transform one into the other first')
     contact = find_human_contact(trajectory, events, contact_config)
     opens = [e.time for e in events if e.action is GripperAction.OPEN and e.time > contact.time]
-    return plan_grasps(cloud, detector or AntipodalGraspDetector(),
+    return plan_grasps(cloud, detector or default_detector(),
                        contact.grasp_request(max_candidates), close_time=contact.time,
                        open_time=min(opens) if opens else None)
