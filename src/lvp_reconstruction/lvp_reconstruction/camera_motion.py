@@ -1,12 +1,19 @@
 """Camera motion in a video plan: measure it from the background, or compensate a given one.
 
-Measurement: corners are tracked (pyramidal Lucas-Kanade) between consecutive frames outside a
-mask of the hand (its keypoints' hull, dilated, plus a band from the wrist to the image border
-for the forearm); a RANSAC homography per pair is chained to frame 0. A static camera gives the
-identity. Two numbers per frame, relative to frame 0: the mean displacement of a grid of image
-points under the chained homography (pixels; rotation, translation of a planar background and
-zoom all show here), and the rotation angle of K^-1 H K projected onto SO(3) (degrees; exact for
-a purely rotating camera). The plan is flagged when either maximum exceeds its threshold.
+Measurement: background corners of frame 0 (Shi-Tomasi, outside a mask of the hand: its
+keypoints' hull, dilated, plus a band from the wrist to the image border for the forearm) are
+tracked straight into every later frame by pyramidal Lucas-Kanade, started from where the
+previous frame's homography puts them; each frame's RANSAC homography maps frame 0 to it
+directly, so errors do not accumulate along the clip (chaining frame-to-frame homographies
+drifted by ~9 px over 20 s of a static real video). Tracks that land on the hand, whose patch no
+longer matches frame 0's (an object the hand moved or covered), or that disagree with the
+dominant motion (RANSAC) are left out, so a pushed or lifted object does not count as camera
+motion. A static camera gives the identity. Two numbers per frame, relative to frame 0: the mean
+displacement of the background tracks that agree with the homography (pixels, measured, not
+extrapolated to image corners the tracks do not cover; rotation, translation and zoom all show
+here), and the rotation angle of K^-1 H K projected onto
+SO(3) (degrees; exact for a purely rotating camera). The plan is flagged when either maximum
+exceeds its threshold.
 
 Compensation: given per-frame camera-to-world poses (e.g. from MegaSaM), wrist poses observed in
 frame t's camera are re-expressed in frame 0's camera: T_c0<-ct = T_w<-c0^-1 T_w<-ct.
@@ -30,15 +37,18 @@ class CameraMotionError(ValueError):
 class CameraMotionConfig:
     """Background-motion check parameters (pixels, degrees).
 
-    max_displacement_px: flag when the background moves by more than this (mean over a grid,
-      relative to frame 0, at the video's resolution).
+    max_displacement_px: flag when the background moves by more than this (mean over the inlier
+      background tracks, relative to frame 0, at the video's resolution).
     max_rotation_deg: flag when the camera rotates by more than this relative to frame 0.
     hand_margin: the hand mask is the keypoints' hull grown by this fraction of its size...
     hand_margin_px: ...plus this many pixels.
     max_corners / corner_quality / min_corner_distance_px: corner detection (Shi-Tomasi).
-    min_tracks: fewer background tracks than this make a pair unmeasurable (treated as static
-      for chaining, counted in the report).
+    min_tracks: fewer background tracks than this make a frame unmeasurable (it keeps the
+      previous frame's homography; counted in the report).
     ransac_px: homography RANSAC threshold.
+    max_patch_error: a track whose Lucas-Kanade patch error (mean absolute grey-level difference
+      between frame 0's patch and this frame's) exceeds this is dropped: its surface changed
+      (an object moved or was covered).
     """
 
     max_displacement_px: float = 8.0
@@ -50,6 +60,7 @@ class CameraMotionConfig:
     min_corner_distance_px: int = 8
     min_tracks: int = 15
     ransac_px: float = 2.0
+    max_patch_error: float = 12.0
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,7 @@ class CameraMotionReport:
     """Per-frame background motion relative to frame 0 and the verdict.
 
     homographies (T, 3, 3) map frame-0 pixels to frame-t pixels; displacement_px (T,),
-    rotation_deg (T,); unmeasured_pairs counts pairs with too few background tracks.
+    rotation_deg (T,); unmeasured_pairs counts frames with too few background tracks.
     """
 
     homographies: np.ndarray
@@ -146,27 +157,44 @@ def _to_gray(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
 
 
-def _pair_homography(gray0: np.ndarray, gray1: np.ndarray, mask0: np.ndarray,
-                     mask1: np.ndarray, config: CameraMotionConfig) -> np.ndarray | None:
+def _background_corners(gray0: np.ndarray, mask0: np.ndarray,
+                        config: CameraMotionConfig) -> np.ndarray | None:
+    """Return frame 0's background corners (N, 1, 2) float32, or None when too few."""
     corners = cv2.goodFeaturesToTrack(gray0, config.max_corners, config.corner_quality,
                                       config.min_corner_distance_px, mask=255 - mask0)
     if corners is None or len(corners) < config.min_tracks:
         return None
-    moved, status, _ = cv2.calcOpticalFlowPyrLK(gray0, gray1, corners, None)
+    return np.asarray(corners, dtype=np.float32)
+
+
+def _register_to_first(gray0: np.ndarray, gray: np.ndarray, corners: np.ndarray,
+                       mask: np.ndarray, guess: np.ndarray, config: CameraMotionConfig
+                       ) -> tuple[np.ndarray, float] | None:
+    """Return the homography (3, 3) from frame 0 to this frame and the mean displacement (px)
+    of its inlier background tracks, or None if unmeasurable.
+
+    guess: 3x3 homography predicting where frame 0's corners are now (the previous frame's).
+    """
+    start = cv2.perspectiveTransform(corners, guess).astype(np.float32)
+    moved, status, error = cv2.calcOpticalFlowPyrLK(
+        gray0, gray, corners, start.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
     if moved is None:
         return None
-    ok = status.reshape(-1).astype(bool)
-    p0, p1 = corners.reshape(-1, 2)[ok], moved.reshape(-1, 2)[ok]
-    h, w = gray1.shape
+    p0, p1 = corners.reshape(-1, 2), moved.reshape(-1, 2)
+    h, w = gray.shape
+    inside = (p1[:, 0] >= 0) & (p1[:, 0] < w) & (p1[:, 1] >= 0) & (p1[:, 1] < h)
     xi = np.clip(np.round(p1[:, 0]).astype(int), 0, w - 1)
     yi = np.clip(np.round(p1[:, 1]).astype(int), 0, h - 1)
-    inside = (p1[:, 0] >= 0) & (p1[:, 0] < w) & (p1[:, 1] >= 0) & (p1[:, 1] < h)
-    keep = inside & (mask1[yi, xi] == 0)
-    p0, p1 = p0[keep], p1[keep]
-    if len(p0) < config.min_tracks:
+    keep = status.reshape(-1).astype(bool) & inside & (mask[yi, xi] == 0)
+    keep &= error.reshape(-1) <= config.max_patch_error
+    if keep.sum() < config.min_tracks:
         return None
-    hom, _ = cv2.findHomography(p0, p1, cv2.RANSAC, config.ransac_px)
-    return None if hom is None else np.asarray(hom, dtype=np.float64)
+    hom, inliers = cv2.findHomography(p0[keep], p1[keep], cv2.RANSAC, config.ransac_px)
+    if hom is None or inliers is None or int(inliers.sum()) < config.min_tracks:
+        return None
+    used = inliers.reshape(-1).astype(bool)
+    shift = float(np.mean(np.linalg.norm(p1[keep][used] - p0[keep][used], axis=1)))
+    return np.asarray(hom, dtype=np.float64), shift
 
 
 def homography_rotation_deg(homography: np.ndarray, intrinsics: CameraIntrinsics) -> float:
@@ -191,27 +219,25 @@ def estimate_camera_motion(frames, keypoints_px, intrinsics: CameraIntrinsics,
     if len(kp) != len(video):
         raise CameraMotionError(f'{len(video)} frames but {len(kp)} keypoint sets')
     n, h, w = video.shape[:3]
-    grid = np.stack(np.meshgrid(np.linspace(0, w - 1, 5), np.linspace(0, h - 1, 5)),
-                    axis=-1).reshape(-1, 1, 2)
     homs = np.tile(np.eye(3), (n, 1, 1))
     disp = np.zeros(n)
     rot = np.zeros(n)
-    unmeasured = 0
-    gray_prev = _to_gray(video[0])
-    mask_prev = hand_mask((h, w), kp[0], config.hand_margin, config.hand_margin_px)
-    for i in range(1, n):
-        gray = _to_gray(video[i])
+    gray0 = _to_gray(video[0])
+    corners = _background_corners(
+        gray0, hand_mask((h, w), kp[0], config.hand_margin, config.hand_margin_px), config)
+    unmeasured = 0 if corners is not None else n - 1
+    for i in range(1, n if corners is not None else 1):
+        assert corners is not None
         mask = hand_mask((h, w), kp[i], config.hand_margin, config.hand_margin_px)
-        pair = _pair_homography(gray_prev, gray, mask_prev, mask, config)
-        if pair is None:
+        found = _register_to_first(gray0, _to_gray(video[i]), corners, mask, homs[i - 1],
+                                   config)
+        if found is None:
             unmeasured += 1
-            pair = np.eye(3)
-        homs[i] = pair @ homs[i - 1]
-        homs[i] /= homs[i, 2, 2]
-        warped = cv2.perspectiveTransform(grid, homs[i]).reshape(-1, 2)
-        disp[i] = float(np.mean(np.linalg.norm(warped - grid.reshape(-1, 2), axis=1)))
+            homs[i], disp[i], rot[i] = homs[i - 1], disp[i - 1], rot[i - 1]
+            continue
+        homs[i] = found[0] / found[0][2, 2]
+        disp[i] = found[1]
         rot[i] = homography_rotation_deg(homs[i], intrinsics)
-        gray_prev, mask_prev = gray, mask
     moving = bool(disp.max() > config.max_displacement_px or rot.max() > config.max_rotation_deg)
     return CameraMotionReport(homs, disp, rot, moving, unmeasured)
 

@@ -39,6 +39,11 @@ class DepthFusionConfig:
     """Parameters of depth fusion (metres, pixels).
 
     enabled: use a depth image when one is given.
+    contact_scale: apply the clip scale measured from contact with scene depth (below). Off by
+      default: on the synthetic demonstrations it was biased (fingers wrapped around a grasped
+      cube lie behind its visible face; a tracker's fingertip depth is unreliable) and made the
+      constant-size hand's depth worse (reach_grasp_lift median 33 -> 79 mm); the estimate is
+      still reported, and the behind-the-scene rejection always runs.
     window_px: side of the square window whose median depth is read at each keypoint.
     contact_offset_m: keypoint centre in front of a surface the hand touches.
     contact_keypoints: how many keypoints must agree (k-th smallest ratio; robust to one).
@@ -54,6 +59,7 @@ class DepthFusionConfig:
     """
 
     enabled: bool = True
+    contact_scale: bool = False
     window_px: int = 5
     contact_offset_m: float = 0.01
     contact_keypoints: int = 2

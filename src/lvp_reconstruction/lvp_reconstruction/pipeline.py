@@ -172,7 +172,7 @@ def _model_pixels(kp_cam: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarra
         return project(kp_cam, intrinsics.matrix)
 
 
-def _fuse_depth(fit: HandPoseFit, keypoints_m: np.ndarray, valid: np.ndarray,
+def _fuse_depth(fit: HandPoseFit, valid: np.ndarray,
                 intrinsics: CameraIntrinsics, observation: Observation | None,
                 camera_trajectory: CameraTrajectory | None, camera_moving: bool | None,
                 config: DepthFusionConfig, messages: list[str]
@@ -181,7 +181,7 @@ def _fuse_depth(fit: HandPoseFit, keypoints_m: np.ndarray, valid: np.ndarray,
     behind = np.zeros(len(valid), dtype=bool)
     if not config.enabled:
         return fit, None, behind
-    kp_cam = fit.keypoints_camera(keypoints_m)
+    kp_cam = fit.keypoints_camera()
     video_size = (intrinsics.width, intrinsics.height)
     if camera_trajectory is not None and camera_trajectory.depth is not None:
         depth = camera_trajectory.depth
@@ -203,6 +203,11 @@ def _fuse_depth(fit: HandPoseFit, keypoints_m: np.ndarray, valid: np.ndarray,
     pixels = _scale_pixels(_model_pixels(kp_cam, intrinsics), video_size, depth_size)
     samples = sample_depth(depth, pixels, config.window_px)
     scale = scene_contact_scale(kp_cam[..., 2], samples, valid, config)
+    if not config.contact_scale:
+        estimate = 'none' if scale.estimate is None else f'{scale.estimate:.3f}'
+        scale = DepthScale(1.0, scale.estimate, False,
+                           f'contact scale not applied (depth.contact_scale off; measured '
+                           f'{estimate})', scale.frames_used)
     messages.append(scale.status)
     fit = fit.rescaled(scale.factor, scale.frame_factors)
     frame_factors = scale.factor * (np.ones(len(valid)) if scale.frame_factors is None
@@ -261,7 +266,7 @@ def reconstruct(track: HandTrack, observation: Observation | None = None,
                         f'horizontal field of view')
 
     pixels = undistort_pixels(track.keypoints_px, intrinsics)
-    fit = lift_hand(pixels, track.keypoints_m, intrinsics, config.lifting)
+    fit = lift_hand(pixels, track.keypoints_m, intrinsics, config.lifting, track.handedness)
     fit_ok = fit.valid.copy()
 
     motion = None
@@ -274,10 +279,14 @@ def reconstruct(track: HandTrack, observation: Observation | None = None,
                             f'{motion.max_rotation_deg:.2f} deg')
     camera_moving = None if motion is None else motion.moving
 
-    fit, depth_scale, behind = _fuse_depth(fit, track.keypoints_m, fit_ok, intrinsics,
+    fit, depth_scale, behind = _fuse_depth(fit, fit_ok, intrinsics,
                                            observation, camera_trajectory, camera_moving,
                                            config.depth, messages)
-    scaled_m = (fit.scale * fit.frame_scales())[:, None, None] * track.keypoints_m
+    if fit.size_assumed and (depth_scale is None or not depth_scale.applied):
+        messages.append(f'hand size assumed: wrist -> middle MCP '
+                        f'{100.0 * config.lifting.palm_length_m * config.lifting.hand_scale:.1f}'
+                        f' cm (lifting.palm_length_m x hand_scale)')
+    scaled_m = fit.scaled_keypoints()
     wrist_z = np.einsum('tj,tj->t', fit.rotations[:, 2, :], scaled_m[:, 0, :]) \
         + fit.translations[:, 2]
     with np.errstate(invalid='ignore'):

@@ -64,14 +64,17 @@ _DEFAULTS = ReconstructionConfig()
 CONFIG_PARAMETERS: dict[str, str] = {
     'camera.default_horizontal_fov_deg': 'horizontal field of view (deg) assumed without '
                                          'CameraInfo',
-    'lifting.hand_scale': "multiplies the track's metric keypoints (1.06 undoes MediaPipe's "
-                          'shrink)',
+    'lifting.palm_length_m': 'assumed wrist -> middle-MCP length (m) of the clip-wide hand; '
+                             "0 keeps the track's metric size",
+    'lifting.hand_scale': 'multiplies the clip-wide hand after sizing (1.06 undoes '
+                          "MediaPipe's shrink when palm_length_m is 0)",
     'lifting.min_inliers': 'a frame with fewer inlier keypoints is rejected',
     'lifting.max_residual_px': 'a frame with a larger inlier reprojection RMS (px) is rejected',
     'lifting.min_depth_m': 'a frame with the wrist nearer than this (m) is rejected',
     'lifting.max_depth_m': 'a frame with the wrist farther than this (m) is rejected',
-    'depth.enabled': 'use the depth image: hand scale from contact, reject hands behind the '
-                     'scene',
+    'depth.enabled': 'use the depth image: reject hands behind the scene (and the contact '
+                     'scale when depth.contact_scale)',
+    'depth.contact_scale': 'apply the hand scale measured from contact with scene depth',
     'depth.min_scale': 'smallest hand-scale correction accepted from scene depth',
     'depth.max_scale': 'largest hand-scale correction accepted from scene depth',
     'smoothing.hampel_sigmas': 'robust sigmas beyond which a frame is an outlier',

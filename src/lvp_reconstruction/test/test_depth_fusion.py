@@ -7,7 +7,8 @@ from lvp_reconstruction.depth_fusion import (
     sample_depth,
     scene_contact_scale,
 )
-from lvp_reconstruction.pipeline import reconstruct
+from lvp_reconstruction.lifting import LiftingConfig
+from lvp_reconstruction.pipeline import ReconstructionConfig, reconstruct
 from lvp_reconstruction.synthetic_hand import make_track, wrist_path
 
 
@@ -43,8 +44,11 @@ def test_scene_depth_fixes_misscaled_metric_keypoints():
     wall = _wall_touching(seq)
     depth = np.full((480, 832), wall, dtype=np.float32)
     rgb = np.zeros((480, 832, 3), dtype=np.uint8)
-    no_depth = reconstruct(track, Observation(rgb, intrinsics=seq.intrinsics))
-    with_depth = reconstruct(track, Observation(rgb, depth, intrinsics=seq.intrinsics))
+    # The track's own (mis-scaled) size, then the contact scale measured on the wall.
+    config = ReconstructionConfig(lifting=LiftingConfig(palm_length_m=0.0),
+                                  depth=DepthFusionConfig(contact_scale=True))
+    no_depth = reconstruct(track, Observation(rgb, intrinsics=seq.intrinsics), config)
+    with_depth = reconstruct(track, Observation(rgb, depth, intrinsics=seq.intrinsics), config)
     err_before = 1000 * np.linalg.norm(
         no_depth.wrist_camera_raw.positions - seq.wrist_positions, axis=1)
     err_after = 1000 * np.linalg.norm(
@@ -63,13 +67,15 @@ def test_scene_depth_fixes_misscaled_metric_keypoints():
 def test_frames_behind_the_scene_are_rejected():
     seq = wrist_path()
     track = make_track(seq, pixel_noise_px=0.0, metric_noise_m=0.0, seed=4)
-    kp_m = track.keypoints_m.copy()
-    kp_m[20] *= 1.5  # this frame's hand looks 1.5x bigger: PnP puts it ~25 cm too far
-    bad = type(track)(track.times, track.keypoints_px, kp_m, track.wrist_quaternions,
+    px = track.keypoints_px.copy()
+    centre = px[20].mean(axis=0)
+    px[20] = centre + (px[20] - centre) / 1.5  # this frame's hand looks 1.5x smaller: ~25 cm
+    bad = type(track)(track.times, px, track.keypoints_m, track.wrist_quaternions,
                       track.confidence, track.detected, track.handedness, track.image_size)
     depth = np.full((480, 832), _wall_touching(seq), dtype=np.float32)
     result = reconstruct(bad, Observation(np.zeros((480, 832, 3), np.uint8), depth,
-                                          intrinsics=seq.intrinsics))
+                                          intrinsics=seq.intrinsics),
+                         ReconstructionConfig(lifting=LiftingConfig(palm_length_m=0.0)))
     assert not result.valid[20] and result.valid.sum() == len(result.valid) - 1
     assert result.report.rejected_behind_scene == 1
     err = np.linalg.norm(result.wrist_camera.positions[20] - seq.wrist_positions[20])

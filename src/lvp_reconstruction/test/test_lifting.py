@@ -2,13 +2,16 @@ import numpy as np
 import pytest
 from lvp_common.geometry import rotation_angle_between
 from lvp_common.hand_frame import hand_frame_rotations
-from lvp_reconstruction.lifting import LiftingConfig, LiftingError, lift_hand
+from lvp_reconstruction.lifting import LiftingConfig, LiftingError, clip_hand_model, lift_hand
 from lvp_reconstruction.synthetic_hand import hand_keypoints, make_track, wrist_path
 from scipy.spatial.transform import Rotation
 
+# The track's own metric size (its clip median), not the assumed palm length: exact data.
+TRACK_SIZE = LiftingConfig(palm_length_m=0.0)
+
 
 def _wrist_errors(fit, track, sequence):
-    kp = fit.keypoints_camera(track.keypoints_m)
+    kp = fit.keypoints_camera()
     pos_mm = 1000.0 * np.linalg.norm(kp[:, 0] - sequence.wrist_positions, axis=1)
     quats = Rotation.from_matrix(hand_frame_rotations(kp, 'right')).as_quat()
     ang_deg = np.degrees(rotation_angle_between(quats, sequence.wrist_quaternions))
@@ -29,7 +32,7 @@ def test_exact_keypoints_give_the_exact_pose_despite_outliers():
     seq = wrist_path()
     track = make_track(seq, pixel_noise_px=0.0, metric_noise_m=0.0, axis_error_deg=20.0,
                        outlier_fraction=0.3)
-    fit = lift_hand(track.keypoints_px, track.keypoints_m, seq.intrinsics)
+    fit = lift_hand(track.keypoints_px, track.keypoints_m, seq.intrinsics, TRACK_SIZE)
     pos_mm, ang_deg = _wrist_errors(fit, track, seq)
     assert fit.valid.all()
     assert pos_mm.max() < 1e-3 and ang_deg.max() < 1e-3
@@ -56,9 +59,9 @@ def test_noisy_keypoints_with_outliers_recovered_within_millimetres():
 def test_hand_scale_corrects_shrunken_metric_keypoints():
     seq = wrist_path()
     track = make_track(seq, pixel_noise_px=0.0, metric_noise_m=0.0, metric_scale=0.94)
-    shrunk = lift_hand(track.keypoints_px, track.keypoints_m, seq.intrinsics)
+    shrunk = lift_hand(track.keypoints_px, track.keypoints_m, seq.intrinsics, TRACK_SIZE)
     fixed = lift_hand(track.keypoints_px, track.keypoints_m, seq.intrinsics,
-                      LiftingConfig(hand_scale=1.0 / 0.94))
+                      LiftingConfig(palm_length_m=0.0, hand_scale=1.0 / 0.94))
     shrunk_mm, _ = _wrist_errors(shrunk, track, seq)
     fixed_mm, _ = _wrist_errors(fixed, track, seq)
     assert shrunk_mm.min() > 20.0  # 6 % of ~0.5 m
@@ -68,3 +71,60 @@ def test_hand_scale_corrects_shrunken_metric_keypoints():
 def test_bad_config_names_the_value():
     with pytest.raises(LiftingError, match='hand_scale'):
         LiftingConfig(hand_scale=0.0)
+    with pytest.raises(LiftingError, match='palm_length_m'):
+        LiftingConfig(palm_length_m=0.5)
+
+
+def _palm_length(sequence) -> float:
+    kp = sequence.keypoints_camera
+    return float(np.median(np.linalg.norm(kp[:, 9] - kp[:, 0], axis=1)))
+
+
+def test_constant_size_hand_recovers_depth_despite_per_frame_mis_scale():
+    seq = wrist_path()
+    track = make_track(seq, pixel_noise_px=1.0, metric_noise_m=0.002, seed=2)
+    rng = np.random.default_rng(11)
+    size = rng.uniform(0.75, 1.2, len(seq.times))  # a tracker's hand changing size per frame
+    wobbly = track.keypoints_m * size[:, None, None]
+    config = LiftingConfig(palm_length_m=_palm_length(seq))
+    fit = lift_hand(track.keypoints_px, wobbly, seq.intrinsics, config, 'right')
+    pos_mm, _ = _wrist_errors(fit, track, seq)
+    # Fitting each frame's own hand puts it (1 / size - 1) too near or far: up to 33 % of ~0.5 m
+    # (~100 mm). One clip-wide hand of the true size leaves the 1 px / 2 mm noise of
+    # test_noisy_keypoints_with_outliers_recovered_within_millimetres (median ~6 mm, max
+    # ~22 mm); same bounds.
+    print(f'constant-size hand under per-frame size noise: wrist error median '
+          f'{np.median(pos_mm):.1f} mm, max {pos_mm.max():.1f} mm')
+    assert fit.valid.all()
+    assert np.median(pos_mm) < 10.0 and pos_mm.max() < 35.0
+    # The clip hand's bones do not change length from frame to frame.
+    model = fit.scaled_keypoints()
+    palm = np.linalg.norm(model[:, 9] - model[:, 0], axis=1)
+    assert palm == pytest.approx(np.full(len(palm), _palm_length(seq)), rel=1e-9)
+
+
+def test_assumed_palm_length_sets_the_hand_size():
+    seq = wrist_path(12)
+    track = make_track(seq, pixel_noise_px=0.0, metric_noise_m=0.0, metric_scale=1.2)
+    hand = clip_hand_model(track.keypoints_m, LiftingConfig(palm_length_m=0.08))
+    assert hand.size_assumed and hand.bone_lengths[9] == pytest.approx(0.08)
+    assert hand.size_factor == pytest.approx(0.08 / (1.2 * _palm_length(seq)))
+    kept = clip_hand_model(track.keypoints_m, TRACK_SIZE)
+    assert not kept.size_assumed and kept.size_factor == 1.0
+
+
+def test_depth_mirrored_frames_are_reflected_to_the_known_handedness():
+    seq = wrist_path(24)
+    track = make_track(seq, pixel_noise_px=0.0, metric_noise_m=0.0, axis_error_deg=0.0)
+    mirrored = track.keypoints_m.copy()
+    flip = np.arange(24) % 3 == 1  # the depth-reversed hand a monocular estimate can return
+    mirrored[flip] *= np.array([1.0, 1.0, -1.0])
+    fixed = lift_hand(track.keypoints_px, mirrored, seq.intrinsics, TRACK_SIZE, 'right')
+    _, fixed_deg = _wrist_errors(fixed, track, seq)
+    assert fixed_deg.max() < 1e-3
+    as_given = lift_hand(track.keypoints_px, mirrored, seq.intrinsics,
+                         LiftingConfig(palm_length_m=0.0, enforce_handedness=False), 'right')
+    _, given_deg = _wrist_errors(as_given, track, seq)
+    print(f'mirrored frames: {np.median(given_deg[flip]):.0f} deg off as given, '
+          f'{fixed_deg[flip].max():.1e} deg reflected')
+    assert np.median(given_deg[flip]) > 20.0

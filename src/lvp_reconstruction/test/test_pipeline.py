@@ -10,11 +10,14 @@ from lvp_common.artifacts import (
 from lvp_common.geometry import Pose, rotation_angle_between
 from lvp_common.hand_frame import hand_frame_rotations
 from lvp_reconstruction.camera_motion import CameraTrajectory
-from lvp_reconstruction.pipeline import ReconstructionError, reconstruct
+from lvp_reconstruction.lifting import LiftingConfig
+from lvp_reconstruction.pipeline import ReconstructionConfig, ReconstructionError, reconstruct
 from lvp_reconstruction.point_cloud import PointCloudConfig, back_project
 from lvp_reconstruction.synthetic_hand import SyntheticSequence, make_track, wrist_path
 from scipy.spatial.transform import Rotation
 
+# The track's own metric size (exact in these sequences) instead of the assumed palm length.
+TRACK_SIZE = ReconstructionConfig(lifting=LiftingConfig(palm_length_m=0.0))
 CAMERA_TO_BASE = Pose(np.array([0.6, -0.1, 0.8]),
                       Rotation.from_euler('xyz', [-120.0, 0.0, -90.0], degrees=True).as_quat())
 
@@ -55,7 +58,7 @@ def test_base_frame_is_the_extrinsic_applied_to_the_camera_frame():
     track = make_track(seq, pixel_noise_px=0.0, metric_noise_m=0.0)
     obs = Observation(np.zeros((480, 832, 3), np.uint8), intrinsics=seq.intrinsics,
                       camera_to_base=CAMERA_TO_BASE)
-    result = reconstruct(track, obs)
+    result = reconstruct(track, obs, TRACK_SIZE)
     base = result.wrist_base_raw
     assert base is not None and base.frame_id == ROBOT_BASE_FRAME
     assert base.positions == pytest.approx(CAMERA_TO_BASE.transform_points(seq.wrist_positions))
@@ -69,7 +72,7 @@ def test_missing_intrinsics_use_the_default_field_of_view_and_say_so():
     intr = CameraIntrinsics.from_fov(832, 480, 60.0, assumed=False)
     seq = wrist_path(20, intrinsics=intr)
     track = make_track(seq, pixel_noise_px=0.0, metric_noise_m=0.0)
-    result = reconstruct(track, None)
+    result = reconstruct(track, None, TRACK_SIZE)
     assert result.report.intrinsics_assumed and result.intrinsics.assumed
     assert any('assumed' in m for m in result.report.messages)
     # The default is the field of view the sequence was rendered with: exact recovery.
@@ -106,7 +109,7 @@ def test_pipeline_outputs_scene_cloud_in_both_frames():
     depth = np.full((480, 832), 2.0, np.float32)
     obs = Observation(np.zeros((480, 832, 3), np.uint8), depth, seq.intrinsics,
                       camera_to_base=CAMERA_TO_BASE)
-    result = reconstruct(track, obs)
+    result = reconstruct(track, obs, TRACK_SIZE)
     assert result.point_cloud is not None and result.point_cloud_base is not None
     assert result.point_cloud_base.frame_id == ROBOT_BASE_FRAME
     assert result.point_cloud_base.points == pytest.approx(
@@ -128,7 +131,7 @@ def test_external_camera_trajectory_is_compensated():
                                   Rotation.from_matrix(hand_frame_rotations(kp_local, 'right'))
                                   .as_quat(), base_seq.intrinsics)
     track = make_track(local_seq, pixel_noise_px=0.0, metric_noise_m=0.0)
-    result = reconstruct(track, None, camera_trajectory=CameraTrajectory(
+    result = reconstruct(track, None, TRACK_SIZE, camera_trajectory=CameraTrajectory(
         cams, intrinsics=(base_seq.intrinsics,)))
     assert result.report.camera_motion_compensated
     assert result.wrist_camera_raw.positions == pytest.approx(base_seq.wrist_positions, abs=1e-6)

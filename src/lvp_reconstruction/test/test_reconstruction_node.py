@@ -105,11 +105,13 @@ def test_node_publishes_trajectories_paths_and_cloud(ros_domain_id):
     track = make_track(seq, pixel_noise_px=1.0, metric_noise_m=0.002, outlier_fraction=0.3,
                        seed=5)
     intr = seq.intrinsics
-    # Metric keypoints 20x too large for their pixels: no frame gives a usable fit.
-    bad = make_track(wrist_path(8), pixel_noise_px=0.0, metric_noise_m=0.0, metric_scale=20.0)
+    # Pixels scattered over the image, no hand's projection: no frame gives a usable fit.
+    bad = make_track(wrist_path(8), pixel_noise_px=0.0, metric_noise_m=0.0)
+    bad.keypoints_px[:] = np.random.default_rng(3).uniform((0, 0), (832, 480), (8, 21, 2))
     extrinsic = [*CAMERA_TO_BASE.position, *CAMERA_TO_BASE.quaternion]
     node = NodeProcess({'camera_to_base': '[' + ','.join(repr(float(v)) for v in extrinsic)
-                        + ']', 'input_settle_s': '0.3'}, ros_domain_id)
+                        + ']', 'input_settle_s': '0.3', 'lifting.palm_length_m': '0.0'},
+                       ros_domain_id)
     context = Context()
     rclpy.init(context=context, domain_id=ros_domain_id)
     received: dict[str, object] = {}

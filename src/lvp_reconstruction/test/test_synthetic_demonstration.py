@@ -1,8 +1,9 @@
 """End to end on a rendered demonstration: MediaPipe tracking + reconstruction vs. ground truth.
 
 Bound from tools/benchmarks/benchmark_reconstruction_synthetic.py (reach_grasp_lift, seed 0,
-33 frames): median smoothed wrist error 45 mm in the base frame, dominated by depth along the
-camera ray (MediaPipe's per-frame hand scale wanders by ~10 %); lateral error ~5 mm.
+33 frames): median smoothed wrist error 32 mm in the base frame with the constant-size hand
+(45 mm when each frame's MediaPipe hand set its own size), dominated by depth along the camera
+ray; lateral error ~6 mm. Bound: ~1.4x observed.
 """
 
 import os
@@ -42,5 +43,5 @@ def test_mediapipe_track_of_synthetic_demo_reconstructs_the_wrist():
     print(f'wrist error median {1e3 * np.median(err):.1f} mm, max {1e3 * err.max():.1f} mm, '
           f'lateral median {1e3 * np.median(lateral):.1f} mm; {result.report.messages}')
     assert len(idx) >= 30
-    assert np.median(err) < 0.07
+    assert np.median(err) < 0.045
     assert np.median(lateral) < 0.015
