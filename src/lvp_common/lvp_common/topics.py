@@ -23,6 +23,9 @@ GRASP_CANDIDATES = 'lvp/grasp_candidates'
 GRASP_MARKERS = 'lvp/grasp_candidates/markers'
 HAND_COMMANDS = 'lvp/hand_commands'
 JOINT_TRAJECTORY = 'lvp/joint_trajectory'
+# the trajectory being executed (or the planned one) replayed as sensor_msgs/JointState, for
+# robot_state_publisher; not `joint_states`, which a real robot's driver publishes
+JOINT_STATES = 'lvp/joint_states'
 ARCHIVE_METADATA = 'lvp/archive/metadata'
 
 GENERATE_VIDEO_PLAN_ACTION = 'generate_video_plan'

@@ -235,7 +235,7 @@ class G1ArmConfig:
     locked_pose: dict[str, float] = field(default_factory=dict)
     acceleration_limit: float = G1_DEFAULT_ACCELERATION_LIMIT
     velocity_cap: float | None = G1_DEFAULT_VELOCITY_CAP
-    home: tuple[float, ...] = (0.2, -0.2, 0.0, 0.9, 0.0, 0.0, 0.0)
+    home: tuple[float, ...] = (0.0, -0.25, 0.0, 0.1, 0.0, 0.0, 0.0)
     urdf_name: str = 'g1_29dof_rev_1_0.urdf'
 
 

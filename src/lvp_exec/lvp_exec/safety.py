@@ -94,17 +94,25 @@ class SafetyConfig:
     """Samples further apart (s) than this cannot be checked in between."""
 
 
+FRANKA_TABLE_HEIGHT = 0.0
+"""Table plane z (m) in the Panda base frame: the base stands on the table top."""
+G1_TABLE_HEIGHT = -0.093
+"""Table plane z (m) in the G1 pelvis frame: lvp_sim's G1 layout (pelvis 0.793 m above the
+floor, soles on it, at a 0.70 m table; `world_config_for('g1_inspire')`)."""
+
+
 def default_safety_config(robot: RobotModel) -> SafetyConfig:
     """Return the default workspace and table for `robot` (base frame, metres).
 
-    Panda (base on the table top): table plane z = 0. G1 (base = pelvis, about 0.79 m above the
-    floor when standing): a table top 0.3 m below the pelvis, hand kept in front of the hips.
+    The table planes are those of lvp_sim's world layouts (a test keeps them equal). Panda (base
+    on the table top): table plane z = 0. G1 (base = pelvis, standing): the table top 9.3 cm
+    below the pelvis, hand mount kept in front of the hips.
     """
     if robot.name.startswith('g1'):
         return SafetyConfig(workspace_min=(-0.1, -0.8, -0.6), workspace_max=(0.8, 0.8, 0.6),
-                            table_height=-0.3)
+                            table_height=G1_TABLE_HEIGHT)
     return SafetyConfig(workspace_min=(-0.9, -0.9, -0.1), workspace_max=(0.9, 0.9, 1.2),
-                        table_height=0.0)
+                        table_height=FRANKA_TABLE_HEIGHT)
 
 
 class SafetyFilter:

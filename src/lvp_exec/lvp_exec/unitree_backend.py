@@ -5,13 +5,18 @@ against a 0.10 C library: see the README). cyclonedds is imported on first use o
 of lvp_exec never needs it.
 
 The IDL types are written here from Unitree's published layouts (`unitree_hg::msg::dds_::LowCmd_`,
-`unitree_go::msg::dds_::MotorCmds_`), with Unitree's type names, so they match the robot's on the
-wire: the PyPI `unitree-sdk2` 1.0.1 snapshot cannot be imported (it lacks its `b2` package and
-the CRC library).
+`unitree_hg::msg::dds_::LowState_`, `unitree_go::msg::dds_::MotorCmds_`), with Unitree's type
+names, so they match the robot's on the wire: the PyPI `unitree-sdk2` 1.0.1 snapshot cannot be
+imported (it lacks its `b2` package and the CRC library).
 
 - `UnitreeArmStreamer` streams a `JointTrajectory` as hg `LowCmd_` on `rt/arm_sdk`: the robot's
   motion controller blends these targets into its own with the weight in `motor_cmd[29].q`
   (0 = ignore, 1 = follow), which is ramped in at the start and out at the end.
+- `UnitreeLowStateReader` reads hg `LowState_` from `rt/lowstate` (motor positions, the
+  robot's `mode_machine`).
+- `UnitreeExecutor` (the lvp_exec.execution.Executor) puts them together: start state from
+  rt/lowstate, the arm stream with the other arm and the waist held where they are, the
+  Inspire commands on the trajectory clock, and a stop that ramps the weight out.
 - `InspireHandCommander` publishes go `MotorCmds_` (12 commands: right hand 0..5, left hand
   6..11, `q` in [0, 1], 1 = open) on `rt/inspire/cmd`, the Inspire DFX hand service's topic.
 """
@@ -23,11 +28,13 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from lvp_common.artifacts import HandCommands, JointTrajectory
+
+from lvp_exec.execution import ExecutionError, ExecutionRequest, ExecutionStoppedError
 
 G1_MOTOR_SLOTS = 35
 """`LowCmd_.motor_cmd` length on the G1 (29 motors + 6 unused slots)."""
@@ -69,6 +76,14 @@ class UnitreeBackendError(ValueError):
 
 class DdsReaderTimeoutError(TimeoutError):
     """No DDS reader matched the publisher in time (is the robot on this domain/interface?)."""
+
+
+class LowStateTimeoutError(ExecutionError):
+    """No hg LowState_ arrived on `rt/lowstate` in time (robot off, wrong interface/domain)."""
+
+
+class UnitreeExecutionError(ExecutionError):
+    """UnitreeExecutor refused or could not complete a request (nothing sent when refused)."""
 
 
 # --- CRC ---------------------------------------------------------------------------------------
@@ -123,6 +138,9 @@ class UnitreeIdl:
     HgLowCmd: Any
     GoMotorCmd: Any
     GoMotorCmds: Any
+    HgImuState: Any
+    HgMotorState: Any
+    HgLowState: Any
 
 
 @functools.cache
@@ -182,7 +200,58 @@ def unitree_idl() -> UnitreeIdl:
     class GoMotorCmds(idl.IdlStruct, typename='unitree_go.msg.dds_.MotorCmds_'):
         cmds: types.sequence[GoMotorCmd] = field(default_factory=list)  # pyright: ignore
 
-    return UnitreeIdl(HgMotorCmd, HgLowCmd, GoMotorCmd, GoMotorCmds)
+    @dataclass
+    @annotate.final
+    @annotate.autoid('sequential')
+    class HgImuState(idl.IdlStruct, typename='unitree_hg.msg.dds_.IMUState_'):
+        quaternion: types.array[types.float32, 4] = field(  # pyright: ignore
+            default_factory=lambda: [1.0, 0.0, 0.0, 0.0])
+        gyroscope: types.array[types.float32, 3] = field(  # pyright: ignore
+            default_factory=lambda: [0.0] * 3)
+        accelerometer: types.array[types.float32, 3] = field(  # pyright: ignore
+            default_factory=lambda: [0.0] * 3)
+        rpy: types.array[types.float32, 3] = field(  # pyright: ignore
+            default_factory=lambda: [0.0] * 3)
+        temperature: types.int16 = 0
+
+    @dataclass
+    @annotate.final
+    @annotate.autoid('sequential')
+    class HgMotorState(idl.IdlStruct, typename='unitree_hg.msg.dds_.MotorState_'):
+        mode: types.uint8 = 0
+        q: types.float32 = 0.0
+        dq: types.float32 = 0.0
+        ddq: types.float32 = 0.0
+        tau_est: types.float32 = 0.0
+        temperature: types.array[types.int16, 2] = field(  # pyright: ignore
+            default_factory=lambda: [0] * 2)
+        vol: types.float32 = 0.0
+        sensor: types.array[types.uint32, 2] = field(  # pyright: ignore
+            default_factory=lambda: [0] * 2)
+        motorstate: types.uint32 = 0
+        reserve: types.array[types.uint32, 4] = field(  # pyright: ignore
+            default_factory=lambda: [0] * 4)
+
+    @dataclass
+    @annotate.final
+    @annotate.autoid('sequential')
+    class HgLowState(idl.IdlStruct, typename='unitree_hg.msg.dds_.LowState_'):
+        version: types.array[types.uint32, 2] = field(  # pyright: ignore
+            default_factory=lambda: [0] * 2)
+        mode_pr: types.uint8 = 0
+        mode_machine: types.uint8 = 0
+        tick: types.uint32 = 0
+        imu_state: HgImuState = field(default_factory=HgImuState)
+        motor_state: types.array[HgMotorState, G1_MOTOR_SLOTS] = field(  # pyright: ignore
+            default_factory=lambda: [HgMotorState() for _ in range(G1_MOTOR_SLOTS)])
+        wireless_remote: types.array[types.uint8, 40] = field(  # pyright: ignore
+            default_factory=lambda: [0] * 40)
+        reserve: types.array[types.uint32, 4] = field(  # pyright: ignore
+            default_factory=lambda: [0] * 4)
+        crc: types.uint32 = 0
+
+    return UnitreeIdl(HgMotorCmd, HgLowCmd, GoMotorCmd, GoMotorCmds, HgImuState, HgMotorState,
+                      HgLowState)
 
 
 _participants: dict[tuple[int, str | None], Any] = {}
@@ -575,3 +644,243 @@ def _actuator_order(actuator_names: Sequence[str]) -> np.ndarray:
         raise UnitreeBackendError(
             f'Inspire actuators must be {INSPIRE_DDS_ACTUATORS} (any order), got {names}')
     return np.array([INSPIRE_DDS_ACTUATORS.index(n) for n in names])
+
+
+# --- G1 state over rt/lowstate ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LowStateSample:
+    """One hg LowState_: motor positions q (rad) and velocities dq (rad/s) by motor index
+    (35 slots, `G1_MOTOR_INDEX`), the robot's `mode_machine` and its `tick` (ms counter)."""
+
+    q: np.ndarray
+    dq: np.ndarray
+    mode_machine: int
+    tick: int
+
+    def positions(self, joints: Sequence[str]) -> np.ndarray:
+        """Return the positions (rad) of G1 URDF joints `joints`, in that order."""
+        unknown = [j for j in joints if j not in G1_MOTOR_INDEX]
+        if unknown:
+            raise UnitreeExecutionError(
+                f'joints {unknown} are not G1 motors; expected names from '
+                f'{tuple(G1_MOTOR_INDEX)} (set joint_name_map to rename)')
+        return np.array([self.q[G1_MOTOR_INDEX[j]] for j in joints], dtype=np.float64)
+
+
+class UnitreeLowStateReader:
+    """Read the G1's hg LowState_ (published at 500 Hz by the robot) from `topic`."""
+
+    def __init__(self, domain_id: int = 0, network_interface: str | None = None,
+                 topic: str = 'rt/lowstate') -> None:
+        from cyclonedds.core import Policy, Qos  # pyright: ignore[reportMissingImports]
+        from cyclonedds.sub import DataReader  # pyright: ignore[reportMissingImports]
+        from cyclonedds.topic import Topic  # pyright: ignore[reportMissingImports]
+
+        self._idl = unitree_idl()
+        participant = dds_participant(domain_id, network_interface)
+        self.topic_name = topic
+        self.where = (f'DDS domain {domain_id}, network interface '
+                      f'{network_interface or "(Cyclone default)"}')
+        # best effort, newest only: matches the robot's writer, and a late reader gets fresh state
+        qos = Qos(Policy.Reliability.BestEffort, Policy.History.KeepLast(1))
+        self._reader = DataReader(participant, Topic(participant, topic, self._idl.HgLowState),
+                                  qos=qos)
+
+    def read(self, timeout: float, poll_period: float = 0.002) -> LowStateSample:
+        """Return the first LowState_ received after this call; LowStateTimeoutError if none
+        comes within `timeout` s."""
+        self._reader.take(N=100)  # drop what was received before the call
+        deadline = time.monotonic() + timeout
+        while True:
+            samples = [s for s in self._reader.take(N=100)
+                       if isinstance(s, self._idl.HgLowState)]
+            if samples:
+                msg = samples[-1]
+                return LowStateSample(
+                    q=np.array([m.q for m in msg.motor_state], dtype=np.float64),
+                    dq=np.array([m.dq for m in msg.motor_state], dtype=np.float64),
+                    mode_machine=int(msg.mode_machine), tick=int(msg.tick))
+            if time.monotonic() > deadline:
+                raise LowStateTimeoutError(
+                    f'no unitree_hg LowState_ on {self.topic_name!r} ({self.where}) within '
+                    f'{timeout:g} s: is the G1 on, and this interface on its network '
+                    '(192.168.123.x)?')
+            time.sleep(poll_period)
+
+
+# --- the Executor -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UnitreeExecutorConfig:
+    """The G1's DDS connection and how a request is streamed (s, rad).
+
+    `domain_id` / `network_interface` apply to every topic (they replace those of `arm` and
+    `hand`). The arm stream's `held_positions` and `mode_machine` are taken from rt/lowstate
+    at the start of each request (the joints the trajectory does not move stay where they
+    are). `hand` None: no Inspire hands (a request with hand commands is refused).
+    `hand_side`: None = the arm's side (from its joint names).
+    """
+
+    domain_id: int = 0
+    network_interface: str | None = None
+    arm: ArmSdkConfig = field(default_factory=ArmSdkConfig)
+    hand: InspireHandConfig | None = field(default_factory=InspireHandConfig)
+    hand_side: str | None = None
+    lowstate_topic: str = 'rt/lowstate'
+    lowstate_timeout: float = 2.0
+    start_tolerance: float | None = 0.05
+    """rad between the robot's joints and the trajectory's first point; None: not checked."""
+    stop_poll_period: float = 0.02
+    """s between two `should_stop` calls while streaming."""
+
+
+@dataclass(frozen=True)
+class UnitreeExecutionResult:
+    """What UnitreeExecutor sent: the arm stream, the hand commands sent, the start state."""
+
+    arm: ArmStreamResult
+    hand_commands_sent: int
+    start_state: LowStateSample
+
+
+class UnitreeExecutor:
+    """lvp_exec.execution.Executor on a Unitree G1 (arm_sdk) with Inspire hands (DFX service).
+
+    `start_positions` reads rt/lowstate; `execute` re-reads it (start check, held joints,
+    mode_machine), ramps the arm_sdk weight in, streams the trajectory, plays the hand
+    commands on the same clock, ramps the weight out, and on `should_stop` ramps the weight
+    out from where the arm is and raises ExecutionStoppedError.
+    """
+
+    name = 'unitree'
+
+    def __init__(self, config: UnitreeExecutorConfig | None = None) -> None:
+        self.config = config or UnitreeExecutorConfig()
+        cfg = self.config
+        self._arm_config = replace(cfg.arm, domain_id=cfg.domain_id,
+                                   network_interface=cfg.network_interface)
+        self._hand_config = None if cfg.hand is None else replace(
+            cfg.hand, domain_id=cfg.domain_id, network_interface=cfg.network_interface)
+        self._state = UnitreeLowStateReader(cfg.domain_id, cfg.network_interface,
+                                            cfg.lowstate_topic)
+        self._streamer: UnitreeArmStreamer | None = None
+        self._hand: InspireHandCommander | None = None
+
+    def read_state(self) -> LowStateSample:
+        return self._state.read(self.config.lowstate_timeout)
+
+    def _g1_names(self, joints: Sequence[str]) -> tuple[str, ...]:
+        return tuple(self._arm_config.joint_name_map.get(j, j) for j in joints)
+
+    def start_positions(self, robot: Any) -> np.ndarray:
+        """The arm's joint positions (rad, `robot.joint_names` order) from rt/lowstate."""
+        return self.read_state().positions(self._g1_names(robot.joint_names))
+
+    def _hand_side(self, joints: tuple[str, ...]) -> str:
+        if self.config.hand_side is not None:
+            return self.config.hand_side
+        sides = {j.split('_', 1)[0] for j in joints}
+        if len(sides) != 1 or not sides <= set(INSPIRE_DDS_OFFSET):
+            raise UnitreeExecutionError(
+                f'cannot tell which hand the joints {list(joints)} carry; set hand_side')
+        return sides.pop()
+
+    def execute(self, request: ExecutionRequest) -> UnitreeExecutionResult:
+        """Stream the request on rt/arm_sdk (+ rt/inspire/cmd); block until released.
+
+        Raises LowStateTimeoutError, UnitreeExecutionError (refused before anything was sent,
+        or no reader of the command topics) and ExecutionStoppedError, all ExecutionError.
+        """
+        trajectory = request.trajectory
+        names = self._g1_names(trajectory.joint_names)
+        commands = request.hand_commands
+        if commands is not None and not len(commands.times):
+            commands = None
+        if request.gripper_events:
+            raise UnitreeExecutionError('the G1 backend drives Inspire hands, not a parallel '
+                                        f'gripper: the request has {len(request.gripper_events)} '
+                                        'gripper events')
+        if commands is not None and self._hand_config is None:
+            raise UnitreeExecutionError('the request has Inspire hand commands but no hand is '
+                                        'configured')
+        side = self._hand_side(names) if commands is not None else 'right'
+        if request.should_stop():
+            raise ExecutionStoppedError('stopped before anything was sent', 0.0)
+        state = self.read_state()
+        current = state.positions(names)
+        tolerance = self.config.start_tolerance
+        if tolerance is not None:
+            error = np.abs(current - trajectory.positions[0])
+            worst = int(np.argmax(error))
+            if error[worst] > tolerance:
+                raise UnitreeExecutionError(
+                    f'{names[worst]} is at {current[worst]:.4f} rad but the trajectory starts '
+                    f'at {trajectory.positions[0, worst]:.4f} rad (more than {tolerance} rad '
+                    'apart): the arm moved since the plan was made; nothing sent')
+        held = {n: float(state.q[G1_MOTOR_INDEX[n]]) for n in G1_ARM_SDK_JOINTS if n not in names}
+        arm_config = replace(self._arm_config, held_positions=held,
+                             mode_machine=state.mode_machine)
+        try:
+            plan_arm_sdk_stream(trajectory, arm_config)  # refuse before anything is sent
+            hand = self._connect_hand() if commands is not None else None
+            if self._streamer is None:
+                self._streamer = UnitreeArmStreamer(arm_config)
+            self._streamer.config = arm_config
+            self._streamer.wait_for_reader()
+        except (UnitreeBackendError, DdsReaderTimeoutError) as exc:
+            raise UnitreeExecutionError(f'{exc} ({self._state.where})') from exc
+        return self._stream(request, self._streamer, hand, commands, side, state)
+
+    def _connect_hand(self) -> InspireHandCommander:
+        if self._hand is None:
+            self._hand = InspireHandCommander(self._hand_config)
+        self._hand.wait_for_reader()
+        return self._hand
+
+    def _stream(self, request: ExecutionRequest, streamer: UnitreeArmStreamer,
+                hand: InspireHandCommander | None, commands: HandCommands | None, side: str,
+                state: LowStateSample) -> UnitreeExecutionResult:
+        stop = threading.Event()
+        stopped_at: list[float] = []
+        hand_thread: list[threading.Thread] = []
+        hand_sent: list[int] = []
+        next_poll = [0.0]
+        takeover = streamer.config.takeover_time
+
+        def play(commander: InspireHandCommander, rows: HandCommands, start: float) -> None:
+            hand_sent.append(commander.play(rows, side, start, stop))
+
+        def on_step(t: float) -> None:
+            now = time.monotonic()
+            if hand is not None and commands is not None and not hand_thread:
+                # the first message is out: the trajectory clock starts takeover_time later
+                thread = threading.Thread(target=play, args=(hand, commands, now + takeover),
+                                          name='lvp_inspire_commands', daemon=True)
+                hand_thread.append(thread)
+                thread.start()
+            if now >= next_poll[0] and not stop.is_set():
+                next_poll[0] = now + self.config.stop_poll_period
+                try:
+                    stop_now = request.should_stop()
+                except Exception:  # a failing stop check must not leave the arm taken over
+                    stop_now = True
+                if stop_now:
+                    stopped_at.append(t)
+                    stop.set()
+
+        try:
+            result = streamer.stream(request.trajectory, on_step=on_step, stop=stop)
+        finally:
+            if stopped_at:
+                stop.set()
+            for thread in hand_thread:
+                thread.join()
+        if stopped_at:
+            release = streamer.config.release_time
+            raise ExecutionStoppedError(
+                f'stopped on request at t = {stopped_at[0]:.2f} s of the '
+                f'{request.trajectory.duration:.2f} s trajectory: the arm_sdk weight was ramped '
+                f'to 0 over {release:g} s (the robot\'s own controller holds the arm)',
+                stopped_at[0])
+        return UnitreeExecutionResult(result, hand_sent[0] if hand_sent else 0, state)

@@ -1,15 +1,14 @@
 """The ros2_control backend against in-test fake servers speaking the real actions over rclpy.
 
-The fake joint_trajectory_controller and franka_gripper run in an rclpy context of their own on
-a background executor; the clients talk to them over loopback (Fast DDS), as to a real robot.
-control_msgs / franka_msgs are the test-only fixtures of test/fixtures.
+The fake joint_trajectory_controller and franka_gripper (test/ros_helpers.py) run in an rclpy
+context of their own on a background executor; the clients talk to them over loopback (Fast
+DDS), as to a real robot. control_msgs / franka_msgs are the test-only fixtures of test/fixtures.
 """
 
 from __future__ import annotations
 
 import importlib
 import itertools
-import threading
 import time
 
 import numpy as np
@@ -32,130 +31,20 @@ from lvp_exec.ros2_control_backend import (
     describe_error_code,
     import_interface,
 )
-from rclpy.action import ActionServer, CancelResponse
-from rclpy.callback_groups import ReentrantCallbackGroup
+from ros_helpers import FR3_JOINTS, FakeFrankaGripper, FakeTrajectoryController
 
 pytestmark = pytest.mark.ros
 
 # built into the venv by `make venv` from test/fixtures (a real ROS install has the real ones)
-control_msgs_action = importlib.import_module('control_msgs.action')
-franka_msgs_action = importlib.import_module('franka_msgs.action')
+importlib.import_module('control_msgs.action')
+importlib.import_module('franka_msgs.action')
 
-FollowJointTrajectory = control_msgs_action.FollowJointTrajectory
-JOINTS = tuple(f'fr3_joint{i}' for i in range(1, 8))
+JOINTS = FR3_JOINTS
 ACTION = '_arm_controller/follow_joint_trajectory'
 
 # Each test gets fresh action names: the graph can still list the previous test's (shut down)
 # servers for a moment, and a goal sent to those is lost.
 _names = itertools.count()
-
-
-class FakeTrajectoryController:
-    """A joint_trajectory_controller stand-in: interpolates the goal over its time_from_start.
-
-    `fail`: None (succeed), 'path' (path tolerance violated halfway) or 'goal' (goal tolerance
-    violated at the end). Goals naming other joints than `joints` end with INVALID_JOINTS.
-    """
-
-    def __init__(self, node, action, joints=JOINTS):
-        self.joints = tuple(joints)
-        self.fail: str | None = None
-        self.goals: list = []
-        self.canceled = threading.Event()
-        self.last_position: np.ndarray | None = None
-        self._server = ActionServer(node, FollowJointTrajectory, action, self._execute,
-                                    callback_group=ReentrantCallbackGroup(),
-                                    cancel_callback=lambda _goal: CancelResponse.ACCEPT)
-
-    def _execute(self, goal_handle):
-        goal = goal_handle.request
-        self.goals.append(goal)
-        Result = FollowJointTrajectory.Result
-        traj = goal.trajectory
-        if tuple(traj.joint_names) != self.joints:
-            goal_handle.abort()
-            return Result(error_code=Result.INVALID_JOINTS,
-                          error_string=f'expected joints {list(self.joints)}')
-        times = np.array([duration_to_seconds(p.time_from_start) for p in traj.points])
-        positions = np.array([list(p.positions) for p in traj.points])
-        start, duration = time.monotonic(), float(times[-1])
-        while True:
-            t = min(time.monotonic() - start, duration)
-            q = np.array([np.interp(t, times, positions[:, j]) for j in range(len(self.joints))])
-            self.last_position = q
-            if goal_handle.is_cancel_requested:
-                goal_handle.canceled()
-                self.canceled.set()
-                return Result(error_code=Result.SUCCESSFUL, error_string='stopped on cancel')
-            if self.fail == 'path' and t >= 0.5 * duration:
-                goal_handle.abort()
-                return Result(error_code=Result.PATH_TOLERANCE_VIOLATED,
-                              error_string=f'{self.joints[1]} off by 0.2 rad at t={t:.2f} s')
-            feedback = FollowJointTrajectory.Feedback(joint_names=list(self.joints))
-            feedback.desired.positions = q.tolist()
-            feedback.actual.positions = q.tolist()
-            feedback.error.positions = [0.0] * len(q)
-            feedback.desired.time_from_start.nanosec = int(t * 1e9)
-            goal_handle.publish_feedback(feedback)
-            if t >= duration:
-                break
-            time.sleep(0.02)
-        if self.fail == 'goal':
-            goal_handle.abort()
-            return Result(error_code=Result.GOAL_TOLERANCE_VIOLATED,
-                          error_string=f'{self.joints[6]} 0.05 rad from the goal')
-        goal_handle.succeed()
-        return Result(error_code=Result.SUCCESSFUL)
-
-
-class FakeFrankaGripper:
-    """franka_gripper stand-in: Homing, Move, Grasp; a grasp fails when no object of the
-    commanded width (within epsilon) is between the fingers (`object_width`)."""
-
-    def __init__(self, node, namespace):
-        self.calls: list[tuple[str, float | None]] = []
-        self.object_width: float | None = 0.03
-        group = ReentrantCallbackGroup()
-        self.width = 0.0
-        self._servers = [
-            ActionServer(node, franka_msgs_action.Homing, f'{namespace}/homing', self._homing,
-                         callback_group=group),
-            ActionServer(node, franka_msgs_action.Move, f'{namespace}/move', self._move,
-                         callback_group=group),
-            ActionServer(node, franka_msgs_action.Grasp, f'{namespace}/grasp', self._grasp,
-                         callback_group=group)]
-
-    def _travel(self, goal_handle, feedback_type, target):
-        for width in np.linspace(self.width, target, 4):
-            self.width = float(width)
-            goal_handle.publish_feedback(feedback_type(current_width=self.width))
-            time.sleep(0.01)
-
-    def _homing(self, goal_handle):
-        self.calls.append(('homing', None))
-        self._travel(goal_handle, franka_msgs_action.Homing.Feedback, 0.08)
-        goal_handle.succeed()
-        return franka_msgs_action.Homing.Result(success=True)
-
-    def _move(self, goal_handle):
-        goal = goal_handle.request
-        self.calls.append(('move', goal.width))
-        self._travel(goal_handle, franka_msgs_action.Move.Feedback, goal.width)
-        goal_handle.succeed()
-        return franka_msgs_action.Move.Result(success=True)
-
-    def _grasp(self, goal_handle):
-        goal = goal_handle.request
-        self.calls.append(('grasp', goal.width))
-        stop = self.object_width if self.object_width is not None else 0.0
-        self._travel(goal_handle, franka_msgs_action.Grasp.Feedback, stop)
-        Result = franka_msgs_action.Grasp.Result
-        if not goal.width - goal.epsilon.inner <= stop <= goal.width + goal.epsilon.outer:
-            goal_handle.abort()
-            return Result(success=False, error=f'fingers stopped at {stop:.3f} m, outside the '
-                                               'grasp epsilon')
-        goal_handle.succeed()
-        return Result(success=True)
 
 
 @pytest.fixture

@@ -73,19 +73,23 @@ class DemonstrationError(ValueError):
 
 @dataclass(frozen=True)
 class DemonstrationConfig:
-    """Which task, how many frames at what rate, the camera, the hand, and the seed.
+    """Which task, how many frames at what rate, the world layout, the camera, the hand, the seed.
 
-    jitter: scale of the seed's variations (object placement +-2 cm, start pose +-2 cm, timing
-    +-6 %); 0 gives the nominal scene and motion for every seed.
+    world: the base layout (robot placement, table, objects, camera) the seed varies; the
+    default is the Franka layout, `lvp_sim.world.world_config_for('g1_inspire')` the G1's.
+    camera: overrides the layout's camera when given. jitter: scale of the seed's variations
+    (object placement +-2 cm, start pose +-2 cm, timing +-6 %); 0 gives the nominal scene and
+    motion for every seed.
     """
 
     task: str = 'reach_grasp_lift'
     seed: int = 0
     num_frames: int = 49
     fps: float = 16.0
-    camera: CameraConfig = field(default_factory=CameraConfig)
+    camera: CameraConfig | None = None
     hand: HandConfig = field(default_factory=HandConfig)
     jitter: float = 1.0
+    world: WorldConfig = field(default_factory=WorldConfig)
 
     def __post_init__(self) -> None:
         if self.task not in TASK_PROMPTS:
@@ -103,6 +107,10 @@ class DemonstrationConfig:
 @dataclass(frozen=True)
 class DemonstrationGroundTruth:
     """Exact per-frame state of a synthetic demonstration (T frames).
+
+    Every `_base` quantity (and object_positions/quaternions, camera_to_base) is in the robot
+    base frame of the demonstration's layout (`WorldConfig.robot_mount`: the Panda base, the G1
+    pelvis), not the table frame.
 
     keypoints_px (T, 21, 2) pixels; keypoints_camera (T, 21, 3) metres in the camera optical
     frame; keypoints_base (T, 21, 3) metres in the robot base frame; MediaPipe landmark order.
@@ -175,8 +183,9 @@ class DemonstrationGroundTruth:
 class SyntheticDemonstration:
     """A rendered demonstration: the plan, the initial observation, ground truth and the task.
 
-    task_spec, initial_state and final_state are the inputs of the task's success predicate;
-    outcome is that predicate on the demonstration's own final state.
+    task_spec, initial_state and final_state are the inputs of the task's success predicate
+    (table frame, as every SceneState); outcome is that predicate on the demonstration's own
+    final state. world_config is the layout with the seed's variations applied.
     """
 
     task: str
@@ -268,12 +277,20 @@ class _Variation:
         return self.scale * self.rng.uniform(-half_range, half_range, size)
 
 
+def _turn(yaw: float) -> np.ndarray:
+    """Rotation (3x3) by `yaw` rad about the table's z: turns the script's offsets with the
+    layout's `hand_approach_yaw` (exactly the identity for 0)."""
+    return Rotation.from_euler('z', yaw).as_matrix()
+
+
 def _world_config(config: DemonstrationConfig, var: _Variation) -> WorldConfig:
-    base = WorldConfig(camera=config.camera)
+    base = config.world if config.camera is None else replace(config.world,
+                                                                camera=config.camera)
     cube = np.asarray(base.cube_xy) + var.uniform(0.02, 2)
     yaw = float(var.uniform(0.2))
     button = np.asarray(base.button_xy) + var.uniform(0.02, 2)
-    target = cube + np.array([0.0, -0.18])
+    # The target region keeps its offset from the cube of the base layout.
+    target = cube + (np.asarray(base.target_region_xy) - np.asarray(base.cube_xy))
     return replace(base, cube_xy=(float(cube[0]), float(cube[1])), cube_yaw=yaw,
                    button_xy=(float(button[0]), float(button[1])),
                    target_region_xy=(float(target[0]), float(target[1])))
@@ -287,7 +304,8 @@ def _timeline(fractions, duration: float, var: _Variation) -> list[float]:
 
 
 def _start_pose(target: np.ndarray, yaw: float, var: _Variation) -> Pose:
-    offset = np.array([0.03, 0.2, 0.14]) + var.uniform(0.02, 3)
+    """Start 20 cm to the side of `target` the fingers point away from (rotated by yaw)."""
+    offset = _turn(yaw) @ (np.array([0.03, 0.2, 0.14]) + var.uniform(0.02, 3))
     return Pose.from_rotation_matrix(target + offset, _hand_rotation(yaw + 0.15, 0.35, -0.15))
 
 
@@ -298,14 +316,17 @@ def _lift_script(world: World, times: list[float], var: _Variation) -> _Script:
     grip = _hand_frame_keypoints(world, hand_pose('power'))
     centre = np.mean(grip[[_kp('thumb_tip'), _kp('index_tip'), _kp('middle_tip'),
                            _kp('index_pip')]], axis=0)
-    rot = _hand_rotation(cfg.cube_yaw, 0.3, 0.15)
+    approach = cfg.hand_approach_yaw
+    turn = _turn(approach)
+    yaw = cfg.cube_yaw + approach
+    rot = _hand_rotation(yaw, 0.3, 0.15)
     grasp = _wrist_placing(centre, cube0.position + np.array([0.0, 0.0, 0.2 * h]), rot)
-    lifted = Pose(grasp.position + np.array([0.01, -0.03, 0.13]),
-                  Rotation.from_matrix(_hand_rotation(cfg.cube_yaw, 0.4, 0.05)).as_quat())
-    above = Pose(grasp.position + np.array([0.0, 0.03, 0.07]), grasp.quaternion)
+    lifted = Pose(grasp.position + turn @ np.array([0.01, -0.03, 0.13]),
+                  Rotation.from_matrix(_hand_rotation(yaw, 0.4, 0.05)).as_quat())
+    above = Pose(grasp.position + turn @ np.array([0.0, 0.03, 0.07]), grasp.quaternion)
     open_, pre, power = hand_pose('open'), hand_pose('preshape'), hand_pose('power')
     t0, t1, t2, t3, t4, t5 = times
-    keys = [_Keyframe(t0, _start_pose(cube0.position, cfg.cube_yaw, var), open_),
+    keys = [_Keyframe(t0, _start_pose(cube0.position, yaw, var), open_),
             _Keyframe(t1, above, pre), _Keyframe(t2, grasp, pre), _Keyframe(t3, grasp, power),
             _Keyframe(t4, lifted, power), _Keyframe(t5, lifted, power)]
     t_contact = t3 - 0.25 * (t3 - t2)
@@ -324,19 +345,24 @@ def _push_script(world: World, times: list[float], var: _Variation) -> _Script:
     cfg = world.config
     h = cfg.cube_half_size
     cube0 = world.body_pose('cube')
-    push = hand_pose('push')
-    tip = _hand_frame_keypoints(world, push)[_kp('middle_tip')]
-    rot = _hand_rotation(0.0, 0.3, 0.55)
-    face = cube0.position + np.array([0.0, h + 0.008, 0.1 * h])
+    posture = hand_pose('push')
+    tip = _hand_frame_keypoints(world, posture)[_kp('middle_tip')]
+    # The fingers point along the push (the script's -y turned towards the target region).
+    push = np.asarray(cfg.target_region_xy) - cube0.position[:2]
+    distance = float(np.linalg.norm(push))
+    yaw = float(np.arctan2(push[1], push[0])) + np.pi / 2.0
+    turn = _turn(yaw)
+    rot = _hand_rotation(yaw, 0.3, 0.55)
+    face = cube0.position + turn @ np.array([0.0, h + 0.008, 0.1 * h])
     touch = _wrist_placing(tip, face, rot)
-    distance = cube0.position[1] - cfg.target_region_xy[1]
-    pushed = Pose(touch.position - np.array([0.0, distance, 0.0]), touch.quaternion)
-    before = Pose(touch.position + np.array([0.0, 0.04, 0.04]), touch.quaternion)
-    after = Pose(pushed.position + np.array([0.0, 0.04, 0.07]),
-                 Rotation.from_matrix(_hand_rotation(0.0, 0.3, 0.3)).as_quat())
+    pushed = Pose(touch.position - turn @ np.array([0.0, distance, 0.0]), touch.quaternion)
+    before = Pose(touch.position + turn @ np.array([0.0, 0.04, 0.04]), touch.quaternion)
+    after = Pose(pushed.position + turn @ np.array([0.0, 0.04, 0.07]),
+                 Rotation.from_matrix(_hand_rotation(yaw, 0.3, 0.3)).as_quat())
     t0, t1, t2, t3, t4, t5 = times
-    keys = [_Keyframe(t0, _start_pose(cube0.position, 0.0, var), hand_pose('open')),
-            _Keyframe(t1, before, push), _Keyframe(t2, touch, push), _Keyframe(t3, pushed, push),
+    keys = [_Keyframe(t0, _start_pose(cube0.position, yaw, var), hand_pose('open')),
+            _Keyframe(t1, before, posture), _Keyframe(t2, touch, posture),
+            _Keyframe(t3, pushed, posture),
             _Keyframe(t4, after, hand_pose('open')), _Keyframe(t5, after, hand_pose('open'))]
 
     def respond(t: float, hand: HandState, _keypoints: np.ndarray) -> None:
@@ -355,15 +381,17 @@ def _press_script(world: World, times: list[float], var: _Variation) -> _Script:
     point = hand_pose('point')
     tip = _hand_frame_keypoints(world, point)[_kp('index_tip')]
     cap = world.body_pose('button').position + np.array([0.0, 0.0, BUTTON_CAP_HALF_HEIGHT])
-    rot = _hand_rotation(0.0, 0.3, 0.75)
+    approach = world.config.hand_approach_yaw
+    turn = _turn(approach)
+    rot = _hand_rotation(approach, 0.3, 0.75)
     contact_height = 0.004
     touch = _wrist_placing(tip, cap + np.array([0.0, 0.0, contact_height]), rot)
     pressed = Pose(touch.position - np.array([0.0, 0.0, 0.008]), touch.quaternion)
-    hover = Pose(touch.position + np.array([0.0, 0.02, 0.05]), touch.quaternion)
-    release = Pose(touch.position + np.array([0.0, 0.03, 0.07]),
-                   Rotation.from_matrix(_hand_rotation(0.0, 0.3, 0.45)).as_quat())
+    hover = Pose(touch.position + turn @ np.array([0.0, 0.02, 0.05]), touch.quaternion)
+    release = Pose(touch.position + turn @ np.array([0.0, 0.03, 0.07]),
+                   Rotation.from_matrix(_hand_rotation(approach, 0.3, 0.45)).as_quat())
     t0, t1, t2, t3, t4, t5 = times
-    keys = [_Keyframe(t0, _start_pose(cap, 0.0, var), hand_pose('open')),
+    keys = [_Keyframe(t0, _start_pose(cap, approach, var), hand_pose('open')),
             _Keyframe(t1, hover, point), _Keyframe(t2, touch, point),
             _Keyframe(t3, pressed, point), _Keyframe(t4, release, point),
             _Keyframe(t5, release, hand_pose('open'))]
@@ -400,8 +428,10 @@ def render_demonstration(config: DemonstrationConfig | None = None) -> Synthetic
     make_script, fractions = _SCRIPTS[config.task]
     times = np.arange(config.num_frames) / config.fps
     script = make_script(world, _timeline(fractions, float(times[-1]), var), var)
-    intrinsics, camera_to_base = world.intrinsics(), world.camera_to_base()
+    intrinsics, camera_to_base = world.intrinsics(), world.camera_to_robot_base()
     base_to_camera = camera_to_base.inverse()
+    world_to_base = world.world_to_robot_base()
+    base_rotation = Rotation.from_quat(world_to_base.quaternion)
     object_ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, n) for n in SCENE_OBJECTS]
     button_adr = world.joint_qpos_address(BUTTON_JOINT)
 
@@ -418,13 +448,14 @@ def render_demonstration(config: DemonstrationConfig | None = None) -> Synthetic
             script.respond(float(t), hand, rig.keypoints())
             mujoco.mj_forward(model, data)
             frames.append(renderer.rgb())
-            kp_base.append(rig.keypoints())
-            wrists.append(rig.wrist())
+            kp_base.append(world_to_base.transform_points(rig.keypoints()))
+            wrists.append(world_to_base @ rig.wrist())
             angles.append(hand.joint_angles)
             lo, hi = script.contact_window
             contact.append(lo <= t <= hi)
-            obj_pos.append(data.xpos[object_ids].copy())
-            obj_quat.append(np.roll(data.xquat[object_ids], -1, axis=1))
+            obj_pos.append(world_to_base.transform_points(data.xpos[object_ids]))
+            obj_quat.append((base_rotation * Rotation.from_quat(
+                np.roll(data.xquat[object_ids], -1, axis=1))).as_quat())
             travel.append(float(data.qpos[button_adr]))
         final_state = read_scene_state(world)
 

@@ -2,21 +2,27 @@
 # pyright: reportAttributeAccessIssue=false
 """The MuJoCo tabletop world: table, graspable objects, a button, lights and an RGB-D camera.
 
-Frames. The MuJoCo world frame *is* the robot base frame (`base_link`): z up, x from the robot
+Frames. The MuJoCo world frame is the *table frame*: z up, x from the robot's side of the table
 towards the camera across the table, y to the robot's left. Its origin is on the table top, on
 the table's centre line, `robot_mount_inset` metres in from the table's back (robot-side) edge:
 where a Franka is bolted down. The table top lies at z = `table_top_z` (0 by default); the floor
 at `table_top_z - table_height`. The scene camera faces the robot from the front of the table,
 looking down at the workspace; its pose and intrinsics are read back from the compiled model.
 
-A robot is inserted with `build_world(config, robot_mjcf=...)`: its MJCF is attached at the
-`robot_mount` site (the base frame origin) with the prefix `robot/`; the world itself holds no
-robot.
+The robot base frame (`base_link`, the frame the pipeline plans in) is `WorldConfig.robot_mount`
+in the table frame: the identity for the Franka (its base on the table top), the pelvis of a G1
+standing behind the table's back edge (`world_config_for('g1_inspire')`). Object placements,
+`SceneState` poses and task regions are in the table frame; `World.camera_to_robot_base()` and
+`SceneRenderer.observation()` give the camera in the robot base frame.
+
+A robot is inserted with `build_world(config, robot_mjcf=...)`: its MJCF (text, a file path or an
+`mujoco.MjSpec`) is attached at the `robot_mount` site (at `robot_mount`) with the prefix
+`robot/`; the world itself holds no robot.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import mujoco
@@ -37,7 +43,18 @@ OBJECT_BODIES = ('cube', 'cup')
 BUTTON_JOINT = 'button_press'
 """The button cap's slide joint (m, 0 = up, negative = pushed down)."""
 BUTTON_TRAVEL = 0.01
+GRASP_CONTACT = 'condim="4" solref="0.005 1" solimp="0.95 0.99 0.001"'
+"""Contact of the graspable objects: torsional friction (condim 4) so a pinched object does not
+spin out, and stiff contacts (5 ms time constant, impedance 0.95-0.99) so a 70 N grasp sinks
+< 0.5 mm into a 0.1 kg cube (the default 20 ms let it sink 3.6 mm per side)."""
 BUTTON_CAP_HALF_HEIGHT = 0.008
+
+
+EMBODIMENTS = ('franka_gripper', 'g1_inspire')
+"""Embodiments with a world layout (`world_config_for`)."""
+G1_PELVIS_HEIGHT = 0.793
+"""Height (m) of the G1 pelvis origin above the floor with straight legs (soles on the floor):
+0.757 m pelvis -> ankle roll joint in the URDF plus ~0.036 m ankle -> sole."""
 
 
 class WorldError(ValueError):
@@ -86,12 +103,18 @@ class CameraConfig:
         return look_rotation(forward, up_hint=(0.0, 0.0, -1.0))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class WorldConfig:
-    """Table, object placements (base frame, m) and the camera of the tabletop world.
+    """Table, robot placement, object placements (table frame, m) and the camera.
 
-    Object positions are (x, y) on the table top; yaw in radians about base z. The target region
-    (for pushing) is a flat yellow square drawn on the table, with no collision.
+    Object positions are (x, y) on the table top; yaw in radians about the table's z. The target
+    region (for pushing) is a flat yellow square drawn on the table, with no collision.
+    robot_mount: the robot base frame's pose in the table frame (m, quaternion x, y, z, w); the
+    identity puts a Franka base on the table top at the table frame's origin.
+    hand_approach_yaw: how lvp_sim's demonstrator hand approaches the objects (rad about the
+    table's z): 0 = from the robot's left (+y), fingers to its right (the Franka layout);
+    pi/2 = from the robot's side of the table, fingers pointing away from the robot, where a
+    short arm (the G1's) can follow it.
     """
 
     table_top_z: float = 0.0
@@ -110,8 +133,13 @@ class WorldConfig:
     target_region_xy: tuple[float, float] = (0.45, -0.14)
     target_region_half_size: float = 0.05
     camera: CameraConfig = field(default_factory=CameraConfig)
+    robot_mount: Pose = field(default_factory=Pose.identity)
+    hand_approach_yaw: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.table_height <= 0.05:
+            raise WorldError(f'WorldConfig.table_height must exceed 0.05 m, '
+                             f'got {self.table_height}')
         x_min = -self.robot_mount_inset
         x_max = x_min + self.table_length
         half_w = self.table_width / 2.0
@@ -122,6 +150,54 @@ class WorldConfig:
                                  f'(x in ({x_min}, {x_max}), y in ({-half_w}, {half_w}))')
         if self.cube_half_size <= 0.0 or self.cup_radius <= 0.0 or self.cup_height <= 0.0:
             raise WorldError('WorldConfig: object sizes must be positive')
+        if not isinstance(self.robot_mount, Pose):
+            raise WorldError(f'WorldConfig.robot_mount must be a lvp_common Pose, '
+                             f'got {type(self.robot_mount).__name__}')
+
+    def _key(self) -> tuple:
+        # Pose holds arrays: compare and hash the mount by its numbers.
+        mount = self.robot_mount
+        return tuple(getattr(self, f.name) for f in fields(self) if f.name != 'robot_mount') + (
+            tuple(mount.position.tolist()), tuple(mount.quaternion.tolist()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WorldConfig) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    @property
+    def floor_z(self) -> float:
+        """Return the floor height (m) in the table frame."""
+        return self.table_top_z - self.table_height
+
+    def table_top_in_robot_base(self) -> float:
+        """Return the table-top plane's height (m) in the robot base frame (upright mount)."""
+        return float(self.robot_mount.inverse().transform_points(
+            np.array([0.0, 0.0, self.table_top_z]))[2])
+
+
+def world_config_for(embodiment: str) -> WorldConfig:
+    """Return the world layout of an embodiment: where the robot stands and the objects lie.
+
+    'franka_gripper': the Panda base on the table top at the table frame's origin (the default
+    `WorldConfig`). 'g1_inspire': a G1 standing behind the table's back edge, pelvis 0.793 m
+    above the floor (soles on the floor), at a 0.70 m table (top 9 cm below the pelvis); the
+    objects lie in front of its right shoulder, within its short arm's reach (~0.45 m shoulder to
+    wrist), and the camera looks at that workspace from across the table.
+    """
+    if embodiment == 'franka_gripper':
+        return WorldConfig()
+    if embodiment == 'g1_inspire':
+        table_height = 0.70
+        mount = Pose(np.array([-0.22, 0.0, G1_PELVIS_HEIGHT - table_height]),
+                     np.array([0.0, 0.0, 0.0, 1.0]))
+        camera = CameraConfig(target=(0.12, -0.1, 0.05), distance=0.72, elevation_deg=40.0)
+        return WorldConfig(table_height=table_height, robot_mount=mount,
+                           cube_xy=(0.11, -0.12), cup_xy=(0.22, -0.36), button_xy=(0.04, 0.0),
+                           target_region_xy=(0.23, -0.12), camera=camera,
+                           hand_approach_yaw=np.pi / 2.0)
+    raise WorldError(f'unknown embodiment {embodiment!r}; expected one of {EMBODIMENTS}')
 
 
 def _vec(values) -> str:
@@ -150,6 +226,7 @@ def world_mjcf(config: WorldConfig, hand: HandConfig | None = None) -> str:
     rx, ry = config.target_region_xy
     rs = config.target_region_half_size
     hand_assets, hand_body = hand_mjcf(hand) if hand is not None else ('', '')
+    mount = config.robot_mount
     offw = max(cam.width, 640)
     offh = max(cam.height, 480)
     return f"""
@@ -191,19 +268,20 @@ def world_mjcf(config: WorldConfig, hand: HandConfig | None = None) -> str:
                   {(config.table_height - thick) / 2:.6g}"
             pos="0 0 {-config.table_height / 2:.6g}"/>
     </body>
-    <site name="{ROBOT_MOUNT_SITE}" pos="0 0 {top:.6g}" size="0.01" rgba="0 0 0 0"/>
+    <site name="{ROBOT_MOUNT_SITE}" pos="{_vec(mount.position)}"
+          quat="{_quat_wxyz(mount.rotation)}" size="0.01" rgba="0 0 0 0"/>
     <geom name="target_region" type="box" contype="0" conaffinity="0" material="target_region"
           size="{rs:.6g} {rs:.6g} 0.0005" pos="{rx:.6g} {ry:.6g} {top + 0.0005:.6g}"/>
     <body name="cube" pos="{config.cube_xy[0]:.6g} {config.cube_xy[1]:.6g} {top + cube_h:.6g}"
           quat="{_quat_wxyz(cube_rot)}">
       <freejoint name="cube_free"/>
       <geom name="cube" type="box" size="{cube_h:.6g} {cube_h:.6g} {cube_h:.6g}" mass="0.1"
-            material="cube" friction="1.0 0.01 0.001"/>
+            material="cube" friction="1.0 0.005 0.0001" {GRASP_CONTACT}/>
     </body>
     <body name="cup" pos="{config.cup_xy[0]:.6g} {config.cup_xy[1]:.6g} {top + cup_hh:.6g}">
       <freejoint name="cup_free"/>
       <geom name="cup" type="cylinder" size="{cup_r:.6g} {cup_hh:.6g}" mass="0.15"
-            material="cup"/>
+            material="cup" friction="1.0 0.005 0.0001" {GRASP_CONTACT}/>
       <geom name="cup_rim" type="cylinder" size="{cup_r * 0.8:.6g} 0.001"
             pos="0 0 {cup_hh:.6g}" rgba="0.12 0.18 0.4 1" contype="0" conaffinity="0"
             mass="0"/>
@@ -225,7 +303,9 @@ def world_mjcf(config: WorldConfig, hand: HandConfig | None = None) -> str:
 """
 
 
-def _load_robot_spec(robot_mjcf: str) -> mujoco.MjSpec:
+def _load_robot_spec(robot_mjcf: str | mujoco.MjSpec) -> mujoco.MjSpec:
+    if isinstance(robot_mjcf, mujoco.MjSpec):
+        return robot_mjcf
     text = robot_mjcf.lstrip()
     try:
         if text.startswith('<'):
@@ -249,23 +329,39 @@ class World:
     def camera_id(self) -> int:
         return mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, self.config.camera.name)
 
-    def intrinsics(self) -> CameraIntrinsics:
-        """Return the scene camera's pinhole model (pixel centres at integers, as OpenCV)."""
+    def intrinsics(self, width: int | None = None, height: int | None = None) -> CameraIntrinsics:
+        """Return the scene camera's pinhole model (pixel centres at integers, as OpenCV), for
+        its image size or for a `width` x `height` rendering of the same view."""
         cam = self.config.camera
+        width = cam.width if width is None else width
+        height = cam.height if height is None else height
         fovy = float(self.model.cam_fovy[self.camera_id])
-        f = 0.5 * cam.height / np.tan(np.radians(fovy) / 2.0)
-        return CameraIntrinsics(f, f, (cam.width - 1) / 2.0, (cam.height - 1) / 2.0,
-                                cam.width, cam.height, assumed=False)
+        f = 0.5 * height / np.tan(np.radians(fovy) / 2.0)
+        return CameraIntrinsics(f, f, (width - 1) / 2.0, (height - 1) / 2.0, width, height,
+                                assumed=False)
 
-    def camera_to_base(self) -> Pose:
-        """Return the camera optical frame's pose in the base frame (from the compiled model)."""
+    def camera_to_world(self) -> Pose:
+        """Return the camera optical frame's pose in the table frame (from the compiled model)."""
         mujoco.mj_kinematics(self.model, self.data)
         cid = self.camera_id
         rot = self.data.cam_xmat[cid].reshape(3, 3) @ OPTICAL_FROM_MUJOCO_CAMERA
         return Pose.from_rotation_matrix(self.data.cam_xpos[cid].copy(), rot)
 
+    def camera_to_robot_base(self) -> Pose:
+        """Return the camera optical frame's pose in the robot base frame (`robot_mount`)."""
+        return self.config.robot_mount.inverse() @ self.camera_to_world()
+
+    def camera_to_base(self) -> Pose:
+        """Return the camera optical frame's pose in the robot base frame (the observation's
+        extrinsic; equal to `camera_to_world` for the Franka layout)."""
+        return self.camera_to_robot_base()
+
+    def world_to_robot_base(self) -> Pose:
+        """Return the transform that maps table-frame points into the robot base frame."""
+        return self.config.robot_mount.inverse()
+
     def body_pose(self, name: str) -> Pose:
-        """Return a body's pose in the base frame (after the last forward pass)."""
+        """Return a body's pose in the table frame (after the last forward pass)."""
         bid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, name)
         if bid < 0:
             raise WorldError(f'no body named {name!r} in the world')
@@ -279,18 +375,19 @@ class World:
         return int(self.model.jnt_qposadr[jid])
 
     def set_free_body_pose(self, name: str, pose: Pose) -> None:
-        """Place a free-jointed body (base frame) in qpos; call forward afterwards."""
+        """Place a free-jointed body (table frame) in qpos; call forward afterwards."""
         adr = self.joint_qpos_address(f'{name}_free')
         x, y, z, w = pose.quaternion
         self.data.qpos[adr:adr + 7] = [*pose.position, w, x, y, z]
 
 
-def build_world(config: WorldConfig | None = None, robot_mjcf: str | None = None,
+def build_world(config: WorldConfig | None = None,
+                robot_mjcf: str | mujoco.MjSpec | None = None,
                 hand: HandConfig | None = None) -> World:
-    """Compile the tabletop world; attach a robot (MJCF text or file path) at the base origin.
+    """Compile the tabletop world; attach a robot (MJCF text, file path or MjSpec) at its mount.
 
-    The robot's names get the prefix `robot/`; its root body sits at the `robot_mount` site (the
-    base frame origin). `hand` adds the procedural demonstrator hand.
+    The robot's names get the prefix `robot/`; its root body sits at the `robot_mount` site
+    (`config.robot_mount` in the table frame). `hand` adds the procedural demonstrator hand.
     """
     config = config or WorldConfig()
     xml = world_mjcf(config, hand)
@@ -317,10 +414,14 @@ def build_world(config: WorldConfig | None = None, robot_mjcf: str | None = None
 class SceneRenderer:
     """Render RGB, depth (m) and geom segmentation from the scene camera, offscreen."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, scale: float = 1.0) -> None:
+        """Render at the camera's image size times `scale` (same view: the aspect is kept)."""
         cam = world.config.camera
         self.world = world
-        self._renderer = mujoco.Renderer(world.model, cam.height, cam.width)
+        if not 0.05 <= scale <= 1.0:
+            raise WorldError(f'SceneRenderer scale must lie in [0.05, 1], got {scale}')
+        self._renderer = mujoco.Renderer(world.model, max(round(cam.height * scale), 8),
+                                         max(round(cam.width * scale), 8))
         self._with_hand = mujoco.MjvOption()
         self._without_hand = mujoco.MjvOption()
         self._without_hand.geomgroup[HAND_GEOM_GROUP] = 0
@@ -360,10 +461,12 @@ class SceneRenderer:
         return ids
 
     def observation(self, show_hand: bool = False, stamp: float = 0.0) -> Observation:
-        """Return the camera's RGB-D observation of the current state (hand hidden by default)."""
+        """Return the camera's RGB-D observation of the current state (hand hidden by default);
+        camera_to_base is in the robot base frame."""
         return Observation(rgb=self.rgb(show_hand), depth=self.depth(show_hand),
-                           intrinsics=self.world.intrinsics(),
-                           camera_to_base=self.world.camera_to_base(), stamp=stamp)
+                           intrinsics=self.world.intrinsics(self._renderer.width,
+                                                            self._renderer.height),
+                           camera_to_base=self.world.camera_to_robot_base(), stamp=stamp)
 
     def close(self) -> None:
         """Free the OpenGL context."""

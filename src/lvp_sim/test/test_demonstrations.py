@@ -10,6 +10,7 @@ from lvp_sim.demonstrations import (
     render_demonstration,
     save_demonstration,
 )
+from lvp_sim.world import world_config_for
 
 
 @pytest.fixture(scope='module')
@@ -143,3 +144,27 @@ def test_mediapipe_finds_the_demonstrator_hand(lift):
     assert score.detection_rate >= 0.9
     assert score.correct_rate >= 0.8
     assert score.median_error_px < 12.0
+
+
+@pytest.mark.parametrize('task', TASK_NAMES)
+def test_g1_layout_demonstrations_succeed_with_truth_in_the_pelvis_frame(task):
+    layout = world_config_for('g1_inspire')
+    demo = render_demonstration(DemonstrationConfig(task=task, seed=1, num_frames=13, fps=4.0,
+                                                    world=layout))
+    assert demo.outcome.success, demo.outcome.message
+    truth = demo.ground_truth
+    table_to_pelvis = demo.world_config.robot_mount.inverse()
+    cube = truth.object_names.index('cube')
+    initial_cube = demo.initial_state.object_poses['cube'].position
+    assert truth.object_positions[0, cube] == pytest.approx(
+        table_to_pelvis.transform_points(initial_cube), abs=1e-9)
+    # The table top lies 9.3 cm below the pelvis: the cube's centre 2.5 cm above that.
+    assert truth.object_positions[0, cube, 2] == pytest.approx(
+        layout.table_top_in_robot_base() + layout.cube_half_size, abs=1e-3)
+    assert truth.keypoints_camera == pytest.approx(
+        truth.camera_to_base.inverse().transform_points(truth.keypoints_base), abs=1e-9)
+    assert demo.observation.camera_to_base is not None
+    np.testing.assert_allclose(demo.observation.camera_to_base.as_matrix(),
+                               truth.camera_to_base.as_matrix(), atol=1e-12)
+    # The hand is in view: most keypoints project inside the image.
+    assert truth.in_image.mean() > 0.8

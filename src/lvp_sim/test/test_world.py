@@ -6,12 +6,14 @@ import mujoco
 import numpy as np
 import pytest
 from lvp_sim.world import (
+    G1_PELVIS_HEIGHT,
     ROBOT_PREFIX,
     CameraConfig,
     SceneRenderer,
     WorldConfig,
     WorldError,
     build_world,
+    world_config_for,
 )
 
 TINY_ROBOT = """
@@ -100,3 +102,46 @@ def test_bad_robot_and_bad_placement_raise():
         WorldConfig(cube_xy=(2.0, 0.0))
     with pytest.raises(WorldError, match='elevation'):
         CameraConfig(elevation_deg=90.0)
+
+
+def test_franka_layout_is_the_default_world():
+    layout = world_config_for('franka_gripper')
+    assert layout == WorldConfig() and hash(layout) == hash(WorldConfig())
+    assert layout != world_config_for('g1_inspire')
+    assert layout.robot_mount.position == pytest.approx(np.zeros(3))
+    assert layout.table_top_in_robot_base() == pytest.approx(0.0)
+    world = build_world(layout)
+    np.testing.assert_allclose(world.camera_to_robot_base().as_matrix(),
+                               world.camera_to_world().as_matrix(), atol=1e-12)
+
+
+def test_g1_layout_stands_the_pelvis_behind_the_table_with_feet_on_the_floor(tmp_path):
+    layout = world_config_for('g1_inspire')
+    pelvis = layout.robot_mount.position
+    assert pelvis[0] < -layout.robot_mount_inset  # behind the table's back edge
+    assert pelvis[2] - layout.floor_z == pytest.approx(G1_PELVIS_HEIGHT)
+    assert layout.table_top_in_robot_base() == pytest.approx(-(G1_PELVIS_HEIGHT
+                                                               - layout.table_height))
+    path = tmp_path / 'tiny_arm.xml'
+    path.write_text(TINY_ROBOT)
+    world = build_world(layout, robot_mjcf=str(path))
+    # The robot's root sits at the mount; the camera extrinsic is given in that frame.
+    assert world.body_pose(f'{ROBOT_PREFIX}link0').position == pytest.approx(pelvis)
+    expected = layout.robot_mount.inverse() @ world.camera_to_world()
+    np.testing.assert_allclose(world.camera_to_base().as_matrix(), expected.as_matrix(),
+                               atol=1e-12)
+    cube = layout.robot_mount.inverse().transform_points(world.body_pose('cube').position)
+    for scale in (1.0, 0.5):
+        with SceneRenderer(world, scale=scale) as renderer:
+            obs = renderer.observation()
+            ids = renderer.geom_ids(show_hand=False)
+        assert obs.rgb.shape == (round(480 * scale), round(832 * scale), 3)
+        assert obs.camera_to_base is not None and obs.intrinsics is not None
+        # The cube, seen through the base-frame extrinsic, lands on its own pixels.
+        u, v = obs.intrinsics.project(obs.camera_to_base.inverse().transform_points(cube))[0]
+        assert ids[int(round(v)), int(round(u))] == world.model.geom('cube').id
+
+
+def test_unknown_embodiment_raises():
+    with pytest.raises(WorldError, match='unknown embodiment'):
+        world_config_for('spot_arm')
