@@ -1,8 +1,11 @@
 """Franka + parallel gripper: planner, stage nodes, plan_and_execute, robot model and RViz.
 
 `ros2 launch lvp_bringup franka_gripper.launch.py` (arguments: see the lvp_bringup README).
-Only the MuJoCo backend executes in this release (`use_sim:=true`); the robot description comes
-from example-robot-data's panda.urdf unless `robot_description_file` names another URDF/xacro.
+Execution: MuJoCo by default; `robot_ip:=<ip>`, `use_fake_hardware:=true` or `use_sim:=false`
+select the ros2_control backend (the arm's joint_trajectory_controller + franka_gripper, started
+by franka_ros2's own bringup: see the README). In the sim, robot_state_publisher (example-robot-
+data's panda.urdf unless `robot_description_file` names another URDF/xacro) follows
+plan_and_execute's joint state playback; on the robot, franka_ros2's robot_state_publisher runs.
 """
 
 from launch import LaunchDescription
@@ -29,16 +32,29 @@ def generate_launch_description() -> LaunchDescription:
     params = arg('params_file')
     ns = arg('namespace')
     model_planner = PythonExpression(["'", arg('wan_dir'), "' != ''"])
+    stage_nodes = arg('stage_nodes')
+    sim = PythonExpression([
+        "'", arg('use_sim'), "'.lower() == 'true' and '", arg('use_fake_hardware'),
+        "'.lower() != 'true' and '", arg('robot_ip'), "' == ''"])
+    backend = PythonExpression(["'sim' if ", sim, " else 'ros2_control'"])
     camera = [(topics.OBSERVATION_IMAGE, arg('image_topic')),
               (topics.OBSERVATION_DEPTH, arg('depth_topic')),
               (topics.OBSERVATION_CAMERA_INFO, arg('camera_info_topic'))]
     return LaunchDescription([
         DeclareLaunchArgument('use_sim', default_value='true',
-                              description='execute in MuJoCo (the only backend wired so far)'),
+                              description='execute in MuJoCo unless robot_ip or '
+                                          'use_fake_hardware is set; false = ros2_control'),
         DeclareLaunchArgument('use_fake_hardware', default_value='false',
-                              description='ros2_control mock hardware (not wired yet)'),
+                              description='execute through ros2_control on franka_ros2\'s mock '
+                                          'hardware (start its bringup with '
+                                          'use_fake_hardware:=true)'),
         DeclareLaunchArgument('robot_ip', default_value='',
-                              description='Franka controller IP (real robot; not wired yet)'),
+                              description='Franka robot IP: execute on it through ros2_control '
+                                          '(start franka_ros2\'s bringup with this robot_ip)'),
+        DeclareLaunchArgument('stage_nodes', default_value='false',
+                              description='also start the stage nodes (they publish the stage '
+                                          'artifacts; plan_and_execute then leaves them those '
+                                          'topics)'),
         DeclareLaunchArgument('planner_checkpoint', default_value='',
                               description='LVP checkpoint; empty = the Wan folder\'s own'),
         DeclareLaunchArgument('wan_dir', default_value='',
@@ -71,23 +87,27 @@ def generate_launch_description() -> LaunchDescription:
              name='demonstration_planner', namespace=ns, output='screen',
              condition=UnlessCondition(model_planner),
              parameters=[params, {'video_path': arg('demonstration_video')}]),
+        # The stage nodes rerun the stages on every plan the planner publishes (and on the camera
+        # topics); plan_and_execute runs them in-process on the goal's observation and publishes
+        # what it executes, so by default only it publishes the stage artifacts.
         Node(package='lvp_hand_tracking', executable='hand_tracking_node', name='hand_tracking',
-             namespace=ns, parameters=[params], output='screen'),
+             namespace=ns, parameters=[params], output='screen',
+             condition=IfCondition(stage_nodes)),
         Node(package='lvp_reconstruction', executable='reconstruction_node',
              name='reconstruction', namespace=ns, parameters=[params], remappings=camera,
-             output='screen'),
+             output='screen', condition=IfCondition(stage_nodes)),
         Node(package='lvp_grasp', executable='grasp_node', name='grasp', namespace=ns,
-             parameters=[params], output='screen'),
+             parameters=[params], output='screen', condition=IfCondition(stage_nodes)),
         Node(package='lvp_bringup', executable='plan_and_execute', name='plan_and_execute',
              namespace=ns, output='screen',
              parameters=[params, {
                  'embodiment': SETUP,
-                 # use_sim:=false asks for the ros2_control backend, which plan_and_execute refuses
-                 # with a clear message until it is wired
-                 'execution_backend': PythonExpression(
-                     ["'sim' if '", arg('use_sim'), "'.lower() == 'true' else 'ros2_control'"])}]),
+                 'execution_backend': backend,
+                 'stage_nodes_publish': ParameterValue(arg('stage_nodes'), value_type=bool)}]),
+        # on the robot, franka_ros2's bringup runs robot_state_publisher on its joint_states
         Node(package='robot_state_publisher', executable='robot_state_publisher',
-             namespace=ns, output='screen',
+             namespace=ns, output='screen', condition=IfCondition(sim),
+             remappings=[('joint_states', topics.JOINT_STATES)],
              parameters=[{'robot_description': ParameterValue(
                  Command(['xacro ', arg('robot_description_file')]), value_type=str)}]),
         Node(package='rviz2', executable='rviz2', name='rviz2', namespace=ns,

@@ -1,7 +1,9 @@
 """Unitree G1 + Inspire hands: planner, stage nodes, plan_and_execute, robot model and RViz.
 
 `ros2 launch lvp_bringup g1_inspire.launch.py` (arguments: see the lvp_bringup README).
-Only the MuJoCo backend executes in this release (`use_sim:=true`); the robot description comes
+Execution: MuJoCo by default; `network_interface:=<if>` (or `use_sim:=false`) selects the Unitree
+backend (rt/arm_sdk + rt/inspire/cmd over Cyclone DDS on that interface). robot_state_publisher
+follows plan_and_execute's joint state playback (the commanded motion); the robot description comes
 from example-robot-data's g1_29dof_rev_1_0.urdf (its own hands, not the Inspire hands) unless
 `robot_description_file` names another URDF/xacro (e.g. one that mounts lvp_retarget's
 description/inspire_hand_<side>.urdf on the `<side>_hand_mount` links).
@@ -31,16 +33,24 @@ def generate_launch_description() -> LaunchDescription:
     params = arg('params_file')
     ns = arg('namespace')
     model_planner = PythonExpression(["'", arg('wan_dir'), "' != ''"])
+    stage_nodes = arg('stage_nodes')
+    sim = PythonExpression([
+        "'", arg('use_sim'), "'.lower() == 'true' and '", arg('network_interface'), "' == ''"])
+    backend = PythonExpression(["'sim' if ", sim, " else 'unitree'"])
     camera = [(topics.OBSERVATION_IMAGE, arg('image_topic')),
               (topics.OBSERVATION_DEPTH, arg('depth_topic')),
               (topics.OBSERVATION_CAMERA_INFO, arg('camera_info_topic'))]
     return LaunchDescription([
         DeclareLaunchArgument('use_sim', default_value='true',
-                              description='execute in MuJoCo (the only backend wired so far)'),
-        DeclareLaunchArgument('use_fake_hardware', default_value='false',
-                              description='ros2_control mock hardware (not wired yet)'),
+                              description='execute in MuJoCo unless network_interface is set; '
+                                          'false = the Unitree backend'),
         DeclareLaunchArgument('network_interface', default_value='',
-                              description='DDS network interface to the G1 (not wired yet)'),
+                              description='network interface to the G1 (e.g. eth0): execute on '
+                                          'it over Cyclone DDS'),
+        DeclareLaunchArgument('stage_nodes', default_value='false',
+                              description='also start the stage nodes (they publish the stage '
+                                          'artifacts; plan_and_execute then leaves them those '
+                                          'topics)'),
         DeclareLaunchArgument('planner_checkpoint', default_value='',
                               description='LVP checkpoint; empty = the Wan folder\'s own'),
         DeclareLaunchArgument('wan_dir', default_value='',
@@ -73,23 +83,28 @@ def generate_launch_description() -> LaunchDescription:
              name='demonstration_planner', namespace=ns, output='screen',
              condition=UnlessCondition(model_planner),
              parameters=[params, {'video_path': arg('demonstration_video')}]),
+        # The stage nodes rerun the stages on every plan the planner publishes (and on the camera
+        # topics); plan_and_execute runs them in-process on the goal's observation and publishes
+        # what it executes, so by default only it publishes the stage artifacts.
         Node(package='lvp_hand_tracking', executable='hand_tracking_node', name='hand_tracking',
-             namespace=ns, parameters=[params], output='screen'),
+             namespace=ns, parameters=[params], output='screen',
+             condition=IfCondition(stage_nodes)),
         Node(package='lvp_reconstruction', executable='reconstruction_node',
              name='reconstruction', namespace=ns, parameters=[params], remappings=camera,
-             output='screen'),
+             output='screen', condition=IfCondition(stage_nodes)),
         Node(package='lvp_retarget', executable='retarget_node', name='retarget', namespace=ns,
-             parameters=[params], output='screen'),
+             parameters=[params], output='screen', condition=IfCondition(stage_nodes)),
         Node(package='lvp_bringup', executable='plan_and_execute', name='plan_and_execute',
              namespace=ns, output='screen',
              parameters=[params, {
                  'embodiment': SETUP,
-                 # use_sim:=false asks for the unitree backend, which plan_and_execute refuses
-                 # with a clear message until it is wired
-                 'execution_backend': PythonExpression(
-                     ["'sim' if '", arg('use_sim'), "'.lower() == 'true' else 'unitree'"])}]),
+                 'execution_backend': backend,
+                 'network_interface': ParameterValue(arg('network_interface'), value_type=str),
+                 'stage_nodes_publish': ParameterValue(arg('stage_nodes'), value_type=bool)}]),
+        # the G1 publishes no ROS joint states: the model follows the playback
         Node(package='robot_state_publisher', executable='robot_state_publisher',
              namespace=ns, output='screen',
+             remappings=[('joint_states', topics.JOINT_STATES)],
              parameters=[{'robot_description': ParameterValue(
                  Command(['xacro ', arg('robot_description_file')]), value_type=str)}]),
         Node(package='rviz2', executable='rviz2', name='rviz2', namespace=ns,

@@ -6,6 +6,7 @@ the check is on what they name, which is what goes wrong when code moves.
 
 import ast
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,128 @@ def test_rviz_config_parses_and_uses_live_topics(path):
         if topic is not None and display['Class'] != 'rviz_default_plugins/RobotModel':
             assert topic in known, f'{path.name}: {display["Name"]} shows {topic!r}, not a ' \
                                    'lvp_common.topics name'
+
+
+# --- launch arguments ---------------------------------------------------------------------------
+
+README = REPO / 'src' / 'lvp_bringup' / 'README.md'
+
+
+def declared_arguments(tree: ast.AST) -> dict[str, str]:
+    """DeclareLaunchArgument name -> default value ('' when the default is a substitution)."""
+    out = {}
+    for call in ast.walk(tree):
+        if (isinstance(call, ast.Call)
+                and getattr(call.func, 'id', None) == 'DeclareLaunchArgument'):
+            kwargs = {k.arg: k.value for k in call.keywords}
+            default = kwargs.get('default_value')
+            out[ast.literal_eval(call.args[0])] = (
+                default.value if isinstance(default, ast.Constant) else '')
+    return out
+
+
+def used_arguments(tree: ast.AST) -> set[str]:
+    """Names read with arg('...') / LaunchConfiguration('...')."""
+    return {ast.literal_eval(call.args[0]) for call in ast.walk(tree)
+            if isinstance(call, ast.Call)
+            and getattr(call.func, 'id', None) in ('arg', 'LaunchConfiguration')
+            and call.args and isinstance(call.args[0], ast.Constant)}
+
+
+@pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_arguments_are_declared_and_documented(path):
+    tree = ast.parse(path.read_text())
+    declared = declared_arguments(tree)
+    assert used_arguments(tree) <= set(declared), (
+        f'{path.name} reads undeclared arguments {used_arguments(tree) - set(declared)}')
+    if path.name == 'demonstration_planner.launch.py':
+        return
+    readme = README.read_text()
+    for name in declared:
+        assert f'`{name}`' in readme, f'{path.name}: argument {name!r} not in the README table'
+
+
+def substitution_value(node: ast.AST, args: dict[str, str], env: Mapping[str, ast.AST]) -> str:
+    """Evaluate a launch substitution built from str constants, arg(...), PythonExpression."""
+    if isinstance(node, ast.Constant):
+        return str(node.value)
+    if isinstance(node, ast.Name):
+        return substitution_value(env[node.id], args, env)
+    if isinstance(node, ast.Call):
+        func = getattr(node.func, 'id', None)
+        if func in ('arg', 'LaunchConfiguration'):
+            return args[ast.literal_eval(node.args[0])]
+        if func == 'PythonExpression':
+            assert isinstance(node.args[0], ast.List)
+            text = ''.join(substitution_value(e, args, env) for e in node.args[0].elts)
+            return str(eval(text))  # what PythonExpression.perform does
+        if func == 'ParameterValue':
+            return substitution_value(node.args[0], args, env)
+    raise AssertionError(f'cannot evaluate {ast.dump(node)}')
+
+
+def plan_and_execute_parameters(path: Path, overrides: dict[str, str]) -> dict[str, str]:
+    """The parameters the launch file gives plan_and_execute for these launch arguments."""
+    tree = ast.parse(path.read_text())
+    args = {**declared_arguments(tree), **overrides}
+    env = {t.id: a.value for a in ast.walk(tree) if isinstance(a, ast.Assign)
+           for t in a.targets if isinstance(t, ast.Name)}
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and getattr(call.func, 'id', None) == 'Node':
+            kwargs = {k.arg: k.value for k in call.keywords}
+            if ast.literal_eval(kwargs['executable']) != 'plan_and_execute':
+                continue
+            values = {}
+            for item in getattr(kwargs['parameters'], 'elts', []):
+                if isinstance(item, ast.Dict):
+                    for key, value in zip(item.keys, item.values):
+                        assert isinstance(key, ast.Constant)
+                        values[key.value] = substitution_value(value, args, env)
+            return values
+    raise AssertionError(f'{path.name} starts no plan_and_execute')
+
+
+@pytest.mark.parametrize('setup, overrides, backend', [
+    ('franka_gripper', {}, 'sim'),
+    ('franka_gripper', {'use_sim': 'false'}, 'ros2_control'),
+    ('franka_gripper', {'use_sim': 'False'}, 'ros2_control'),
+    ('franka_gripper', {'robot_ip': '172.16.0.2'}, 'ros2_control'),
+    ('franka_gripper', {'use_fake_hardware': 'true'}, 'ros2_control'),
+    ('g1_inspire', {}, 'sim'),
+    ('g1_inspire', {'network_interface': 'eth0'}, 'unitree'),
+    ('g1_inspire', {'use_sim': 'false'}, 'unitree'),
+])
+def test_launch_arguments_select_the_execution_backend(setup, overrides, backend):
+    params = plan_and_execute_parameters(REPO / 'launch' / f'{setup}.launch.py', overrides)
+    assert params['execution_backend'] == backend
+    assert params['embodiment'] == setup
+    if setup == 'g1_inspire':
+        assert params['network_interface'] == overrides.get('network_interface', '')
+
+
+@pytest.mark.parametrize('path', [REPO / 'launch' / f'{s}.launch.py'
+                                  for s in ('franka_gripper', 'g1_inspire')],
+                         ids=lambda p: p.name)
+def test_each_artifact_has_one_publisher(path):
+    """Stage nodes run only with stage_nodes:=true, and then plan_and_execute leaves their
+    topics to them (stage_nodes_publish); robot_state_publisher follows the playback."""
+    from lvp_common import topics
+
+    tree = ast.parse(path.read_text())
+    stage_executables = {'hand_tracking_node', 'reconstruction_node', 'grasp_node',
+                         'retarget_node'}
+    for call in ast.walk(tree):
+        if not (isinstance(call, ast.Call) and getattr(call.func, 'id', None) == 'Node'):
+            continue
+        kwargs = {k.arg: k.value for k in call.keywords}
+        executable = ast.literal_eval(kwargs['executable'])
+        if executable in stage_executables:
+            condition = ast.unparse(kwargs['condition'])
+            assert condition == 'IfCondition(stage_nodes)', (executable, condition)
+        if executable == 'robot_state_publisher':
+            remaps = ast.unparse(kwargs['remappings'])
+            assert remaps == "[('joint_states', topics.JOINT_STATES)]", remaps
+    for stage_nodes in ('true', 'false'):
+        params = plan_and_execute_parameters(path, {'stage_nodes': stage_nodes})
+        assert params['stage_nodes_publish'] == stage_nodes
+    assert topics.JOINT_STATES == 'lvp/joint_states'

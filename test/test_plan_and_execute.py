@@ -2,7 +2,9 @@
 
 The plan is lvp_sim's synthetic reach-grasp-lift demonstration written as a video and served by
 the demonstration planner (so MediaPipe finds a hand), the goal carries the demonstration's own
-RGB-D observation, and camera_to_base is the demonstration camera's pose.
+RGB-D observation, and camera_to_base is the demonstration camera's pose. The ros2_control run
+puts the fake joint_trajectory_controller (+ its JointState) and franka_gripper of ros_helpers in
+this test process, and plan_and_execute talks to them over loopback.
 """
 
 from __future__ import annotations
@@ -23,7 +25,16 @@ from lvp_common.ros_conversions import (
 )
 from lvp_common.ros_node import LATCHED
 from rclpy.action.client import ActionClient
-from ros_helpers import RosContext, spin_until, start_node, stop_node
+from ros_helpers import (
+    FR3_JOINTS,
+    FakeFrankaGripper,
+    FakeTrajectoryController,
+    RosContext,
+    spin_until,
+    start_node,
+    stop_node,
+)
+from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 
 from lvp_common import topics
@@ -79,10 +90,10 @@ class Client:
         return future.result().result
 
 
-def start_plan_and_execute(demo, tmp_path, domain_id: int):
+def start_plan_and_execute(demo, tmp_path, domain_id: int, **params):
     return start_node('lvp_bringup.plan_and_execute_node',
                       {'camera_to_base': pose_param(demo.observation.camera_to_base),
-                       'archive_dir': tmp_path / 'archives', 'planner_wait_s': 60.0},
+                       'archive_dir': tmp_path / 'archives', 'planner_wait_s': 60.0, **params},
                       domain_id)
 
 
@@ -207,3 +218,70 @@ def test_plan_and_execute_with_the_model_planner(demonstration, tmp_path, ros_do
         log = stop_node(server)
         print(f'plan_and_execute log:\n{log}\nplanner log:\n{stop_node(planner)}')
     assert 'NO_HAND_FOUND' in log, log
+
+
+def test_plan_and_execute_on_ros2_control(demonstration, tmp_path, ros_domain_id):
+    """execution_backend ros2_control against a fake FR3 controller, joint states and gripper."""
+    from lvp_common.video_io import write_video
+    from lvp_exec.robots import load_panda
+    from lvp_exec.ros2_control_backend import StandaloneRosNode
+
+    home = load_panda().home
+    video = write_video(tmp_path / 'demo.mp4', demonstration.plan.frames,
+                        demonstration.plan.fps)
+    with StandaloneRosNode('fake_franka', domain_id=ros_domain_id, threads=4) as robot:
+        controller = FakeTrajectoryController(
+            robot.node, '/fake_fr3/arm_controller/follow_joint_trajectory',
+            joint_states_topic='/fake_fr3/joint_states', initial=home)
+        gripper = FakeFrankaGripper(robot.node, '/fake_fr3/gripper')
+        planner = start_node('lvp_planner.demonstration_node',
+                             {'video_path': video, 'width': 416, 'height': 240}, ros_domain_id)
+        server = start_plan_and_execute(
+            demonstration, tmp_path, ros_domain_id, execution_backend='ros2_control',
+            controller_action='/fake_fr3/arm_controller/follow_joint_trajectory',
+            gripper_action_namespace='/fake_fr3/gripper',
+            joint_states_topic='/fake_fr3/joint_states')
+        try:
+            with RosContext(ros_domain_id) as context:
+                import rclpy
+
+                node = rclpy.create_node('plan_and_execute_test', context=context)
+                states: list[JointState] = []
+                node.create_subscription(JointState, topics.JOINT_STATES, states.append, 10)
+                client = Client(node)
+
+                # a full run: the controller gets the trajectory under its own joint names
+                result = client.result(client.send(goal_for(demonstration, seed=1)))
+                assert result.error_code == Result.SUCCESS, (result.failed_stage,
+                                                             result.error_message)
+                assert len(controller.goals) == 1
+                sent = controller.goals[0].trajectory
+                assert tuple(sent.joint_names) == FR3_JOINTS
+                planned = joint_trajectory_from_msg(result.joint_trajectory)
+                assert planned.joint_names[0] == 'panda_joint1'
+                # the plan started where the (fake) robot's joint states said the arm was
+                assert max(abs(a - b) for a, b in zip(sent.points[0].positions, home)) < 1e-6
+                assert [c[0] for c in gripper.calls].count('grasp') == 1, gripper.calls
+                # the executed trajectory was played as JointState (all Panda joints, fingers)
+                assert spin_until(node, lambda: len(states) > 5, 10.0)
+                assert 'panda_joint1' in states[-1].name
+                assert 'panda_finger_joint1' in states[-1].name
+
+                # cancel while the arm moves: the controller goal is canceled too
+                controller.started.clear()
+                feedback: list = []
+                handle = client.send(goal_for(demonstration, seed=2), feedback)
+                assert spin_until(node, controller.started.is_set, 90.0), 'never executed'
+                cancel = handle.cancel_goal_async()
+                assert spin_until(node, cancel.done, 10.0)
+                result = client.result(handle)
+                assert result.error_code == Result.CANCELED, (result.failed_stage,
+                                                              result.error_message)
+                assert result.failed_stage == 'executing', result.failed_stage
+                assert 'stopped on request' in result.error_message, result.error_message
+                assert controller.canceled.wait(5.0), 'the controller goal was not canceled'
+                node.destroy_node()
+        finally:
+            log = stop_node(server)
+            print(f'plan_and_execute log:\n{log}\nplanner log:\n{stop_node(planner)}')
+    assert 'goal done: SUCCESS' in log and 'goal done: CANCELED' in log, log

@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
@@ -35,7 +36,6 @@ from lvp_common.input_files import parse_floats, read_depth_image, read_rgb_imag
 
 from lvp_bringup.pipeline import (
     EMBODIMENTS,
-    TASK_NOT_EVALUATED,
     EeMapping,
     ErrorCode,
     PipelineConfig,
@@ -102,24 +102,22 @@ class _StageBars:
             self._bar = None
 
 
-def default_camera_to_base() -> Pose:
-    """The assumed camera pose: lvp_sim's scene camera (0.72 m from the table, 40 deg down)."""
-    from lvp_sim.world import WorldConfig, build_world
+def default_camera_to_base(embodiment: str) -> Pose:
+    """The assumed camera pose: lvp_sim's scene camera of the embodiment's world layout, in the
+    robot base frame (0.72 m from the workspace, 40 deg down)."""
+    from lvp_sim.world import build_world, world_config_for
 
-    return build_world(WorldConfig()).camera_to_base()
-
-
-
-
-
+    return build_world(world_config_for(embodiment)).camera_to_robot_base()
 
 
 def synthetic_inputs(args) -> PlanInputs:
-    """Render the lvp_sim reach-grasp-lift demonstration: the plan and its observation."""
+    """Render the lvp_sim demonstration in the embodiment's world: the plan and its observation."""
     from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration
+    from lvp_sim.world import world_config_for
 
-    demo = render_demonstration(DemonstrationConfig(task=args.demo_task, seed=args.seed,
-                                                    num_frames=args.num_frames))
+    demo = render_demonstration(DemonstrationConfig(
+        task=args.demo_task, seed=args.seed, num_frames=args.num_frames,
+        world=world_config_for(getattr(args, 'embodiment', 'franka_gripper'))))
     return PlanInputs(demo.plan, demo.observation, [], demo)
 
 
@@ -135,7 +133,7 @@ def recorded_inputs(args, observation: Observation | None) -> PlanInputs:
         observation = Observation(
             rgb=plan.frames[0], depth=None,
             intrinsics=CameraIntrinsics.from_fov(w, h, DEFAULT_HORIZONTAL_FOV_DEG),
-            camera_to_base=default_camera_to_base())
+            camera_to_base=default_camera_to_base(args.embodiment))
         notes.append(f'observation = the recording\'s first frame; metric depth and extrinsics '
                      f'are ASSUMED: no depth, a {DEFAULT_HORIZONTAL_FOV_DEG:g} deg horizontal '
                      f'field of view, and the camera at lvp_sim\'s scene camera pose')
@@ -166,7 +164,7 @@ def observation_from_args(args) -> Observation:
         v = parse_floats(args.camera_to_base, 7, '--camera-to-base')
         camera_to_base = Pose(v[:3], v[3:])
     else:
-        camera_to_base = default_camera_to_base()
+        camera_to_base = default_camera_to_base(getattr(args, 'embodiment', 'franka_gripper'))
     return Observation(rgb=rgb, depth=depth, intrinsics=intrinsics,
                        camera_to_base=camera_to_base)
 
@@ -191,38 +189,78 @@ def _out_dir(args) -> Path:
     return out
 
 
-def _archive(out: Path, inputs: PlanInputs, result: PipelineResult, task: str) -> Path:
+def _archive(out: Path, inputs: PlanInputs, result: PipelineResult, task: str, world,
+             task_meta: dict | None) -> Path:
     from lvp_common.plan_archive import write_plan_archive
 
-    record = plan_record(result, (task,), inputs.plan, inputs.observation,
-                         {'plan_source': inputs.plan.source.value, 'tool': 'lvp'})
+    meta: dict[str, object] = {'plan_source': inputs.plan.source.value, 'tool': 'lvp'}
+    if world is not None:
+        meta['sim_world'] = world_to_metadata(world)
+    if task_meta is not None:
+        meta['sim_task'] = task_meta
+    record = plan_record(result, (task,), inputs.plan, inputs.observation, meta)
     return write_plan_archive(out / 'plan_archive', record)
 
 
-def task_check(inputs: PipelineResult | None, demo) -> str:
-    """Say what was and was not measured about the task."""
-    lines = [TASK_NOT_EVALUATED]
-    if demo is not None:
-        lines.append(f'(the demonstration itself: {demo.outcome.message})')  # type: ignore
-    return ' '.join(lines)
+def world_to_metadata(world) -> dict:
+    """An lvp_sim WorldConfig as JSON-able metadata (stored in the archive for replay)."""
+    from dataclasses import fields
+
+    out: dict = {}
+    for f in fields(world):
+        value = getattr(world, f.name)
+        if f.name == 'camera':
+            value = {g.name: getattr(value, g.name) for g in fields(value)}
+        elif f.name == 'robot_mount':
+            value = value.position.tolist() + value.quaternion.tolist()
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
 
 
-def grasp_offset_note(result: PipelineResult, demo) -> str | None:
-    """Kinematic measure: executed TCP at gripper close vs. the cube's centre (synthetic demo)."""
-    if demo is None or result.execution is None or result.timed is None \
-            or result.embodiment != 'franka_gripper':
-        return None
-    closes = [e.time for e in result.gripper_events if e.action.value == 'close']
-    if not closes:
-        return None
-    t_exec = float(result.timed.execution_time(closes[0]))  # type: ignore[attr-defined]
-    ex = result.execution.executed  # type: ignore[attr-defined]
-    k = int(np.argmin(np.abs(ex.times - t_exec)))
-    tcp = result.robot.ee_positions(ex.positions[k:k + 1])[0]  # type: ignore[attr-defined]
-    cube = demo.ground_truth.object_positions[0, 0]  # type: ignore[attr-defined]
-    d = float(np.linalg.norm(tcp - cube))
-    return (f'kinematic check (not a task success): at gripper close (t_exec = {t_exec:.2f} s) '
-            f'the executed TCP is {100 * d:.1f} cm from the cube\'s initial centre')
+def world_from_metadata(meta: dict):
+    """Rebuild the WorldConfig written by `world_to_metadata`."""
+    from lvp_sim.world import CameraConfig, WorldConfig
+
+    values: dict[str, Any] = {k: _tuples(v) for k, v in meta.items()}
+    values['camera'] = CameraConfig(**{k: _tuples(v) for k, v in meta['camera'].items()})
+    mount = np.asarray(meta['robot_mount'], dtype=np.float64)
+    values['robot_mount'] = Pose(mount[:3], mount[3:])
+    return WorldConfig(**values)
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back to the tuples the dataclasses hold."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def task_to_metadata(spec) -> dict:
+    """An lvp_sim TaskSpec as JSON-able metadata."""
+    return {'name': spec.name, 'kind': spec.kind.value, 'object_name': spec.object_name,
+            'lift_height': spec.lift_height, 'region_xy': list(spec.region_xy),
+            'region_half_size': spec.region_half_size, 'press_depth': spec.press_depth}
+
+
+def task_check(task_meta: dict | None, execution) -> str:
+    """Run the task's success predicate on the simulated scene, or say why it is not run."""
+    if execution is None or not hasattr(execution, 'final_state'):
+        return 'task check: not evaluated (no simulated execution)'
+    if task_meta is None:
+        return ('task check: not evaluated (the plan is not an lvp_sim demonstration: the sim '
+                'world is not the plan\'s scene, so there is no task predicate)')
+    from lvp_sim.tasks import TaskSpec, evaluate_task
+
+    spec = TaskSpec(**{k: _tuples(v) for k, v in task_meta.items()})
+    outcome = evaluate_task(spec, execution.initial_state, execution.final_state)
+    verdict = 'SUCCESS' if outcome.success else 'FAILED'
+    return (f'task check ({spec.name}, MuJoCo, the demonstration\'s world): {verdict}: '
+            f'{outcome.message}')
+
+
+def sim_executor(world=None):
+    """The MuJoCo executor in `world` (an lvp_sim WorldConfig; None = the embodiment's layout)."""
+    from lvp_exec.sim import MujocoExecutor, SimConfig
+
+    return MujocoExecutor(world_config=world, config=SimConfig(render_fps=10.0))
 
 
 def cmd_pipeline(args) -> int:
@@ -242,7 +280,10 @@ def cmd_pipeline(args) -> int:
     print(f'plan source: {source.value}: {SOURCE_NOTES[source]}')
     for note in inputs.notes:
         print(f'note: {note}')
-    config = PipelineConfig(plan_only=args.plan_only)
+    demo = inputs.demo
+    world = demo.world_config if demo is not None else None  # type: ignore[attr-defined]
+    task_meta = task_to_metadata(demo.task_spec) if demo is not None else None  # type: ignore
+    config = PipelineConfig(plan_only=args.plan_only, executor=sim_executor(world))
     result: PipelineResult | None = None
     error: StageError | None = None
     try:
@@ -268,17 +309,14 @@ def cmd_pipeline(args) -> int:
     assert result is not None
     start = time.perf_counter()
     try:
-        archive = _archive(out, inputs, result, args.task)
+        archive = _archive(out, inputs, result, args.task, world, task_meta)
     except OSError as exc:
         print(f'lvp {args.command}: archive failed: {exc}', file=sys.stderr)
         return int(ErrorCode.ARCHIVE_FAILED)
     timings['archive'] = time.perf_counter() - start
     summary.archive_path = str(archive)
     if result.executed:
-        summary.task_check = task_check(result, inputs.demo)
-        note = grasp_offset_note(result, inputs.demo)
-        if note:
-            summary.notes.append(note)
+        summary.task_check = task_check(task_meta, result.execution)
         ex = result.execution
         if ex is not None and len(ex.frames):  # type: ignore[attr-defined]
             write_video(out / 'execution.mp4', ex.frames, ex.frame_rate)  # type: ignore
@@ -347,8 +385,10 @@ def replay_archive(archive: str | Path, plan_only: bool = False, progress=None):
                             wrist_base_raw=record.wrist_base_raw,
                             gripper_events=record.gripper_events, grasp_plan=record.grasps,
                             hand_commands=record.hand_commands)
-    run_motion(result, record.wrist_base, mapping, PipelineConfig(plan_only=plan_only),
-               progress=progress)
+    world = record.metadata.get('sim_world')
+    executor = sim_executor(world_from_metadata(world) if isinstance(world, dict) else None)
+    run_motion(result, record.wrist_base, mapping,
+               PipelineConfig(plan_only=plan_only, executor=executor), progress=progress)
     return record, result
 
 
@@ -387,7 +427,10 @@ def cmd_replay(args) -> int:
     if ex is not None and len(ex.frames):  # type: ignore[attr-defined]
         write_video(out / 'execution.mp4', ex.frames, ex.frame_rate)  # type: ignore
         videos['simulated execution'] = 'execution.mp4'
-        summary.task_check = TASK_NOT_EVALUATED
+    if result.executed:
+        task = record.metadata.get('sim_task')
+        summary.task_check = task_check(task if isinstance(task, dict) else None, ex)
+        print(summary.task_check)
     report = write_report(out / 'report.html', summary, result, videos)
     print('stage timings: ' + ', '.join(f'{k} {v:.2f} s' for k, v in result.timings.items()))
     print(f'report: {report}')

@@ -19,9 +19,26 @@ End-effector mapping (the human wrist pose -> a robot EE target), see `franka_tc
   The gripper points straight down (z = -z of the base) and its closing axis (y) is the hand's
   closing axis projected on the horizontal plane, so the gripper's yaw follows the hand. TCP
   heights are clamped to `min_tcp_height` above the base plane (the table top).
+  Registration to the grasp: when lvp_grasp finds a top-down grasp (approach within 30 deg of
+  straight down) that the hand's grasp point comes within `max_grasp_offset` of, the contact
+  time becomes the hand's arrival there (`closest_approach`) and the whole TCP path is shifted
+  (and turned about the vertical) so that at that time the TCP sits exactly at that grasp, with
+  its closing axis (of equally narrow grasps, the one needing the least turn). The scene's
+  depth locates the object to millimetres, the hand's monocular reconstruction only to
+  centimetres; the rest of the path keeps the hand's
+  motion relative to the grasp, except that the approach's last `PREGRASP_HEIGHT` comes straight
+  down onto the grasp (a diagonal approach sweeps the trailing finger over the object).
 - g1_inspire: the hand-mount frame follows the wrist with a fixed hand-to-mount rotation
-  (`G1_HAND_IN_MOUNT`); the path is re-expressed from the scene's base_link (the table frame of
-  lvp_sim, where a Franka would stand) in the G1 pelvis frame by `g1_pelvis_in_base`.
+  (`G1_HAND_IN_MOUNT`). The observation's camera_to_base is in the G1's base frame (the pelvis).
+  Registration to the object: when the scene cloud shows an object (lvp_grasp's top-face
+  finder) whose centre the human's grasp point (the thumb, index and middle fingertips'
+  centroid) comes within `max_grasp_offset` of, the whole path is shifted so that grasp point
+  meets the object's centre (top-face centre, half the object's height down) on arrival.
+
+Execution goes through an `lvp_exec.execution.Executor` (`PipelineConfig.executor`; default the
+MuJoCo sim in the lvp_sim world of the embodiment): the trajectory starts at the executor's
+current joint state (the sim: the robot's home) and `PipelineConfig.should_stop` stops the robot
+mid-motion (CANCELED).
 """
 
 from __future__ import annotations
@@ -29,7 +46,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -43,7 +60,7 @@ from lvp_common.artifacts import (
     VideoPlan,
     WristTrajectory,
 )
-from lvp_common.geometry import Pose, continuous_quaternions, transform_poses
+from lvp_common.geometry import continuous_quaternions
 from scipy.spatial.transform import Rotation
 
 EMBODIMENTS = ('franka_gripper', 'g1_inspire')
@@ -57,6 +74,14 @@ _STAGE_WEIGHTS = {'hand_tracking': 0.3, 'reconstruction': 0.2, 'retargeting': 0.
 
 _THUMB_TIP, _INDEX_TIP, _MIDDLE_TIP = 4, 8, 12
 
+PREGRASP_HEIGHT = 0.06
+"""A registered Franka approach comes straight down onto the grasp over its last 6 cm
+(`vertical_final_approach`)."""
+
+CONTACT_TOLERANCE = 0.01
+"""The contact time is the first time the hand's grasp point is within this (m) of its closest
+approach to the object it grasps (`closest_approach`)."""
+
 DEFAULT_HAND_GRASP_POINT = np.array([0.0, 0.1, 0.05])
 """Grasp point in the wrist frame (m) when a path has no finger keypoints: ~10 cm along the
 fingers, 5 cm out of the palm (where a palm-down power grasp holds a 5 cm cube)."""
@@ -69,11 +94,6 @@ G1_HAND_IN_MOUNT = Rotation.from_matrix(np.array([
 """Orientation of the human hand frame (x thumb side, y fingers, z palm normal) in the G1
 `<side>_hand_mount` frame (x along the forearm out of the wrist)."""
 
-G1_PELVIS_IN_BASE = Pose(np.array([0.25, 0.4, 0.0]), np.array([0.0, 0.0, 0.0, 1.0]))
-"""Assumed G1 pelvis pose in the scene's base_link (lvp_sim table frame), found by a grid search
-so that the lvp_sim demonstrations' wrist paths lie in the right arm's workspace with this
-hand-to-mount rotation. A kinematic placement, not a physical set-up: the G1 executes alone in
-lvp_exec's G1 scene (its own table 0.3 m below the pelvis)."""
 
 
 class ErrorCode(enum.IntEnum):
@@ -129,20 +149,29 @@ class PipelineConfig:
     ik: object = None
     timing: object = None
     sim: object = None
+    """lvp_exec.sim.SimConfig of the default executor (the MuJoCo sim)."""
+    executor: object = None
+    """An lvp_exec.execution.Executor; None = the MuJoCo sim in the embodiment's lvp_sim world."""
+    should_stop: Callable[[], bool] = field(default=lambda: False)
+    """Polled while the robot moves: True stops it (the run ends CANCELED at `executing`)."""
     min_tcp_height: float = 0.02
     """Lowest TCP height (m) above the base plane (the table top) for the Franka."""
+    max_grasp_offset: float = 0.08
+    """Register the path to a detected grasp / object only this close (m) to the human's."""
     require_grasp_candidate: bool = False
     """GRASP_FAILED when the antipodal detector finds no grasp (else reported and continued)."""
     g1_side: str = 'right'
-    g1_pelvis_in_base: Pose = field(default_factory=lambda: G1_PELVIS_IN_BASE)
 
 
 @dataclass(frozen=True)
 class EeMapping:
     """How a human wrist path became EE targets; stored in the archive to replay it exactly.
 
-    grasp_point / closing_axis: wrist-frame vectors (Franka); base_in_robot: scene base_link ->
-    robot base frame (G1); hand_in_mount: quaternion (x, y, z, w) (G1).
+    grasp_point / closing_axis: wrist-frame vectors (Franka); path_offset (m, base frame): the
+    translation added to every EE target by the registration to the object (empty when not
+    registered); yaw_offset (rad about base z): the Franka TCP's turn onto the detected grasp;
+    hand_in_mount: quaternion
+    (x, y, z, w) of the human hand frame in the robot's hand-mount frame (G1).
     """
 
     embodiment: str
@@ -150,14 +179,16 @@ class EeMapping:
     grasp_point: tuple[float, ...] = ()
     closing_axis: tuple[float, ...] = ()
     min_tcp_height: float = 0.0
-    base_in_robot: tuple[float, ...] = ()
+    path_offset: tuple[float, ...] = ()
+    yaw_offset: float = 0.0
     hand_in_mount: tuple[float, ...] = ()
     description: str = ''
 
     def to_metadata(self) -> dict[str, object]:
         return {'embodiment': self.embodiment, 'contact_time': self.contact_time,
                 'grasp_point': list(self.grasp_point), 'closing_axis': list(self.closing_axis),
-                'min_tcp_height': self.min_tcp_height, 'base_in_robot': list(self.base_in_robot),
+                'min_tcp_height': self.min_tcp_height, 'path_offset': list(self.path_offset),
+                'yaw_offset': self.yaw_offset,
                 'hand_in_mount': list(self.hand_in_mount), 'description': self.description}
 
     @classmethod
@@ -166,7 +197,8 @@ class EeMapping:
                    grasp_point=tuple(meta.get('grasp_point', ())),
                    closing_axis=tuple(meta.get('closing_axis', ())),
                    min_tcp_height=float(meta.get('min_tcp_height', 0.0)),
-                   base_in_robot=tuple(meta.get('base_in_robot', ())),
+                   path_offset=tuple(meta.get('path_offset', ())),
+                   yaw_offset=float(meta.get('yaw_offset', 0.0)),
                    hand_in_mount=tuple(meta.get('hand_in_mount', ())),
                    description=str(meta.get('description', '')))
 
@@ -277,13 +309,67 @@ def franka_mapping(wrist: WristTrajectory, contact_time: float,
                      f'TCP kept >= {min_tcp_height:.2f} m above the table'))
 
 
+def vertical_final_approach(positions: np.ndarray, height: float) -> np.ndarray:
+    """Bend the end of an approach (positions up to the grasp, the last row) into a vertical
+    descent: within `height` above the grasp the TCP is straight above it; between `height` and
+    twice that, x-y blend linearly from the hand's path to the grasp. A diagonal approach sweeps
+    the trailing finger over the object; a gripper has to come down onto it."""
+    out = positions.copy()
+    grasp = positions[-1]
+    above = positions[:, 2] - grasp[2]
+    weight = np.clip((above - height) / height, 0.0, 1.0)[:, None]
+    out[:, :2] = weight * positions[:, :2] + (1.0 - weight) * grasp[:2]
+    return out
+
+
+def register_to_grasp(wrist: WristTrajectory, mapping: EeMapping, grasp,
+                      reference_closing_axis: np.ndarray) -> EeMapping:
+    """Shift and turn a Franka mapping so the TCP meets `grasp` (GraspCandidate) at contact."""
+    assert mapping.contact_time is not None
+    tcp = franka_tcp_path(wrist, mapping, reference_closing_axis)
+    k = _contact_index(wrist.times, mapping.contact_time)
+    offset = grasp.pose.position - tcp.positions[k]
+    y_path = Rotation.from_quat(tcp.quaternions[k]).apply([0.0, 1.0, 0.0])
+    y_grasp = grasp.pose.rotation[:, 1]
+    yaw = float(np.arctan2(y_path[0] * y_grasp[1] - y_path[1] * y_grasp[0],
+                           y_path[0] * y_grasp[0] + y_path[1] * y_grasp[1]))
+    if abs(yaw) > np.pi / 2:  # a parallel gripper closes the same along y and -y
+        yaw -= np.sign(yaw) * np.pi
+    note = (f'; registered to the detected grasp at {np.round(grasp.pose.position, 3).tolist()} '
+            f'm (path shifted {100 * np.linalg.norm(offset):.1f} cm, turned '
+            f'{np.degrees(yaw):+.0f} deg)')
+    return replace(mapping, path_offset=tuple(float(v) for v in offset), yaw_offset=yaw,
+                   description=mapping.description + note)
+
+
+def registration_grasps(plan: GraspPlan, wrist: WristTrajectory,
+                        max_offset: float) -> list[tuple[Any, float]]:
+    """The top-down candidates (approach within 30 deg of straight down) that the hand's grasp
+    point comes within `max_offset` of, with when it got there: [(candidate, time)], best-ranked
+    first."""
+    found = []
+    for candidate in plan.candidates:
+        if -candidate.pose.rotation[2, 2] < np.cos(np.radians(30.0)):
+            continue
+        time, nearest = closest_approach(wrist, candidate.pose.position)
+        if nearest <= max_offset:
+            found.append((candidate, time))
+    return found
+
+
 def franka_tcp_path(wrist: WristTrajectory, mapping: EeMapping,
                     reference_closing_axis: np.ndarray | None = None) -> WristTrajectory:
     """Return Franka TCP targets (base frame) for a human wrist path under `mapping`."""
     rot = Rotation.from_quat(wrist.quaternions)
     positions = wrist.positions + rot.apply(np.asarray(mapping.grasp_point))
+    if mapping.path_offset:
+        positions = positions + np.asarray(mapping.path_offset)
     positions[:, 2] = np.maximum(positions[:, 2], mapping.min_tcp_height)
-    closing = rot.apply(np.asarray(mapping.closing_axis))
+    if mapping.path_offset and mapping.contact_time is not None:
+        k = _contact_index(wrist.times, mapping.contact_time)
+        positions[:k + 1] = vertical_final_approach(positions[:k + 1], PREGRASP_HEIGHT)
+    closing = Rotation.from_euler('z', mapping.yaw_offset).apply(
+        rot.apply(np.asarray(mapping.closing_axis)))
     down = np.array([0.0, 0.0, -1.0])
     previous = (np.array([0.0, 1.0, 0.0]) if reference_closing_axis is None
                 else np.asarray(reference_closing_axis, dtype=np.float64))
@@ -303,28 +389,80 @@ def franka_tcp_path(wrist: WristTrajectory, mapping: EeMapping,
                            wrist.frame_id, smoothed=wrist.smoothed)
 
 
-def g1_mapping(config: PipelineConfig, base_frame: str) -> EeMapping:
-    """The G1 hand-mount mapping: pelvis pose in the scene base and the hand-to-mount rotation."""
-    pelvis = config.g1_pelvis_in_base
-    base_in_robot = pelvis.inverse()
+def g1_mapping(mount_frame: str) -> EeMapping:
+    """The G1 hand-mount mapping: a fixed hand-to-mount rotation, positions unchanged."""
     return EeMapping(
-        'g1_inspire', None, base_in_robot=tuple(base_in_robot.position.tolist()
-                                                + base_in_robot.quaternion.tolist()),
-        hand_in_mount=tuple(float(v) for v in G1_HAND_IN_MOUNT),
-        description=(f'G1 {base_frame} hand mount follows the human wrist with a fixed '
-                     f'hand-to-mount rotation (fingers along the mount x axis); pelvis assumed '
-                     f'at {pelvis.position.tolist()} m in the scene base_link'))
+        'g1_inspire', None, hand_in_mount=tuple(float(v) for v in G1_HAND_IN_MOUNT),
+        description=(f'G1 {mount_frame} follows the human wrist with a fixed hand-to-mount '
+                     f'rotation (fingers along the mount x axis, palm facing mount -y)'))
 
 
-def g1_mount_path(wrist: WristTrajectory, mapping: EeMapping, robot_base: str) -> WristTrajectory:
-    """Return G1 hand-mount targets in the robot's base frame for a human wrist path."""
-    b = np.asarray(mapping.base_in_robot)
-    base_in_robot = Pose(b[:3], b[3:])
+def g1_mount_path(wrist: WristTrajectory, mapping: EeMapping) -> WristTrajectory:
+    """Return G1 hand-mount targets (the wrist path's frame) for a human wrist path."""
     hand_in_mount = Rotation.from_quat(np.asarray(mapping.hand_in_mount))
-    pos, quat = transform_poses(base_in_robot, wrist.positions, wrist.quaternions)
-    mount = (Rotation.from_quat(quat) * hand_in_mount.inv()).as_quat()
-    return WristTrajectory(wrist.times, pos, continuous_quaternions(mount), robot_base,
-                           smoothed=wrist.smoothed)
+    mount = (Rotation.from_quat(wrist.quaternions) * hand_in_mount.inv()).as_quat()
+    positions = wrist.positions.copy()
+    if mapping.path_offset:
+        positions = positions + np.asarray(mapping.path_offset)
+    return WristTrajectory(wrist.times, positions, continuous_quaternions(mount),
+                           wrist.frame_id, smoothed=wrist.smoothed)
+
+
+def hand_grasp_points(wrist: WristTrajectory) -> np.ndarray:
+    """The centroid of the thumb, index and middle fingertips (T, 3) in the path's frame; the
+    default palm grasp point without finger keypoints."""
+    rot = Rotation.from_quat(wrist.quaternions)
+    if wrist.finger_keypoints is None:
+        return wrist.positions + rot.apply(DEFAULT_HAND_GRASP_POINT)
+    tips = wrist.finger_keypoints[:, [_THUMB_TIP, _INDEX_TIP, _MIDDLE_TIP]].mean(axis=1)
+    return wrist.positions + rot.apply(tips)
+
+
+def closest_approach(wrist: WristTrajectory, target: np.ndarray,
+                     tolerance: float = CONTACT_TOLERANCE) -> tuple[float, float]:
+    """When the hand reached `target` and how close it came: (time, distance (m)).
+
+    The hand's grasp point comes nearest an object while grasping it; the contact time is the
+    first time it is within `tolerance` of that nearest distance (arrival, before the fingers
+    close; the object then moves with the hand)."""
+    distance = np.linalg.norm(hand_grasp_points(wrist) - np.asarray(target), axis=1)
+    nearest = float(distance.min())
+    k = int(np.flatnonzero(distance <= nearest + tolerance)[0])
+    return float(wrist.times[k]), nearest
+
+
+def register_to_object(result: PipelineResult, mapping: EeMapping,
+                       max_offset: float) -> EeMapping:
+    """Shift a G1 mapping so the hand's grasp point meets the nearest seen object's centre."""
+    from lvp_grasp.human_contact import contact_time
+    from lvp_grasp.top_face import TopFaceGraspDetector
+
+    wrist, rec = result.wrist_base, result.reconstruction
+    cloud = None if rec is None else rec.point_cloud_base  # type: ignore[attr-defined]
+    if wrist is None or cloud is None:
+        result.messages.append('registration: no scene cloud; the hand follows the '
+                               'reconstructed wrist path')
+        return mapping
+    points = hand_grasp_points(wrist)
+    guess = points[_contact_index(wrist.times, contact_time(wrist))]
+    face = TopFaceGraspDetector().find_top_face(cloud, guess)
+    if face is None:
+        result.messages.append('registration: no object seen near the hand\'s grasp point; '
+                               'the hand follows the reconstructed wrist path')
+        return mapping
+    centre = face.centre - np.array([0.0, 0.0, 0.5 * face.height])
+    time, nearest = closest_approach(wrist, centre)
+    if nearest > max_offset:
+        result.messages.append(f'registration: the hand\'s grasp point comes no closer than '
+                               f'{100 * nearest:.1f} cm to the nearest object\'s centre '
+                               f'(> {100 * max_offset:.0f} cm): path not registered')
+        return mapping
+    offset = centre - points[_contact_index(wrist.times, time)]
+    note = (f'; registered to the object at {np.round(centre, 3).tolist()} m at '
+            f't = {time:.2f} s (path shifted {100 * np.linalg.norm(offset):.1f} cm)')
+    return replace(mapping, contact_time=float(time),
+                   path_offset=tuple(float(v) for v in offset),
+                   description=mapping.description + note)
 
 
 def ee_path_for(wrist: WristTrajectory, mapping: EeMapping, robot) -> WristTrajectory:
@@ -333,7 +471,7 @@ def ee_path_for(wrist: WristTrajectory, mapping: EeMapping, robot) -> WristTraje
         # The home TCP's closing axis picks the sign of the first yaw (least wrist rotation).
         ref = robot.ee_pose(robot.home).rotation[:, 1]
         return franka_tcp_path(wrist, mapping, ref)
-    return g1_mount_path(wrist, mapping, robot.base_frame)
+    return g1_mount_path(wrist, mapping)
 
 
 def _tracking_errors() -> tuple[type[BaseException], ...]:
@@ -460,35 +598,52 @@ def _grasp_stage(result: PipelineResult, config: PipelineConfig) -> None:
     rec = result.reconstruction
     cloud = rec.point_cloud_base  # type: ignore[attr-defined]
     events = result.gripper_events
-    if cloud is not None:
-        plan = grasp_plan_from_demonstration(cloud, wrist, events)
-        result.grasp_plan = plan
-        if not plan.candidates:
-            if config.require_grasp_candidate:
-                raise GraspError('the antipodal detector found no grasp near the human\'s '
-                                 'contact point')
-            result.messages.append('grasping: no antipodal grasp candidate near the human\'s '
-                                   'contact point (single-view cloud); the TCP follows the '
-                                   'hand\'s grasp point')
-        contact_time = plan.close_time
-    else:
+    grasp = None
+    if cloud is None:
         if config.require_grasp_candidate:
             raise GraspError('no depth: no scene point cloud to grasp on')
         result.messages.append('grasping: no depth image, no scene cloud: grasp detection '
                                'skipped; the TCP follows the hand\'s grasp point')
         contact_time = find_human_contact(wrist, events).time
+    else:
+        plan = grasp_plan_from_demonstration(cloud, wrist, events)
+        result.grasp_plan = plan
+        contact_time = plan.close_time
+        eligible = registration_grasps(plan, wrist, config.max_grasp_offset)
+        if eligible:
+            # Of grasps about as narrow as the best one (a square's two sides), the one the
+            # hand's own closing axis is nearest to.
+            narrowest = min(c.width for c, _t in eligible)
+            eligible = [(c, t) for c, t in eligible if c.width <= narrowest + 0.01]
+            reference = result.robot.ee_pose(result.robot.home).rotation[:, 1]  # type: ignore
+            turns = [abs(register_to_grasp(wrist, franka_mapping(
+                wrist, t, config.min_tcp_height), c, reference).yaw_offset) for c, t in eligible]
+            grasp, contact_time = eligible[int(np.argmin(turns))]
+        elif config.require_grasp_candidate:
+            raise GraspError(f'no top-down grasp the hand comes within '
+                             f'{100 * config.max_grasp_offset:.0f} cm of')
+        else:
+            result.messages.append(f'grasping: no top-down grasp the hand comes within '
+                                   f'{100 * config.max_grasp_offset:.0f} cm of '
+                                   f'({len(plan.candidates)} candidates); the TCP follows the '
+                                   f'hand\'s grasp point')
     if contact_time is None:
         contact_time = float(wrist.times[len(wrist.times) // 2])
     if not any(e.action is GripperAction.CLOSE for e in events):
         # The aperture never crossed the close threshold (e.g. a power grasp around a 5 cm cube
-        # keeps thumb and index 4-5 cm apart): close at the human's contact time instead.
+        # keeps thumb and index 4-5 cm apart): close when the hand reached the object.
         result.gripper_events = tuple(sorted(
             (*events, GripperEvent(float(contact_time), GripperAction.CLOSE, 0.0)),
             key=lambda e: e.time))
+        source = ('the hand reached the grasp' if grasp is not None
+                  else 'lvp_grasp.human_contact')
         result.messages.append(f'retargeting: no close event from the hand aperture; gripper '
-                               f'closes at the human contact time {contact_time:.2f} s '
-                               f'(lvp_grasp.human_contact)')
-    result.mapping = franka_mapping(wrist, float(contact_time), config.min_tcp_height)
+                               f'closes at the contact time {contact_time:.2f} s ({source})')
+    mapping = franka_mapping(wrist, float(contact_time), config.min_tcp_height)
+    if grasp is not None:
+        reference = result.robot.ee_pose(result.robot.home).rotation[:, 1]  # type: ignore
+        mapping = register_to_grasp(wrist, mapping, grasp, reference)
+    result.mapping = mapping
 
 
 def _dexterous_stage(result: PipelineResult, config: PipelineConfig) -> None:
@@ -499,7 +654,36 @@ def _dexterous_stage(result: PipelineResult, config: PipelineConfig) -> None:
         result.wrist_base, result.hand_track.handedness,
         config.dexterous or DexterousRetargetConfig())  # type: ignore[arg-type]
     robot = result.robot
-    result.mapping = g1_mapping(config, robot.ee_frame)  # type: ignore[attr-defined]
+    mapping = g1_mapping(robot.ee_frame)  # type: ignore[attr-defined]
+    result.mapping = register_to_object(result, mapping, config.max_grasp_offset)
+
+
+def on_execution_clock(timed, events, commands: HandCommands | None
+                       ) -> tuple[tuple[GripperEvent, ...], HandCommands | None]:
+    """Re-time gripper events and hand commands from the plan clock to the trajectory's clock.
+
+    `timed` is the lvp_exec TimedPath: TOPP-RA may slow the robot below the plan's pace and the
+    approach from the current state comes first, so plan time t maps to
+    `timed.execution_time(t)`; times before the first waypoint map to its arrival.
+    """
+    moved = tuple(GripperEvent(float(timed.execution_time(e.time)), e.action, e.width)
+                  for e in events)
+    if commands is not None:
+        times = np.maximum.accumulate(np.asarray(timed.execution_time(commands.times)))
+        keep = np.concatenate([[True], np.diff(times) > 1e-9])
+        commands = HandCommands(times[keep], commands.joint_names,
+                                commands.joint_positions[keep], commands.actuator_names,
+                                commands.normalized[keep], commands.native[keep])
+    return moved, commands
+
+
+def executor_for(config: PipelineConfig):
+    """The configured executor, else the MuJoCo sim (lvp_sim world of the robot's embodiment)."""
+    if config.executor is not None:
+        return config.executor
+    from lvp_exec.sim import MujocoExecutor, SimConfig
+
+    return MujocoExecutor(config=config.sim or SimConfig(render_fps=10.0))  # type: ignore
 
 
 def motion_stages(plan_only: bool) -> tuple[str, ...]:
@@ -513,9 +697,9 @@ def run_motion(result: PipelineResult, wrist: WristTrajectory, mapping: EeMappin
 
     Used by run_pipeline and by replay (from an archived wrist path and mapping).
     """
+    from lvp_exec.execution import ExecutionError, ExecutionRequest, ExecutionStoppedError
     from lvp_exec.ik import DampedLeastSquaresIk, IkConfig, PathFrameError, UnreachablePathError
     from lvp_exec.safety import SafetyFilter, SafetyViolationError, default_safety_config
-    from lvp_exec.sim import MujocoArmSim, SimConfig, SimulationError
     from lvp_exec.timing import TimingConfig, TimingError, parameterize
 
     if runner is None:
@@ -526,7 +710,13 @@ def run_motion(result: PipelineResult, wrist: WristTrajectory, mapping: EeMappin
     result.mapping = mapping
     ee_path = ee_path_for(wrist, mapping, robot)
     result.ee_path = ee_path
-    start = np.asarray(robot.home, dtype=np.float64)
+    executor: Any = None if config.plan_only else executor_for(config)
+    try:
+        current = None if executor is None else executor.start_positions(robot)
+    except ExecutionError as exc:  # no joint states / lowstate: nothing can be planned from it
+        raise StageError('executing', ErrorCode.EXECUTION_FAILED,
+                         f'cannot read the robot\'s current joint state: {exc}') from exc
+    start = np.asarray(robot.home if current is None else current, dtype=np.float64)
     result.start_joints = start
     ik = DampedLeastSquaresIk(robot, config.ik or IkConfig())  # type: ignore[arg-type]
     result.joint_path = runner.run('ik', ErrorCode.UNREACHABLE,
@@ -544,20 +734,21 @@ def run_motion(result: PipelineResult, wrist: WristTrajectory, mapping: EeMappin
     if config.plan_only:
         result.messages.append('plan only: nothing executed')
         return result
-    sim_config = config.sim or SimConfig(render_fps=10.0)
+    events, commands = on_execution_clock(result.timed, result.gripper_events,
+                                          result.hand_commands)
+    request = ExecutionRequest(robot, trajectory, events, commands, config.should_stop)
+    assert executor is not None
 
     def execute():
-        sim = MujocoArmSim(robot, sim_config)  # type: ignore[arg-type]
-        return sim.execute(trajectory)
+        try:
+            return executor.execute(request)
+        except ExecutionStoppedError as exc:
+            raise StageError('executing', ErrorCode.CANCELED, str(exc)) from exc
 
-    result.execution = runner.run('executing', ErrorCode.EXECUTION_FAILED, (SimulationError,),
+    result.execution = runner.run('executing', ErrorCode.EXECUTION_FAILED, (ExecutionError,),
                                   execute)
     result.executed = True
     return result
-
-
-TASK_NOT_EVALUATED = ('task check: not evaluated (robot executed in an empty scene: '
-                      'lvp_exec\'s MuJoCo table holds no lvp_sim objects)')
 
 
 def plan_record(result: PipelineResult, prompts: tuple[str, ...], plan: VideoPlan | None,

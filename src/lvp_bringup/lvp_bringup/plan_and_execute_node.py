@@ -4,11 +4,17 @@ Planning goes through the `generate_video_plan` action (the model-backed `video_
 `demonstration_planner`; this node does not care which); hand tracking -> reconstruction ->
 retargeting/grasping -> IK -> timing -> safety -> execution run in-process with
 `lvp_bringup.pipeline.run_pipeline`. One goal at a time; cancel is honoured while planning (the
-planner goal is cancelled too) and before every stage and tracked frame. The MuJoCo backend
-runs a trajectory in well under a second and lvp_exec's `MujocoArmSim.execute` has no stop hook
-yet, so a cancel that arrives during `executing` takes effect when the simulation returns.
+planner goal is cancelled too), before every stage and tracked frame, and while the robot moves
+(the executor's `should_stop`: the controller goal is canceled / the arm_sdk weight ramped out).
+
+Execution backends (`execution_backend`): `sim` (lvp_exec.sim.MujocoExecutor), `ros2_control`
+(lvp_exec.ros2_control_backend.Ros2ControlExecutor on this node: FollowJointTrajectory +
+franka_gripper, start state from sensor_msgs/JointState) and `unitree` (lvp_exec.unitree_backend.
+UnitreeExecutor: rt/lowstate, rt/arm_sdk, rt/inspire/cmd over Cyclone DDS).
+
 Every plan is archived (`lvp_common.plan_archive`) and its artifacts are published, latched, on
-the live topics.
+the live topics; the trajectory being executed (or, for plan_only goals, the planned one) is
+played in real time as sensor_msgs/JointState on `lvp/joint_states` for robot_state_publisher.
 """
 
 from __future__ import annotations
@@ -21,10 +27,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import rclpy
+
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
 import numpy as np
-from lvp_common.artifacts import ArtifactError, CameraIntrinsics, Observation, VideoPlan
+from lvp_common.artifacts import (
+    ArtifactError,
+    CameraIntrinsics,
+    GripperEvent,
+    HandCommands,
+    JointTrajectory,
+    Observation,
+    VideoPlan,
+)
 from lvp_common.geometry import GeometryError, Pose
 from lvp_common.image_encoding import ImageEncodingError
 from lvp_common.ros_conversions import (
@@ -38,13 +54,23 @@ from lvp_common.ros_conversions import (
     video_plan_from_msg,
     wrist_trajectory_to_msg,
 )
-from lvp_common.ros_node import LATCHED, describe, run_node
+from lvp_common.ros_node import LATCHED, describe
+from lvp_exec.execution import ExecutionRequest, ExecutionStoppedError
+from lvp_exec.ros2_control_backend import (
+    DEFAULT_ARM_ACTION,
+    DEFAULT_GRIPPER_NAMESPACE,
+    DEFAULT_JOINT_STATES_TOPIC,
+    FR3_ARM_JOINTS,
+    PANDA_TO_FR3,
+)
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
-from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.task import Future
+from sensor_msgs.msg import JointState
 
 from lvp_bringup.pipeline import (
     EMBODIMENTS,
@@ -53,13 +79,20 @@ from lvp_bringup.pipeline import (
     PipelineResult,
     StageError,
     plan_record,
+    robot_for,
     run_pipeline,
 )
 from lvp_common import topics
 from lvp_interfaces.action import GenerateVideoPlan, PlanAndExecute
 
-EXECUTION_BACKENDS = ('sim',)
-"""Wired in this round: MuJoCo. ros2_control (Franka) and Unitree (G1) are not yet."""
+EXECUTION_BACKENDS = ('sim', 'ros2_control', 'unitree')
+"""MuJoCo, ros2_control (FollowJointTrajectory + franka_gripper), Unitree (arm_sdk + Inspire)."""
+
+ROBOT_BACKEND_EMBODIMENT = {'ros2_control': 'franka_gripper', 'unitree': 'g1_inspire'}
+"""The embodiment each robot backend drives (the sim drives both)."""
+
+JOINT_STATE_RATE = 30.0
+"""Hz of the sensor_msgs/JointState playback on topics.JOINT_STATES."""
 
 PLANNING_SHARE, ARCHIVE_SHARE = 0.4, 0.05
 """Parts of overall_progress spent planning and archiving; the stages share the rest."""
@@ -67,6 +100,13 @@ PLANNING_SHARE, ARCHIVE_SHARE = 0.4, 0.05
 _LIVE_TOPICS_OF_OTHERS = (topics.OBSERVATION_IMAGE, topics.OBSERVATION_DEPTH,
                           topics.OBSERVATION_CAMERA_INFO, topics.VIDEO_PLAN)
 """Published by the camera driver and the planner, not by this node."""
+
+_STAGE_NODE_TOPICS = (topics.HAND_TRACK, topics.HAND_MARKERS, topics.WRIST_TRAJECTORY_CAMERA,
+                      topics.WRIST_TRAJECTORY_BASE, topics.WRIST_PATH_RAW,
+                      topics.WRIST_PATH_SMOOTHED, topics.SCENE_CLOUD, topics.GRASP_CANDIDATES,
+                      topics.GRASP_MARKERS, topics.HAND_COMMANDS)
+"""Published by the stage nodes (hand_tracking, reconstruction, grasp, retarget) when they run
+(`stage_nodes_publish`); this node then leaves these topics to them."""
 
 _STAGE_CODES = {
     'validation': ErrorCode.INVALID_GOAL, 'planning': ErrorCode.PLANNER_FAILED,
@@ -83,6 +123,116 @@ _PLANNER_CODES = {
 }
 
 
+class ExecutionSetupError(RuntimeError):
+    """The configured execution backend cannot be built (missing package, bad parameter)."""
+
+
+class JointStatePlayback:
+    """Publish the robot's whole joint state (sensor_msgs/JointState, rad) at `rate` Hz.
+
+    `play` runs a trajectory on the wall clock from now: the arm joints interpolated, the
+    Franka fingers at half the width of the last gripper event, the Inspire joints following
+    the hand commands; joints the arm model locks (the other arm, the legs) at their nominal
+    values, so that robot_state_publisher has every joint of the URDF. `freeze` holds the
+    state at a trajectory time; between goals the last state is held and republished.
+    """
+
+    def __init__(self, node: Node, topic: str, rate: float) -> None:
+        self._node = node
+        self._publisher = node.create_publisher(JointState, topic, 10)
+        self._lock = threading.Lock()
+        self._fixed: dict[str, float] = {}
+        self._trajectory: JointTrajectory | None = None
+        self._events: tuple[GripperEvent, ...] = ()
+        self._commands: HandCommands | None = None
+        self._start = 0.0
+        self._frozen: float | None = None
+        self._timer = node.create_timer(1.0 / rate, self._tick,
+                                        callback_group=MutuallyExclusiveCallbackGroup())
+
+    def play(self, robot: Any, trajectory: JointTrajectory, events=(),
+             commands: HandCommands | None = None) -> None:
+        """Start playing `trajectory` (the arm of `robot`, an lvp_exec RobotModel) now."""
+        with self._lock:
+            self._fixed = {name: float(value)
+                           for name, value in robot.nominal_full_configuration.items()}
+            self._trajectory = trajectory
+            self._events = tuple(sorted(events, key=lambda e: e.time))
+            self._commands = commands if commands is not None and len(
+                commands.joint_names) and len(commands.times) else None
+            self._start = time.monotonic()
+            self._frozen = None
+
+    def show(self, robot: Any, positions: np.ndarray) -> None:
+        """Hold the arm at `positions` (rad, robot.joint_names order)."""
+        self.play(robot, JointTrajectory(np.zeros(1), tuple(robot.joint_names),
+                                         np.asarray(positions, dtype=np.float64)[None, :]))
+        self.freeze(0.0)
+
+    def freeze(self, at: float | None = None) -> None:
+        """Stop the playback at trajectory time `at` s (None: where it is now)."""
+        with self._lock:
+            if self._trajectory is not None and self._frozen is None:
+                self._frozen = time.monotonic() - self._start if at is None else at
+
+    def state(self) -> tuple[list[str], list[float]]:
+        """The joint names and positions (rad, m for the Franka fingers) to publish now."""
+        with self._lock:
+            trajectory = self._trajectory
+            if trajectory is None:
+                return [], []
+            t = time.monotonic() - self._start if self._frozen is None else self._frozen
+            t = float(np.clip(t, trajectory.times[0], trajectory.times[-1]))
+            joints = dict(self._fixed)
+            for j, name in enumerate(trajectory.joint_names):
+                joints[name] = float(np.interp(t, trajectory.times, trajectory.positions[:, j]))
+            done = [e for e in self._events if e.time <= t]
+            if done:
+                for name in joints:
+                    if 'finger_joint' in name:
+                        joints[name] = 0.5 * float(done[-1].width)
+            commands = self._commands
+            if commands is not None:
+                for j, name in enumerate(commands.joint_names):
+                    joints[name] = float(np.interp(t, commands.times,
+                                                   commands.joint_positions[:, j]))
+        return list(joints), list(joints.values())
+
+    def _tick(self) -> None:
+        names, positions = self.state()
+        if names:
+            msg = JointState(name=names, position=positions)
+            msg.header.stamp = self._node.get_clock().now().to_msg()
+            self._publisher.publish(msg)
+
+
+class PlaybackExecutor:
+    """An lvp_exec Executor that plays the trajectory on a JointStatePlayback while `inner`
+    executes it (and freezes the playback where a stop or a failure left the robot)."""
+
+    def __init__(self, inner: Any, playback: JointStatePlayback | None) -> None:
+        self.inner = inner
+        self.playback = playback
+        self.name = inner.name
+
+    def start_positions(self, robot: Any) -> np.ndarray | None:
+        return self.inner.start_positions(robot)
+
+    def execute(self, request: ExecutionRequest) -> Any:
+        if self.playback is None:
+            return self.inner.execute(request)
+        self.playback.play(request.robot, request.trajectory, request.gripper_events,
+                           request.hand_commands)
+        try:
+            return self.inner.execute(request)
+        except ExecutionStoppedError as exc:
+            self.playback.freeze(exc.stopped_at)
+            raise
+        except BaseException:
+            self.playback.freeze()
+            raise
+
+
 class PlanAndExecuteNode(Node):
     """Answer PlanAndExecute goals: plan via GenerateVideoPlan, then run the pipeline."""
 
@@ -95,7 +245,32 @@ class PlanAndExecuteNode(Node):
                 describe('camera optical frame in the robot base: x, y, z (m), qx, qy, qz, qw '
                          '(required)'))
         declare('execution_backend', 'sim',
-                describe(f'how the motion is executed: one of {EXECUTION_BACKENDS} (MuJoCo)'))
+                describe(f'how the motion is executed: one of {EXECUTION_BACKENDS} (sim = '
+                         'MuJoCo; ros2_control = Franka arm controller + franka_gripper; '
+                         'unitree = G1 arm_sdk + Inspire hands over DDS)'))
+        declare('controller_action', DEFAULT_ARM_ACTION,
+                describe('ros2_control: FollowJointTrajectory action of the arm\'s '
+                         'joint_trajectory_controller'))
+        declare('controller_joint_names', list(FR3_ARM_JOINTS),
+                describe('ros2_control: the controller\'s names of the 7 arm joints, in the '
+                         'model\'s order (panda_joint1..7); also looked up in joint_states'))
+        declare('gripper_action_namespace', DEFAULT_GRIPPER_NAMESPACE,
+                describe('ros2_control: namespace of franka_gripper\'s homing/move/grasp '
+                         'actions; empty = no gripper (plans with gripper events then fail '
+                         'before the arm moves)'))
+        declare('joint_states_topic', DEFAULT_JOINT_STATES_TOPIC,
+                describe('ros2_control: sensor_msgs/JointState topic of the robot (start state)'))
+        declare('robot_wait_s', 5.0,
+                describe('ros2_control/unitree: wait for the action servers, the first joint '
+                         'state or rt/lowstate, and the command readers, s'))
+        declare('network_interface', '',
+                describe('unitree: network interface to the G1 (e.g. eth0, on 192.168.123.x); '
+                         'empty = Cyclone DDS\'s default'))
+        declare('dds_domain_id', 0, describe('unitree: DDS domain of the G1 (0)'))
+        declare('arm_takeover_s', 1.0,
+                describe('unitree: arm_sdk weight ramp 0 -> 1 before the motion, s'))
+        declare('arm_release_s', 1.0,
+                describe('unitree: arm_sdk weight ramp 1 -> 0 after the motion or a stop, s'))
         declare('archive_dir', '~/.ros/lvp/plan_archives',
                 describe('folder for the plan archives (one rosbag2 folder per plan)'))
         declare('default_horizontal_fov_deg', 60.0,
@@ -111,6 +286,14 @@ class PlanAndExecuteNode(Node):
                 describe('fail with GRASP_FAILED when no antipodal grasp is found'))
         declare('publish_artifacts', True,
                 describe('publish every plan\'s artifacts, latched, on the lvp/ topics'))
+        declare('stage_nodes_publish', False,
+                describe('the stage nodes (hand_tracking, reconstruction, grasp, retarget) run '
+                         'and publish the stage artifacts: leave those topics to them and '
+                         'publish only the task, plan frames, joint trajectory and metadata'))
+        declare('publish_joint_states', True,
+                describe(f'play the executed (or planned) trajectory as sensor_msgs/JointState '
+                         f'on {topics.JOINT_STATES} ({JOINT_STATE_RATE:g} Hz) for '
+                         'robot_state_publisher / RViz'))
         self._busy = threading.Lock()
         self._group = ReentrantCallbackGroup()
         self._planner = ActionClient(self, GenerateVideoPlan, topics.GENERATE_VIDEO_PLAN_ACTION,
@@ -120,9 +303,21 @@ class PlanAndExecuteNode(Node):
             self, PlanAndExecute, topics.PLAN_AND_EXECUTE_ACTION,
             execute_callback=self._execute, goal_callback=self._on_goal,
             cancel_callback=lambda _goal: CancelResponse.ACCEPT, callback_group=self._group)
+        self._executor_lock = threading.Lock()
+        self._executors: dict[str, Any] = {}
+        self.playback = (JointStatePlayback(self, topics.JOINT_STATES, JOINT_STATE_RATE)
+                         if self._bool('publish_joint_states') else None)
         backend = self._str('execution_backend')
         if backend not in EXECUTION_BACKENDS:
-            self.get_logger().error(_backend_message(backend))
+            self.get_logger().error(f'execution_backend {backend!r} is not one of '
+                                    f'{EXECUTION_BACKENDS}: goals that execute are refused')
+        elif backend != 'sim':
+            try:  # a missing package or a bad parameter shows at start-up, not at a goal
+                self.executor_for(backend)
+            except ExecutionSetupError as exc:
+                self.get_logger().error(str(exc))
+        if self.playback is not None:
+            self._show_home(self._str('embodiment'))
 
     def _str(self, name: str) -> str:
         return self.get_parameter(name).get_parameter_value().string_value
@@ -132,6 +327,90 @@ class PlanAndExecuteNode(Node):
 
     def _bool(self, name: str) -> bool:
         return self.get_parameter(name).get_parameter_value().bool_value
+
+    def _int(self, name: str) -> int:
+        return self.get_parameter(name).get_parameter_value().integer_value
+
+    def close(self) -> None:
+        """Release the execution backends (action clients)."""
+        with self._executor_lock:
+            for executor in self._executors.values():
+                close = getattr(executor, 'close', None)
+                if close is not None:
+                    close()
+            self._executors.clear()
+
+    def _show_home(self, embodiment: str) -> None:
+        """Show the robot at home in RViz before the first goal."""
+        if self.playback is None or embodiment not in EMBODIMENTS:
+            return
+        try:
+            robot = robot_for(embodiment, PipelineConfig())
+        except Exception as exc:  # RViz without a robot is no reason to stop the node
+            self.get_logger().warn(f'no joint states published until a goal runs: loading '
+                                   f'the {embodiment} model failed: {exc}')
+            return
+        self.playback.show(robot, robot.home)
+
+    def executor_for(self, backend: str) -> Any:
+        """The execution backend (built once, then reused), wrapped for the playback."""
+        with self._executor_lock:
+            if backend not in self._executors:
+                self._executors[backend] = self._build_executor(backend)
+            return self._executors[backend]
+
+    def _build_executor(self, backend: str) -> Any:
+        wait = self._float('robot_wait_s')
+        try:
+            if backend == 'sim':
+                from lvp_exec.sim import MujocoExecutor, SimConfig
+
+                return MujocoExecutor(config=SimConfig())  # no rendering: nobody watches
+            if backend == 'ros2_control':
+                from lvp_exec.ros2_control_backend import (
+                    GripperConfig,
+                    Ros2ControlExecutor,
+                    Ros2ControlExecutorConfig,
+                    TrajectoryControllerConfig,
+                )
+
+                names = list(self.get_parameter('controller_joint_names').value or [])
+                if len(names) != len(PANDA_TO_FR3):
+                    raise ExecutionSetupError(
+                        f'controller_joint_names must name the {len(PANDA_TO_FR3)} arm joints '
+                        f'(for {list(PANDA_TO_FR3)}), got {names}')
+                namespace = self._str('gripper_action_namespace')
+                config = Ros2ControlExecutorConfig(
+                    controller=TrajectoryControllerConfig(
+                        action_name=self._str('controller_action'), server_timeout=wait,
+                        joint_name_map=dict(zip(PANDA_TO_FR3, names))),
+                    gripper=GripperConfig(namespace=namespace, server_timeout=wait)
+                    if namespace else None,
+                    joint_states_topic=self._str('joint_states_topic'),
+                    joint_states_timeout=wait)
+                return Ros2ControlExecutor(self, config)
+            if backend == 'unitree':
+                from lvp_exec.unitree_backend import (
+                    ArmSdkConfig,
+                    InspireHandConfig,
+                    UnitreeExecutor,
+                    UnitreeExecutorConfig,
+                )
+
+                return UnitreeExecutor(UnitreeExecutorConfig(
+                    domain_id=self._int('dds_domain_id'),
+                    network_interface=self._str('network_interface') or None,
+                    arm=ArmSdkConfig(takeover_time=self._float('arm_takeover_s'),
+                                     release_time=self._float('arm_release_s'),
+                                     reader_timeout=wait),
+                    hand=InspireHandConfig(reader_timeout=wait), lowstate_timeout=wait))
+        except ExecutionSetupError:
+            raise
+        except (ImportError, ValueError, RuntimeError) as exc:
+            raise ExecutionSetupError(f'execution_backend {backend!r} could not be set up: '
+                                      f'{type(exc).__name__}: {exc}') from exc
+        raise ExecutionSetupError(f'execution_backend {backend!r} is not one of '
+                                  f'{EXECUTION_BACKENDS}')
 
     def _on_goal(self, _goal: PlanAndExecute.Goal) -> GoalResponse:
         # One goal at a time: a second goal while one runs is rejected, not queued.
@@ -169,15 +448,17 @@ class PlanAndExecuteNode(Node):
 
         stamp = self.get_clock().now()
         t0 = stamp.nanoseconds * 1e-9
+        skipped = _LIVE_TOPICS_OF_OTHERS + (
+            _STAGE_NODE_TOPICS if self._bool('stage_nodes_publish') else ())
         messages = [(topic, msg) for topic, _t, msg in record_messages(record, t0)
-                    if topic not in _LIVE_TOPICS_OF_OTHERS]
-        if record.hand_track is not None:
+                    if topic not in skipped]
+        if record.hand_track is not None and topics.HAND_MARKERS not in skipped:
             from lvp_hand_tracking.tracking_node import skeleton_markers
 
             frame = record.observation.camera_frame if record.observation else ''
             messages.append((topics.HAND_MARKERS,
                              skeleton_markers(record.hand_track, frame, stamp.to_msg())))
-        if record.grasps is not None:
+        if record.grasps is not None and topics.GRASP_MARKERS not in skipped:
             from lvp_grasp.grasp_node import grasp_markers
 
             messages.append((topics.GRASP_MARKERS,
@@ -200,6 +481,8 @@ class _GoalRun:
         self._sample = 0
         self._sample_share = 1.0
         self._stage = 'validation'
+        self.executor: Any = None
+        """The node's execution backend for this goal (None for plan_only goals)."""
 
     def run(self) -> PlanAndExecute.Result:
         try:
@@ -247,8 +530,18 @@ class _GoalRun:
         if embodiment not in EMBODIMENTS:
             raise invalid(f'unknown embodiment {embodiment!r}; expected one of {EMBODIMENTS}')
         backend = node._str('execution_backend')
-        if not goal.plan_only and backend not in EXECUTION_BACKENDS:
-            raise invalid(_backend_message(backend))
+        if not goal.plan_only:
+            if backend not in EXECUTION_BACKENDS:
+                raise invalid(f'parameter execution_backend is {backend!r}; expected one of '
+                              f'{EXECUTION_BACKENDS} (plan_only goals run without one)')
+            drives = ROBOT_BACKEND_EMBODIMENT.get(backend, embodiment)
+            if drives != embodiment:
+                raise invalid(f'execution_backend {backend!r} drives the {drives} embodiment, '
+                              f'not {embodiment!r}: use a plan_only goal or another backend')
+            try:
+                self.executor = node.executor_for(backend)
+            except ExecutionSetupError as exc:
+                raise StageError('validation', ErrorCode.EXECUTION_FAILED, str(exc)) from exc
         camera_to_base = node.get_parameter('camera_to_base').value
         if camera_to_base is None or len(camera_to_base) != 7:
             raise invalid(f'parameter camera_to_base must be 7 floats (x, y, z, qx, qy, qz, qw '
@@ -367,14 +660,15 @@ class _GoalRun:
 
     def _plan_and_run(self, observation: Observation, prompts: tuple[str, ...],
                       embodiment: str, seed: int) -> PlanAndExecute.Result:
-        from lvp_exec.sim import SimConfig
-
         node = self.node
         plan = self._plan(observation, prompts, seed)
         self._check_cancel('planning')
         handedness = node._str('handedness') or None
+        executor = None if self.executor is None else PlaybackExecutor(self.executor,
+                                                                       node.playback)
         config = PipelineConfig(plan_only=bool(self.goal.plan_only), handedness=handedness,
-                                sim=SimConfig(),  # no rendering: nobody watches the frames
+                                executor=executor,
+                                should_stop=lambda: bool(self.handle.is_cancel_requested),
                                 min_tcp_height=node._float('min_tcp_height'),
                                 require_grasp_candidate=node._bool('require_grasp_candidate'))
         error: StageError | None = None
@@ -383,11 +677,13 @@ class _GoalRun:
         except StageError as exc:
             error = exc
             outcome = exc.result or PipelineResult(embodiment=embodiment, plan=plan)
+        if self.goal.plan_only and node.playback is not None and outcome.trajectory is not None:
+            node.playback.play(outcome.robot, outcome.trajectory, outcome.gripper_events,
+                               outcome.hand_commands)
         if error is None and self.handle.is_cancel_requested:
             error = StageError('executing' if outcome.executed else 'archive',
-                               ErrorCode.CANCELED, 'canceled by the client; the simulated '
-                               'motion had already run to its end (the sim backend cannot stop '
-                               'mid-trajectory yet)' if outcome.executed else
+                               ErrorCode.CANCELED, 'canceled by the client as the motion '
+                               'ended: it had run to its end' if outcome.executed else
                                'canceled by the client before archiving')
         self._fill_result(outcome)
         archive_error = self._archive(outcome, plan, observation, prompts, seed, error)
@@ -443,14 +739,24 @@ class _GoalRun:
         return None
 
 
-def _backend_message(backend: str) -> str:
-    return (f'execution_backend {backend!r} is not available: only {EXECUTION_BACKENDS} '
-            f'(MuJoCo) is wired in this release; ros2_control (Franka) and Unitree (G1) '
-            f'backends are not. Use plan_only goals or execution_backend:=sim')
-
-
 def main(args: list[str] | None = None) -> None:
-    run_node(PlanAndExecuteNode, args, multithreaded=True)
+    # One thread runs the goal (it blocks while the robot moves); the others serve the cancel,
+    # the planner client, the robot backend's action clients and the joint state playback.
+    rclpy.init(args=args)
+    try:
+        node = PlanAndExecuteNode()
+    except BaseException:
+        rclpy.try_shutdown()
+        raise
+    executor = MultiThreadedExecutor(num_threads=max(4, os.cpu_count() or 1))
+    try:
+        rclpy.spin(node, executor=executor)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
 
 
 if __name__ == '__main__':

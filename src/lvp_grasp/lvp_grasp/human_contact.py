@@ -1,7 +1,10 @@
 """Where, when and from which direction the human grasped: wrist path + grip closing.
 
 The contact time is the first close event (from lvp_retarget's gripper retargeting), or, when no
-event is given, the frame where the thumb-index distance is smallest. The contact point is the
+event is given, the first time the thumb-index distance has closed `closing_fraction` of the way
+from its largest value before its minimum to that minimum (a hand closing on an object stops at
+the object's surface and then holds: the minimum itself can fall anywhere in the hold, even
+during the lift). The contact point is the
 midpoint of the thumb and index fingertips at that time, in the trajectory's frame (the wrist
 position when the trajectory has no finger keypoints). The approach direction is the wrist's
 displacement over the `approach_window` before contact; when the wrist barely moved, the
@@ -66,17 +69,30 @@ def _pose_at(trajectory: WristTrajectory, time: float) -> Pose:
     return Pose(position[0], quaternion[0])
 
 
-def contact_time(trajectory: WristTrajectory, events: Sequence[GripperEvent] = ()) -> float:
-    """Return the first close event's time, else the time of the smallest thumb-index gap."""
+def contact_time(trajectory: WristTrajectory, events: Sequence[GripperEvent] = (),
+                 closing_fraction: float = 0.75) -> float:
+    """Return the first close event's time, else when the thumb-index gap has closed
+    `closing_fraction` of the way to its minimum (see the module docstring)."""
     closes = [e.time for e in events if e.action is GripperAction.CLOSE]
     if closes:
         return float(min(closes))
     if trajectory.finger_keypoints is None:
         raise GraspError('no close event and no finger keypoints: cannot tell when the human '
                          'grasped')
+    if not 0.0 < closing_fraction <= 1.0:
+        raise GraspError(f'closing_fraction must lie in (0, 1], got {closing_fraction}')
     gaps = np.linalg.norm(trajectory.finger_keypoints[:, THUMB_TIP]
                           - trajectory.finger_keypoints[:, INDEX_TIP], axis=1)
-    return float(trajectory.times[int(np.argmin(gaps))])
+    k_min = int(np.argmin(gaps))
+    widest = float(gaps[:k_min + 1].max())
+    level = widest - closing_fraction * (widest - float(gaps[k_min]))
+    k = int(np.flatnonzero(gaps[:k_min + 1] <= level + 1e-12)[0])
+    if k == 0:
+        return float(trajectory.times[0])
+    # interpolate the crossing between frames k-1 and k
+    g0, g1 = float(gaps[k - 1]), float(gaps[k])
+    u = 0.0 if g0 == g1 else (g0 - level) / (g0 - g1)
+    return float(trajectory.times[k - 1] + u * (trajectory.times[k] - trajectory.times[k - 1]))
 
 
 def find_human_contact(trajectory: WristTrajectory, events: Sequence[GripperEvent] = (),

@@ -64,7 +64,7 @@ def test_node_publishes_grasps_and_markers(ros_domain_id) -> None:
         assert grasps and markers, 'no grasps / markers arrived'
         plan = grasp_plan_from_msg(grasps[-1])
         assert plan.frame_id == 'base_link' and plan.candidates
-        assert plan.close_time == pytest.approx(1.25)
+        assert plan.close_time == pytest.approx(15 / 16.0)  # the pinch 75 % closed
         best = plan.candidates[0].pose.position
         assert np.linalg.norm(best - [0.0, 0.0, 0.12]) < 0.02
         cubes = [m for m in markers[-1].markers if m.type == m.CUBE]

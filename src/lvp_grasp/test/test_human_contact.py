@@ -41,9 +41,25 @@ def test_contact_from_the_close_event() -> None:
     assert contact.frame_id == 'base_link'
 
 
-def test_contact_time_without_events_is_the_tightest_pinch() -> None:
+def test_contact_time_without_events_is_when_the_pinch_has_mostly_closed() -> None:
     trajectory = _reach_down()
-    assert contact_time(trajectory) == pytest.approx(20 / 16.0)
+    # the gap closes 0.08 -> 0.01 m linearly over frames 0..20: 75 % of the way at frame 15
+    assert contact_time(trajectory) == pytest.approx(15 / 16.0)
+    assert contact_time(trajectory, closing_fraction=1.0) == pytest.approx(20 / 16.0)
+
+
+def test_contact_time_ignores_a_late_minimum_in_the_hold() -> None:
+    """Holding an object the fingers settle a little further during the lift: the contact is
+    when the hand closed, not at that later, slightly smaller gap."""
+    base = _reach_down()
+    kp = base.finger_keypoints.copy()  # type: ignore[union-attr]
+    settle = np.linspace(0.0, 0.002, base.num_frames - 20)
+    kp[20:, 4, 1] += settle / 2
+    kp[20:, 8, 1] -= settle / 2
+    trajectory = WristTrajectory(base.times, base.positions, base.quaternions, 'base_link',
+                                 finger_keypoints=kp)
+    assert np.argmin(np.linalg.norm(kp[:, 4] - kp[:, 8], axis=1)) == base.num_frames - 1
+    assert contact_time(trajectory) == pytest.approx(15 / 16.0, abs=0.04)
 
 
 def test_still_wrist_approaches_along_the_fingers() -> None:
