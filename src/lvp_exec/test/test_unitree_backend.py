@@ -7,10 +7,7 @@ against the C library; see the README) is not installed.
 """
 
 import importlib.util
-import json
 import os
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -222,23 +219,10 @@ SUBSCRIBER = textwrap.dedent('''
 
 
 @pytest.fixture
-def dds_subscriber():
+def dds_subscriber(dds_process):
     """A subscriber process on a test-unique domain: yields (domain, collect())."""
     domain = 150 + os.getpid() % 80  # ROS tests use 10..99
-    proc = subprocess.Popen([sys.executable, '-c', SUBSCRIBER, str(domain)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdin is not None
-    assert proc.stdout.readline().strip() == 'ready'
-
-    def collect():
-        time.sleep(0.2)  # let the last samples arrive
-        out, _ = proc.communicate('', timeout=20)
-        return json.loads(out.strip().splitlines()[-1])
-
-    yield domain, collect
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    return domain, dds_process(SUBSCRIBER, str(domain))
 
 
 @needs_cyclonedds

@@ -8,8 +8,6 @@ test-unique DDS domain. Skipped without cyclonedds (0.10.x; see the lvp_exec REA
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 import textwrap
 import time
 
@@ -82,24 +80,11 @@ FAKE_G1 = textwrap.dedent('''
 
 
 @pytest.fixture
-def fake_g1():
+def fake_g1(dds_process):
     """A fake G1 process on a test-unique domain: yields (domain, collect())."""
     domain = 150 + (os.getpid() + 40) % 80
-    proc = subprocess.Popen([sys.executable, '-c', FAKE_G1, str(domain),
-                             json.dumps(MOTOR_Q.tolist()), str(MODE_MACHINE)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdin is not None
-    assert proc.stdout.readline().strip() == 'ready'
-
-    def collect():
-        time.sleep(0.2)  # let the last samples arrive
-        out, _ = proc.communicate('', timeout=20)
-        return json.loads(out.strip().splitlines()[-1])
-
-    yield domain, collect
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    return domain, dds_process(FAKE_G1, str(domain), json.dumps(MOTOR_Q.tolist()),
+                               str(MODE_MACHINE))
 
 
 class RightArm:
