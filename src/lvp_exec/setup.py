@@ -19,6 +19,8 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'exec_node = lvp_exec.exec_node:main',
+            'lvp_exec = lvp_exec.cli:main',
         ],
     },
 )

@@ -55,13 +55,19 @@ from lvp_common.ros_conversions import (
     wrist_trajectory_to_msg,
 )
 from lvp_common.ros_node import LATCHED, describe
+from lvp_exec.backends import (
+    EXECUTION_BACKENDS,
+    ROBOT_BACKEND_EMBODIMENT,
+    ExecutionSetupError,
+    backend_options_from_parameters,
+    make_executor,
+)
 from lvp_exec.execution import ExecutionRequest, ExecutionStoppedError
 from lvp_exec.ros2_control_backend import (
     DEFAULT_ARM_ACTION,
     DEFAULT_GRIPPER_NAMESPACE,
     DEFAULT_JOINT_STATES_TOPIC,
     FR3_ARM_JOINTS,
-    PANDA_TO_FR3,
 )
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
@@ -84,12 +90,6 @@ from lvp_bringup.pipeline import (
 )
 from lvp_common import topics
 from lvp_interfaces.action import GenerateVideoPlan, PlanAndExecute
-
-EXECUTION_BACKENDS = ('sim', 'ros2_control', 'unitree')
-"""MuJoCo, ros2_control (FollowJointTrajectory + franka_gripper), Unitree (arm_sdk + Inspire)."""
-
-ROBOT_BACKEND_EMBODIMENT = {'ros2_control': 'franka_gripper', 'unitree': 'g1_inspire'}
-"""The embodiment each robot backend drives (the sim drives both)."""
 
 JOINT_STATE_RATE = 30.0
 """Hz of the sensor_msgs/JointState playback on topics.JOINT_STATES."""
@@ -121,10 +121,6 @@ _PLANNER_CODES = {
     GenerateVideoPlan.Result.INVALID_GOAL: ErrorCode.INVALID_GOAL,
     GenerateVideoPlan.Result.CANCELED: ErrorCode.CANCELED,
 }
-
-
-class ExecutionSetupError(RuntimeError):
-    """The configured execution backend cannot be built (missing package, bad parameter)."""
 
 
 class JointStatePlayback:
@@ -360,57 +356,7 @@ class PlanAndExecuteNode(Node):
             return self._executors[backend]
 
     def _build_executor(self, backend: str) -> Any:
-        wait = self._float('robot_wait_s')
-        try:
-            if backend == 'sim':
-                from lvp_exec.sim import MujocoExecutor, SimConfig
-
-                return MujocoExecutor(config=SimConfig())  # no rendering: nobody watches
-            if backend == 'ros2_control':
-                from lvp_exec.ros2_control_backend import (
-                    GripperConfig,
-                    Ros2ControlExecutor,
-                    Ros2ControlExecutorConfig,
-                    TrajectoryControllerConfig,
-                )
-
-                names = list(self.get_parameter('controller_joint_names').value or [])
-                if len(names) != len(PANDA_TO_FR3):
-                    raise ExecutionSetupError(
-                        f'controller_joint_names must name the {len(PANDA_TO_FR3)} arm joints '
-                        f'(for {list(PANDA_TO_FR3)}), got {names}')
-                namespace = self._str('gripper_action_namespace')
-                config = Ros2ControlExecutorConfig(
-                    controller=TrajectoryControllerConfig(
-                        action_name=self._str('controller_action'), server_timeout=wait,
-                        joint_name_map=dict(zip(PANDA_TO_FR3, names))),
-                    gripper=GripperConfig(namespace=namespace, server_timeout=wait)
-                    if namespace else None,
-                    joint_states_topic=self._str('joint_states_topic'),
-                    joint_states_timeout=wait)
-                return Ros2ControlExecutor(self, config)
-            if backend == 'unitree':
-                from lvp_exec.unitree_backend import (
-                    ArmSdkConfig,
-                    InspireHandConfig,
-                    UnitreeExecutor,
-                    UnitreeExecutorConfig,
-                )
-
-                return UnitreeExecutor(UnitreeExecutorConfig(
-                    domain_id=self._int('dds_domain_id'),
-                    network_interface=self._str('network_interface') or None,
-                    arm=ArmSdkConfig(takeover_time=self._float('arm_takeover_s'),
-                                     release_time=self._float('arm_release_s'),
-                                     reader_timeout=wait),
-                    hand=InspireHandConfig(reader_timeout=wait), lowstate_timeout=wait))
-        except ExecutionSetupError:
-            raise
-        except (ImportError, ValueError, RuntimeError) as exc:
-            raise ExecutionSetupError(f'execution_backend {backend!r} could not be set up: '
-                                      f'{type(exc).__name__}: {exc}') from exc
-        raise ExecutionSetupError(f'execution_backend {backend!r} is not one of '
-                                  f'{EXECUTION_BACKENDS}')
+        return make_executor(backend, None, backend_options_from_parameters(self), node=self)
 
     def _on_goal(self, _goal: PlanAndExecute.Goal) -> GoalResponse:
         # One goal at a time: a second goal while one runs is rejected, not queued.

@@ -137,3 +137,38 @@ def test_franka_tcp_points_down_and_yaw_follows_hand():
     closing_yaw = np.arctan2(rot[:, 1, 1], rot[:, 0, 1])
     np.testing.assert_allclose(closing_yaw, yaws, atol=1e-9)
     np.testing.assert_allclose(tcp.positions[:, 2], 0.15, atol=1e-9)  # 5 cm out of the palm
+
+
+def test_replay_help_names_every_backend_and_option(capsys):
+    from lvp_exec.ros2_control_backend import (
+        DEFAULT_ARM_ACTION,
+        DEFAULT_GRIPPER_NAMESPACE,
+        DEFAULT_JOINT_STATES_TOPIC,
+        FR3_ARM_JOINTS,
+    )
+
+    with pytest.raises(SystemExit) as info:
+        main(['replay', '--help'])
+    assert info.value.code == 0
+    text = ' '.join(capsys.readouterr().out.split())
+    assert '--backend {sim,ros2_control,unitree}' in text
+    for option in ('--controller-action', '--controller-joint-names',
+                   '--gripper-action-namespace', '--joint-states-topic', '--robot-wait-s',
+                   '--network-interface', '--dds-domain-id', '--arm-takeover-s',
+                   '--arm-release-s'):
+        assert option in text, option
+    # the defaults the help states are lvp_exec's
+    for default in (DEFAULT_ARM_ACTION, DEFAULT_GRIPPER_NAMESPACE, DEFAULT_JOINT_STATES_TOPIC,
+                    f'{FR3_ARM_JOINTS[0]},...,{FR3_ARM_JOINTS[-1]}'):
+        assert f'(default {default})' in text, default
+
+
+def test_replay_on_a_robot_refuses_another_embodiment_first(demo_run, tmp_path, capsys):
+    out, _stdout = demo_run
+    code = main(['replay', str(out / 'plan_archive'), '--backend', 'unitree',
+                 '--out', str(tmp_path / 'replay'), '--quiet'])
+    assert code == ErrorCode.INVALID_GOAL
+    err = capsys.readouterr().err
+    assert "unitree backend drives the g1_inspire embodiment, not 'franka_gripper'" in err
+    assert 'nothing executed' in err
+    assert not (tmp_path / 'replay').exists()

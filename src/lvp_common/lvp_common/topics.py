@@ -30,3 +30,9 @@ ARCHIVE_METADATA = 'lvp/archive/metadata'
 
 GENERATE_VIDEO_PLAN_ACTION = 'generate_video_plan'
 PLAN_AND_EXECUTE_ACTION = 'plan_and_execute'
+
+# lvp_exec's exec_node: the ExecuteMotion action, and for display the last goal's EE path
+# (nav_msgs/Path) and its checked joint trajectory (trajectory_msgs/JointTrajectory)
+EXECUTE_MOTION_ACTION = 'lvp/execute_motion'
+MOTION_EE_PATH = 'lvp/execute_motion/ee_path'
+MOTION_JOINT_TRAJECTORY = 'lvp/execute_motion/joint_trajectory'

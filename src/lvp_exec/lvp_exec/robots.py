@@ -37,6 +37,10 @@ G1_DEFAULT_VELOCITY_CAP = 3.0
 """Our cap on G1 arm joint speed (rad/s): the URDF's 22-37 rad/s are motor no-load figures."""
 G1_RUBBER_HAND_MOUNT = Pose(np.array([0.0415, -0.003, 0.0]), np.array([0.0, 0.0, 0.0, 1.0]))
 """The right `*_hand_palm_joint` origin in the G1 URDF (the left one mirrors y)."""
+INSPIRE_BASE_IN_MOUNT = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+"""Rotation of the Inspire hand's `base` frame (z fingers, x palm normal, y thumb side) in the
+G1 `<side>_hand_mount` frame, both origins coincident: the fingers point along the mount's x,
+the palm faces the mount's -y, the thumb side is -z (lvp_bringup's G1_HAND_IN_MOUNT)."""
 
 EXAMPLE_ROBOT_DATA = 'example-robot-data'
 
@@ -272,6 +276,20 @@ def load_g1_arm(config: G1ArmConfig | None = None) -> RobotModel:
         collision_frames=(f'{side}_elbow_link', f'{side}_wrist_roll_link',
                           f'{side}_wrist_yaw_link'),
         home=home)
+
+
+EMBODIMENTS = ('franka_gripper', 'g1_inspire')
+"""The project's embodiments: Franka arm + parallel gripper, Unitree G1 arm + Inspire hand."""
+
+
+def load_embodiment_robot(embodiment: str, g1_side: str = 'right') -> RobotModel:
+    """Load the arm of an embodiment: the Panda ('franka_gripper') or one G1 arm ('g1_inspire',
+    the `g1_side` arm)."""
+    if embodiment == 'franka_gripper':
+        return load_panda()
+    if embodiment == 'g1_inspire':
+        return load_g1_arm(G1ArmConfig(side=g1_side))
+    raise RobotModelError(f'unknown embodiment {embodiment!r}; expected one of {EMBODIMENTS}')
 
 
 def load_robot(name: str) -> RobotModel:

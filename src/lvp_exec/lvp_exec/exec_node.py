@@ -1,0 +1,346 @@
+"""Serve ExecuteMotion: move a robot's end effector along a path, and show what was planned.
+
+A thin adapter around `lvp_exec.motion.execute_motion` (IK -> timing -> safety filter ->
+execution). The goal carries the embodiment, the EE path in the robot base frame, and the gripper
+events (Franka) or Inspire hand commands (G1) on the path's clock; the result always carries an
+error code, the failed stage and the timed joint trajectory when there is one.
+
+Execution backends (`execution_backend`, the same parameters as lvp_bringup's
+`plan_and_execute`, see lvp_exec.backends): `sim` (MuJoCo), `ros2_control` (built on this node:
+FollowJointTrajectory + franka_gripper, start state from sensor_msgs/JointState) and `unitree`
+(rt/arm_sdk + rt/inspire/cmd over Cyclone DDS). plan_only goals need no backend and plan from
+the robot's home.
+
+One goal at a time (a second one is rejected). Cancel is honoured before every stage and while
+the robot moves (the executor's `should_stop`: the sim holds the arm, the controller goal is
+canceled, the arm_sdk weight is ramped out); the goal then ends CANCELED. Each goal's EE path
+(nav_msgs/Path) and, once it passed the safety filter, its joint trajectory are published,
+latched, on `topics.MOTION_EE_PATH` and `topics.MOTION_JOINT_TRAJECTORY`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault('MUJOCO_GL', 'egl')  # before anything imports mujoco (the sim backend)
+
+import rclpy  # noqa: E402
+from lvp_common.artifacts import ArtifactError, GripperEvent, WristTrajectory  # noqa: E402
+from lvp_common.ros_conversions import (  # noqa: E402
+    gripper_event_from_msg,
+    hand_commands_from_msg,
+    joint_trajectory_to_msg,
+    make_header,
+    wrist_trajectory_from_msg,
+    wrist_trajectory_to_path,
+)
+from lvp_common.ros_node import LATCHED, describe  # noqa: E402
+from nav_msgs.msg import Path  # noqa: E402
+from rclpy.action import ActionServer, CancelResponse, GoalResponse  # noqa: E402
+from rclpy.action.server import ServerGoalHandle  # noqa: E402
+from rclpy.callback_groups import ReentrantCallbackGroup  # noqa: E402
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg  # noqa: E402
+
+from lvp_common import topics  # noqa: E402
+from lvp_exec.backends import (  # noqa: E402
+    EXECUTION_BACKENDS,
+    ExecutionBackends,
+    ExecutionSetupError,
+    check_backend_fits,
+    declare_backend_parameters,
+)
+from lvp_exec.motion import (  # noqa: E402
+    MotionConfig,
+    MotionError,
+    MotionErrorCode,
+    MotionRequest,
+    MotionResult,
+    error_code_for,
+    execute_motion,
+)
+from lvp_exec.robots import (  # noqa: E402
+    EMBODIMENTS,
+    RobotModel,
+    RobotModelError,
+    load_embodiment_robot,
+)
+from lvp_interfaces.action import ExecuteMotion  # noqa: E402
+
+STAGE_WEIGHTS = {'validation': 0.05, 'ik': 0.2, 'timing': 0.1, 'safety': 0.05, 'executing': 0.6}
+"""Shares of overall_progress (renormalized without 'executing' for plan_only goals)."""
+
+FEEDBACK_PERIOD = 0.1
+"""s between two feedback messages while the robot moves."""
+
+_UNEXPECTED_CODES = {'validation': MotionErrorCode.INVALID_GOAL,
+                     'ik': MotionErrorCode.UNREACHABLE, 'timing': MotionErrorCode.UNREACHABLE,
+                     'safety': MotionErrorCode.SAFETY_VIOLATION}
+"""The error code of an unexpected exception, by the stage it escaped from (else
+EXECUTION_FAILED)."""
+
+
+class GoalRefusedError(Exception):
+    """The goal cannot run: `code` (MotionErrorCode) and a message naming the field."""
+
+    def __init__(self, code: MotionErrorCode, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+class ExecuteMotionNode(Node):
+    """Answer ExecuteMotion goals with lvp_exec.motion on the configured backend."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('execute_motion', **kwargs)
+        declare_backend_parameters(self)
+        self.declare_parameter('g1_side', 'right',
+                               describe("g1_inspire goals drive this G1 arm: 'right' or 'left'"))
+        self.backends = ExecutionBackends(self)
+        self._robots: dict[str, RobotModel] = {}
+        self._robots_lock = threading.Lock()
+        self._busy = False
+        self._busy_lock = threading.Lock()
+        self._path_publisher = self.create_publisher(Path, topics.MOTION_EE_PATH, LATCHED)
+        self._trajectory_publisher = self.create_publisher(
+            JointTrajectoryMsg, topics.MOTION_JOINT_TRAJECTORY, LATCHED)
+        self._server = ActionServer(
+            self, ExecuteMotion, topics.EXECUTE_MOTION_ACTION, execute_callback=self._execute,
+            goal_callback=self._on_goal, cancel_callback=lambda _goal: CancelResponse.ACCEPT,
+            callback_group=ReentrantCallbackGroup())
+        backend = self.parameter('execution_backend')
+        if backend not in EXECUTION_BACKENDS:
+            self.get_logger().error(f'execution_backend {backend!r} is not one of '
+                                    f'{EXECUTION_BACKENDS}: goals that execute are refused')
+        elif backend != 'sim':
+            try:  # a missing package or a bad parameter shows at start-up, not at a goal
+                self.backends.executor(backend)
+            except ExecutionSetupError as exc:
+                self.get_logger().error(str(exc))
+        self.get_logger().info(f'execute_motion ready on {topics.EXECUTE_MOTION_ACTION} '
+                               f'(backend {backend})')
+
+    def parameter(self, name: str) -> Any:
+        return self.get_parameter(name).value
+
+    def robot(self, embodiment: str) -> RobotModel:
+        """The arm model of an embodiment (loaded once)."""
+        with self._robots_lock:
+            if embodiment not in self._robots:
+                self._robots[embodiment] = load_embodiment_robot(
+                    embodiment, str(self.parameter('g1_side')))
+            return self._robots[embodiment]
+
+    def publish_path(self, ee_path: WristTrajectory) -> None:
+        self._path_publisher.publish(wrist_trajectory_to_path(
+            ee_path, self.get_clock().now().nanoseconds * 1e-9))
+
+    def publish_trajectory(self, msg: JointTrajectoryMsg) -> None:
+        self._trajectory_publisher.publish(msg)
+
+    def close(self) -> None:
+        """Release the execution backends (action clients, the sim)."""
+        self.backends.close()
+
+    def _on_goal(self, _goal: ExecuteMotion.Goal) -> GoalResponse:
+        # One goal at a time: a goal while another is accepted or running is rejected.
+        with self._busy_lock:
+            if self._busy:
+                self.get_logger().warn('rejecting a goal: a goal is already running')
+                return GoalResponse.REJECT
+            self._busy = True
+        return GoalResponse.ACCEPT
+
+    def _execute(self, goal_handle: ServerGoalHandle) -> ExecuteMotion.Result:
+        try:
+            result = _MotionGoal(self, goal_handle).run()
+        finally:
+            with self._busy_lock:
+                self._busy = False
+        if result.error_code == MotionErrorCode.SUCCESS:
+            goal_handle.succeed()
+        elif result.error_code == MotionErrorCode.CANCELED and goal_handle.is_cancel_requested:
+            goal_handle.canceled()
+        else:
+            goal_handle.abort()
+        code = MotionErrorCode(result.error_code).name
+        if result.error_code == MotionErrorCode.SUCCESS:
+            self.get_logger().info(f'goal done: {code}')
+        else:
+            self.get_logger().warn(f'goal done: {code} at {result.failed_stage}: '
+                                   f'{result.error_message}')
+        return result
+
+
+class _MotionGoal:
+    """One ExecuteMotion goal: validate, plan, check, execute, report."""
+
+    def __init__(self, node: ExecuteMotionNode, goal_handle: ServerGoalHandle) -> None:
+        self.node = node
+        self.handle = goal_handle
+        self.goal: ExecuteMotion.Goal = goal_handle.request
+        self.result = ExecuteMotion.Result()
+        stages = [s for s in STAGE_WEIGHTS if not (s == 'executing' and self.goal.plan_only)]
+        total = sum(STAGE_WEIGHTS[s] for s in stages)
+        self._weights = {s: STAGE_WEIGHTS[s] / total for s in stages}
+        self._stage = 'validation'
+        self._done = 0.0
+        self._motion: MotionResult | None = None
+        self._moving_since = 0.0
+        self._last_feedback = 0.0
+
+    def run(self) -> ExecuteMotion.Result:
+        try:
+            self._feedback('validation', 0.0)
+            request, executor = self._validate()
+            self._finish_stage('validation')
+            self.node.publish_path(request.ee_path)
+            self._motion = MotionResult(request.robot, request.ee_path)
+            execute_motion(request, executor, MotionConfig(plan_only=bool(self.goal.plan_only)),
+                           self._run_stage, self._motion)
+            self.result.error_code = int(MotionErrorCode.SUCCESS)
+        except GoalRefusedError as exc:
+            self._fail('validation', exc.code, exc.message)
+        except MotionError as exc:
+            self._fail(exc.stage, error_code_for(exc), exc.message)
+        except Exception as exc:  # a bug must still end the goal with a code, not a bare abort
+            self.node.get_logger().error(f'unexpected error during {self._stage}: '
+                                         f'{traceback.format_exc()}')
+            self._fail(self._stage, _UNEXPECTED_CODES.get(self._stage,
+                                                          MotionErrorCode.EXECUTION_FAILED),
+                       f'internal error: {type(exc).__name__}: {exc}')
+        motion = self._motion
+        if motion is not None and motion.trajectory is not None:
+            self.result.joint_trajectory = joint_trajectory_to_msg(
+                motion.trajectory, make_header('', self.node.get_clock().now().to_msg()))
+        return self.result
+
+    def _fail(self, stage: str, code: MotionErrorCode, message: str) -> None:
+        self.result.error_code = int(code)
+        self.result.error_message = message
+        self.result.failed_stage = stage
+
+    # -- validation -------------------------------------------------------------------------
+
+    def _validate(self) -> tuple[MotionRequest, Any]:
+        goal, node = self.goal, self.node
+
+        def invalid(message: str) -> GoalRefusedError:
+            return GoalRefusedError(MotionErrorCode.INVALID_GOAL, message)
+
+        embodiment = goal.embodiment
+        if embodiment not in EMBODIMENTS:
+            raise invalid(f'unknown embodiment {embodiment!r}; expected one of {EMBODIMENTS}')
+        try:
+            ee_path = wrist_trajectory_from_msg(goal.ee_path)
+        except (ArtifactError, ValueError) as exc:
+            raise invalid(f'ee_path: {exc}') from exc
+        if ee_path.num_frames == 0:
+            raise invalid('ee_path has no poses')
+        try:
+            robot = node.robot(embodiment)
+        except RobotModelError as exc:
+            raise GoalRefusedError(MotionErrorCode.EXECUTION_FAILED,
+                              f'the {embodiment} model cannot be loaded: {exc}') from exc
+        if ee_path.frame_id not in robot.base_frame_names:
+            raise invalid(f'ee_path is in frame {ee_path.frame_id!r}; {embodiment} targets '
+                          f'must be in the robot base frame '
+                          f'({" or ".join(robot.base_frame_names)})')
+        try:
+            commands, more_events = hand_commands_from_msg(goal.hand_commands)
+            events: tuple[GripperEvent, ...] = tuple(sorted(
+                (*(gripper_event_from_msg(e) for e in goal.gripper_events), *more_events),
+                key=lambda e: e.time))
+        except (ArtifactError, ValueError) as exc:
+            raise invalid(f'gripper_events / hand_commands: {exc}') from exc
+        if embodiment == 'franka_gripper' and commands is not None:
+            raise invalid('franka_gripper takes gripper_events, not Inspire hand_commands')
+        if embodiment == 'g1_inspire' and events:
+            raise invalid('g1_inspire takes hand_commands, not gripper events')
+        executor = None
+        if not goal.plan_only:
+            backend = str(node.parameter('execution_backend'))
+            try:
+                check_backend_fits(backend, embodiment)
+            except ExecutionSetupError as exc:
+                raise invalid(f'{exc} (parameter execution_backend): send a plan_only goal or '
+                              f'use another backend') from exc
+            try:
+                executor = node.backends.executor(backend)
+            except ExecutionSetupError as exc:
+                raise GoalRefusedError(MotionErrorCode.EXECUTION_FAILED, str(exc)) from exc
+        request = MotionRequest(robot, ee_path, events, commands, should_stop=self._should_stop)
+        return request, executor
+
+    # -- stages, feedback and cancel ----------------------------------------------------------
+
+    def _run_stage(self, stage: str, work: Callable[[], Any]) -> Any:
+        """execute_motion's stage hook: stop here on cancel, report progress, publish the
+        trajectory once it passed the safety filter."""
+        if self.handle.is_cancel_requested:
+            raise MotionError(stage, f'canceled by the client before {stage}', self._motion,
+                              stopped=True)
+        self._feedback(stage, 0.0)
+        if stage == 'executing':
+            self._moving_since = time.monotonic()
+        out = work()
+        trajectory = None if self._motion is None else self._motion.trajectory
+        if stage == 'safety' and trajectory is not None:
+            self.node.publish_trajectory(joint_trajectory_to_msg(
+                trajectory, make_header('', self.node.get_clock().now().to_msg())))
+        self._finish_stage(stage)
+        return out
+
+    def _should_stop(self) -> bool:
+        """Polled by the executor while the robot moves: feedback by wall time, then cancel."""
+        now = time.monotonic()
+        motion = self._motion
+        if now - self._last_feedback >= FEEDBACK_PERIOD and motion is not None and (
+                motion.trajectory is not None):
+            elapsed = now - self._moving_since
+            self._feedback('executing', min(1.0, elapsed / max(motion.trajectory.duration,
+                                                               1e-6)))
+        return bool(self.handle.is_cancel_requested)
+
+    def _finish_stage(self, stage: str) -> None:
+        self._feedback(stage, 1.0)
+        self._done += self._weights.get(stage, 0.0)
+
+    def _feedback(self, stage: str, progress: float) -> None:
+        self._stage = stage
+        self._last_feedback = time.monotonic()
+        overall = self._done + self._weights.get(stage, 0.0) * progress
+        self.handle.publish_feedback(ExecuteMotion.Feedback(
+            stage=stage, stage_progress=float(progress), overall_progress=float(min(overall,
+                                                                                    1.0))))
+
+
+def main(args: list[str] | None = None) -> None:
+    # One thread runs the goal (it blocks while the robot moves); the others serve the cancel
+    # and the robot backend's action clients and joint states.
+    rclpy.init(args=args)
+    try:
+        node = ExecuteMotionNode()
+    except BaseException:
+        rclpy.try_shutdown()
+        raise
+    executor = MultiThreadedExecutor(num_threads=max(4, os.cpu_count() or 1))
+    try:
+        rclpy.spin(node, executor=executor)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()
