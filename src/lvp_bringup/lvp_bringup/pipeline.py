@@ -30,10 +30,20 @@ End-effector mapping (the human wrist pose -> a robot EE target), see `franka_tc
   down onto the grasp (a diagonal approach sweeps the trailing finger over the object).
 - g1_inspire: the hand-mount frame follows the wrist with a fixed hand-to-mount rotation
   (`G1_HAND_IN_MOUNT`). The observation's camera_to_base is in the G1's base frame (the pelvis).
-  Registration to the object: when the scene cloud shows an object (lvp_grasp's top-face
-  finder) whose centre the human's grasp point (the thumb, index and middle fingertips'
-  centroid) comes within `max_grasp_offset` of, the whole path is shifted so that grasp point
-  meets the object's centre (top-face centre, half the object's height down) on arrival.
+  Registration to the object (`register_to_object`): the object is the one (lvp_grasp's
+  top-face finder) the human's grasp point (thumb, index and middle fingertips' centroid) comes
+  nearest, within `max_grasp_offset`; the contact is the grasp point's arrival there. The
+  Inspire commands become `grasp_commands`: fingers open until the contact (retargeted curled
+  fingers would sweep the object away), thumb already in opposition, then closing as the
+  human's, pressed GRASP_SQUEEZE further so that position control holds the object. The hand
+  is turned, phased in over the APPROACH_LEAD before the contact, into the top-down pinch
+  across the object nearest its own orientation (`top_down_pinch`: the Inspire's thumb ->
+  finger line level, palm down), and the path is shifted so that the Inspire's grasp point
+  (`inspire_grasp`: midway between its thumb and finger tips where they are the object's width
+  apart) meets the object's centre at the contact.
+- With a contact time (both embodiments) the robot joins the demonstrated path APPROACH_LEAD
+  before it (`approach_from`); the hand entering the view before that is replaced by the
+  robot's own approach from its current state.
 
 Execution goes through an `lvp_exec.execution.Executor` (`PipelineConfig.executor`; default the
 MuJoCo sim in the lvp_sim world of the embodiment): the trajectory starts at the executor's
@@ -77,6 +87,11 @@ _THUMB_TIP, _INDEX_TIP, _MIDDLE_TIP = 4, 8, 12
 PREGRASP_HEIGHT = 0.06
 """A registered Franka approach comes straight down onto the grasp over its last 6 cm
 (`vertical_final_approach`)."""
+
+APPROACH_LEAD = 1.0
+"""With a known contact time, the robot joins the demonstrated path this long (s) before it:
+the earlier motion (the hand entering the view, often beyond the arm's reach and the least
+reliably tracked) is replaced by the robot's own approach from its current state."""
 
 CONTACT_TOLERANCE = 0.01
 """The contact time is the first time the hand's grasp point is within this (m) of its closest
@@ -156,8 +171,10 @@ class PipelineConfig:
     """Polled while the robot moves: True stops it (the run ends CANCELED at `executing`)."""
     min_tcp_height: float = 0.02
     """Lowest TCP height (m) above the base plane (the table top) for the Franka."""
-    max_grasp_offset: float = 0.08
-    """Register the path to a detected grasp / object only this close (m) to the human's."""
+    max_grasp_offset: float = 0.12
+    """Register the path to a detected grasp / object only this close (m) to the human's
+    grasp point: the hand's monocular depth errs by up to ~10 cm at the G1 camera's distance
+    (measured on synthetic demonstrations), the scene depth by millimetres."""
     require_grasp_candidate: bool = False
     """GRASP_FAILED when the antipodal detector finds no grasp (else reported and continued)."""
     g1_side: str = 'right'
@@ -171,7 +188,9 @@ class EeMapping:
     translation added to every EE target by the registration to the object (empty when not
     registered); yaw_offset (rad about base z): the Franka TCP's turn onto the detected grasp;
     hand_in_mount: quaternion
-    (x, y, z, w) of the human hand frame in the robot's hand-mount frame (G1).
+    (x, y, z, w) of the human hand frame in the robot's hand-mount frame (G1); grasp_turn:
+    quaternion (base frame) turning the G1 hand mount into the registered grasp at the contact,
+    phased in over the APPROACH_LEAD before it (empty: none).
     """
 
     embodiment: str
@@ -182,6 +201,7 @@ class EeMapping:
     path_offset: tuple[float, ...] = ()
     yaw_offset: float = 0.0
     hand_in_mount: tuple[float, ...] = ()
+    grasp_turn: tuple[float, ...] = ()
     description: str = ''
 
     def to_metadata(self) -> dict[str, object]:
@@ -189,7 +209,8 @@ class EeMapping:
                 'grasp_point': list(self.grasp_point), 'closing_axis': list(self.closing_axis),
                 'min_tcp_height': self.min_tcp_height, 'path_offset': list(self.path_offset),
                 'yaw_offset': self.yaw_offset,
-                'hand_in_mount': list(self.hand_in_mount), 'description': self.description}
+                'hand_in_mount': list(self.hand_in_mount),
+                'grasp_turn': list(self.grasp_turn), 'description': self.description}
 
     @classmethod
     def from_metadata(cls, meta: dict) -> EeMapping:
@@ -200,6 +221,7 @@ class EeMapping:
                    path_offset=tuple(meta.get('path_offset', ())),
                    yaw_offset=float(meta.get('yaw_offset', 0.0)),
                    hand_in_mount=tuple(meta.get('hand_in_mount', ())),
+                   grasp_turn=tuple(meta.get('grasp_turn', ())),
                    description=str(meta.get('description', '')))
 
 
@@ -400,7 +422,13 @@ def g1_mapping(mount_frame: str) -> EeMapping:
 def g1_mount_path(wrist: WristTrajectory, mapping: EeMapping) -> WristTrajectory:
     """Return G1 hand-mount targets (the wrist path's frame) for a human wrist path."""
     hand_in_mount = Rotation.from_quat(np.asarray(mapping.hand_in_mount))
-    mount = (Rotation.from_quat(wrist.quaternions) * hand_in_mount.inv()).as_quat()
+    mount = Rotation.from_quat(wrist.quaternions) * hand_in_mount.inv()
+    if mapping.grasp_turn and mapping.contact_time is not None:
+        phase = np.clip((wrist.times - mapping.contact_time + APPROACH_LEAD) / APPROACH_LEAD,
+                        0.0, 1.0)
+        turn = Rotation.from_quat(np.asarray(mapping.grasp_turn))
+        mount = Rotation.from_rotvec(phase[:, None] * turn.as_rotvec()) * mount
+    mount = mount.as_quat()
     positions = wrist.positions.copy()
     if mapping.path_offset:
         positions = positions + np.asarray(mapping.path_offset)
@@ -431,35 +459,158 @@ def closest_approach(wrist: WristTrajectory, target: np.ndarray,
     return float(wrist.times[k]), nearest
 
 
+def approached_object(cloud, wrist: WristTrajectory, step: float = 0.1):
+    """The seen object the hand's grasp point comes nearest, as (TopFace, centre (3,), arrival
+    time (s), distance (m)) (`closest_approach` to the object's centre), or None.
+
+    Objects are looked for (lvp_grasp's top-face finder) around the grasp point every `step`
+    s along the path: the hand's timing (when it closes) is less reliable than its path.
+    """
+    from lvp_grasp.top_face import TopFaceGraspDetector
+
+    finder = TopFaceGraspDetector()
+    points = hand_grasp_points(wrist)
+    best = None
+    seen: list[np.ndarray] = []
+    stride = max(1, int(round(step / max(float(np.median(np.diff(wrist.times))), 1e-6))))
+    for point in points[::stride]:
+        face = finder.find_top_face(cloud, point)
+        if face is None:
+            continue
+        centre = face.centre - np.array([0.0, 0.0, 0.5 * face.height])
+        if any(np.linalg.norm(centre - other) < 0.02 for other in seen):
+            continue
+        seen.append(centre)
+        time, nearest = closest_approach(wrist, centre)
+        if best is None or nearest < best[3]:
+            best = (face, centre, time, nearest)
+    return best
+
+
+def inspire_grasp(commands: HandCommands, side: str, contact_time: float,
+                  width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where the Inspire hand holds an object `width` wide, in the G1 hand-mount frame: the
+    grasp point (m) and the unit chord from the thumb tip to the index/middle tips there.
+
+    `commands` are shaped by `grasp_commands`: open on arrival at `contact_time`, closed
+    tightest within GRASP_CLOSING_WINDOW after it. Along that closing (joint-space
+    interpolation), the object's centre belongs midway between the thumb tip and the
+    index/middle tips' mean where they are `width` apart (the tightest point when they never
+    are).
+    """
+    from lvp_exec.robots import INSPIRE_BASE_IN_MOUNT
+    from lvp_retarget.dexterous import GRASP_CLOSING_WINDOW
+    from lvp_retarget.inspire_hand import InspireKinematics
+
+    kinematics = InspireKinematics(side)
+    times = commands.times
+
+    def tips(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = kinematics.tip_positions(commands.joint_names, q)
+        return p[0], p[1:3].mean(axis=0)
+
+    def gap(q: np.ndarray) -> float:
+        thumb, fingers = tips(q)
+        return float(np.linalg.norm(fingers - thumb))
+
+    before = np.flatnonzero(times < contact_time)
+    after = np.flatnonzero((times >= contact_time)
+                           & (times <= contact_time + GRASP_CLOSING_WINDOW))
+    if after.size == 0:
+        after = np.array([int(np.argmin(np.abs(times - contact_time)))])
+    closed = commands.joint_positions[after[int(np.argmin(
+        [gap(q) for q in commands.joint_positions[after]]))]]
+    opened = commands.joint_positions[before[-1] if before.size else after[0]]
+    q = opened
+    for fraction in np.linspace(0.0, 1.0, 41)[1:]:
+        if gap(q) <= width:
+            break
+        q = opened + fraction * (closed - opened)
+    thumb, fingers = tips(q)
+    chord = (fingers - thumb) / max(float(np.linalg.norm(fingers - thumb)), 1e-9)
+    return INSPIRE_BASE_IN_MOUNT @ (0.5 * (thumb + fingers)), INSPIRE_BASE_IN_MOUNT @ chord
+
+
+def top_down_pinch(chord: np.ndarray, face, current: Rotation) -> Rotation:
+    """The G1 hand-mount orientation (base frame) of a top-down pinch of the object whose top
+    face (lvp_grasp TopFace) is `face`: the Inspire's thumb -> finger `chord` (mount frame)
+    level and across the object (along a side no longer than 1.2 x the short side), the palm
+    as near facing down as that allows; of those, the one nearest `current` (least turn)."""
+    shortest = min(face.sides)
+    palm = np.array([0.0, -1.0, 0.0])  # the Inspire palm faces the mount's -y
+    best, best_turn = None, np.inf
+    for side, axis in zip(face.sides, face.axes, strict=True):
+        if side > 1.2 * shortest:
+            continue
+        for sign in (1.0, -1.0):
+            across = np.array([sign * axis[0], sign * axis[1], 0.0])
+            rotation = Rotation.align_vectors([across, [0.0, 0.0, -1.0]], [chord, palm],
+                                              weights=[1e6, 1.0])[0]
+            turn = (current.inv() * rotation).magnitude()
+            if turn < best_turn:
+                best, best_turn = rotation, turn
+    assert best is not None
+    return best
+
+
+def human_grasp_chord(wrist: WristTrajectory, index: int) -> np.ndarray | None:
+    """Unit vector from the thumb tip to the index/middle tips' mean at waypoint `index`, in
+    the path's frame (None without finger keypoints)."""
+    if wrist.finger_keypoints is None:
+        return None
+    fingers = wrist.finger_keypoints[index]
+    chord = Rotation.from_quat(wrist.quaternions[index]).apply(
+        fingers[[_INDEX_TIP, _MIDDLE_TIP]].mean(axis=0) - fingers[_THUMB_TIP])
+    norm = float(np.linalg.norm(chord))
+    return chord / norm if norm > 1e-6 else None
+
+
 def register_to_object(result: PipelineResult, mapping: EeMapping,
                        max_offset: float) -> EeMapping:
-    """Shift a G1 mapping so the hand's grasp point meets the nearest seen object's centre."""
-    from lvp_grasp.human_contact import contact_time
-    from lvp_grasp.top_face import TopFaceGraspDetector
+    """Shift a G1 mapping so the Inspire hand holds the nearest seen object at contact.
+
+    The object is the one the human's grasp point comes nearest (`approached_object`); the
+    contact time becomes the grasp point's arrival there (`closest_approach`); the path is
+    shifted so that, then, the Inspire's grasp point (`inspire_grasp` of the retargeted
+    closing) sits at the object's centre. The hand commands become `grasp_commands` (open on
+    arrival, pressed closed after), which the grasp point is computed from."""
+    from lvp_retarget.dexterous import GRASP_SQUEEZE, grasp_commands
 
     wrist, rec = result.wrist_base, result.reconstruction
     cloud = None if rec is None else rec.point_cloud_base  # type: ignore[attr-defined]
-    if wrist is None or cloud is None:
+    if wrist is None or cloud is None or result.hand_commands is None:
         result.messages.append('registration: no scene cloud; the hand follows the '
                                'reconstructed wrist path')
         return mapping
-    points = hand_grasp_points(wrist)
-    guess = points[_contact_index(wrist.times, contact_time(wrist))]
-    face = TopFaceGraspDetector().find_top_face(cloud, guess)
-    if face is None:
+    found = approached_object(cloud, wrist)
+    if found is None:
         result.messages.append('registration: no object seen near the hand\'s grasp point; '
                                'the hand follows the reconstructed wrist path')
         return mapping
-    centre = face.centre - np.array([0.0, 0.0, 0.5 * face.height])
-    time, nearest = closest_approach(wrist, centre)
+    face, centre, time, nearest = found
     if nearest > max_offset:
         result.messages.append(f'registration: the hand\'s grasp point comes no closer than '
                                f'{100 * nearest:.1f} cm to the nearest object\'s centre '
                                f'(> {100 * max_offset:.0f} cm): path not registered')
         return mapping
-    offset = centre - points[_contact_index(wrist.times, time)]
+    side = 'left' if result.robot.name.startswith('g1_left') else 'right'  # type: ignore
+    result.hand_commands = grasp_commands(result.hand_commands, time, side)
+    result.messages.append(f'retargeting: the Inspire fingers stay open until the contact at '
+                           f'{time:.2f} s (pre-grasp opening, thumb already in opposition), '
+                           f'then close as the human\'s do, pressed {GRASP_SQUEEZE:.1f} further')
+    held, chord = inspire_grasp(result.hand_commands, side, time, min(face.sides))
+    k = _contact_index(wrist.times, time)
+    mount = Rotation.from_quat(g1_mount_path(wrist, mapping).quaternions[k])
+    target = top_down_pinch(chord, face, mount)
+    turn = target * mount.inv()
+    mount = target
+    mapping = replace(mapping, grasp_turn=tuple(float(v) for v in turn.as_quat()))
+    offset = centre - (wrist.positions[k] + mount.apply(held))
     note = (f'; registered to the object at {np.round(centre, 3).tolist()} m at '
-            f't = {time:.2f} s (path shifted {100 * np.linalg.norm(offset):.1f} cm)')
+            f't = {time:.2f} s (hand turned {np.degrees(turn.magnitude()):.0f} deg into a '
+            f'top-down pinch across the object over the last {APPROACH_LEAD:.1f} s before it, '
+            f'path shifted {100 * np.linalg.norm(offset):.1f} cm so '
+            f'the Inspire grasp point meets the object)')
     return replace(mapping, contact_time=float(time),
                    path_offset=tuple(float(v) for v in offset),
                    description=mapping.description + note)
@@ -467,11 +618,23 @@ def register_to_object(result: PipelineResult, mapping: EeMapping,
 
 def ee_path_for(wrist: WristTrajectory, mapping: EeMapping, robot) -> WristTrajectory:
     """Apply an EeMapping to a base-frame human wrist path for `robot` (lvp_exec RobotModel)."""
+    if mapping.contact_time is not None:
+        wrist = approach_from(wrist, mapping.contact_time - APPROACH_LEAD)
     if mapping.embodiment == 'franka_gripper':
         # The home TCP's closing axis picks the sign of the first yaw (least wrist rotation).
         ref = robot.ee_pose(robot.home).rotation[:, 1]
         return franka_tcp_path(wrist, mapping, ref)
     return g1_mount_path(wrist, mapping)
+
+
+def approach_from(wrist: WristTrajectory, start_time: float) -> WristTrajectory:
+    """The path from `start_time` (s) on (unchanged when it starts later)."""
+    keep = wrist.times >= start_time
+    if keep.all() or keep.sum() < 2:
+        return wrist
+    fingers = None if wrist.finger_keypoints is None else wrist.finger_keypoints[keep]
+    return WristTrajectory(wrist.times[keep], wrist.positions[keep], wrist.quaternions[keep],
+                           wrist.frame_id, smoothed=wrist.smoothed, finger_keypoints=fingers)
 
 
 def _tracking_errors() -> tuple[type[BaseException], ...]:
@@ -658,25 +821,6 @@ def _dexterous_stage(result: PipelineResult, config: PipelineConfig) -> None:
     result.mapping = register_to_object(result, mapping, config.max_grasp_offset)
 
 
-def on_execution_clock(timed, events, commands: HandCommands | None
-                       ) -> tuple[tuple[GripperEvent, ...], HandCommands | None]:
-    """Re-time gripper events and hand commands from the plan clock to the trajectory's clock.
-
-    `timed` is the lvp_exec TimedPath: TOPP-RA may slow the robot below the plan's pace and the
-    approach from the current state comes first, so plan time t maps to
-    `timed.execution_time(t)`; times before the first waypoint map to its arrival.
-    """
-    moved = tuple(GripperEvent(float(timed.execution_time(e.time)), e.action, e.width)
-                  for e in events)
-    if commands is not None:
-        times = np.maximum.accumulate(np.asarray(timed.execution_time(commands.times)))
-        keep = np.concatenate([[True], np.diff(times) > 1e-9])
-        commands = HandCommands(times[keep], commands.joint_names,
-                                commands.joint_positions[keep], commands.actuator_names,
-                                commands.normalized[keep], commands.native[keep])
-    return moved, commands
-
-
 def executor_for(config: PipelineConfig):
     """The configured executor, else the MuJoCo sim (lvp_sim world of the robot's embodiment)."""
     if config.executor is not None:
@@ -693,17 +837,22 @@ def motion_stages(plan_only: bool) -> tuple[str, ...]:
 def run_motion(result: PipelineResult, wrist: WristTrajectory, mapping: EeMapping,
                config: PipelineConfig, runner: _StageRunner | None = None,
                progress: ProgressCallback | None = None) -> PipelineResult:
-    """EE mapping -> IK -> time parameterization -> safety filter -> sim execution.
+    """EE mapping -> lvp_exec.motion (IK -> time parameterization -> safety filter -> execution).
 
     Used by run_pipeline and by replay (from an archived wrist path and mapping).
     """
-    from lvp_exec.execution import ExecutionError, ExecutionRequest, ExecutionStoppedError
-    from lvp_exec.ik import DampedLeastSquaresIk, IkConfig, PathFrameError, UnreachablePathError
-    from lvp_exec.safety import SafetyFilter, SafetyViolationError, default_safety_config
-    from lvp_exec.timing import TimingConfig, TimingError, parameterize
+    from lvp_exec.ik import IkConfig
+    from lvp_exec.motion import (
+        MotionConfig,
+        MotionError,
+        MotionRequest,
+        MotionResult,
+        execute_motion,
+    )
+    from lvp_exec.timing import TimingConfig
 
-    if runner is None:
-        runner = _StageRunner(result, progress or _no_progress, motion_stages(config.plan_only))
+    stages = runner if runner is not None else _StageRunner(
+        result, progress or _no_progress, motion_stages(config.plan_only))
     if result.robot is None:
         result.robot = robot_for(mapping.embodiment, config)
     robot: Any = result.robot
@@ -711,43 +860,26 @@ def run_motion(result: PipelineResult, wrist: WristTrajectory, mapping: EeMappin
     ee_path = ee_path_for(wrist, mapping, robot)
     result.ee_path = ee_path
     executor: Any = None if config.plan_only else executor_for(config)
+    request = MotionRequest(robot, ee_path, result.gripper_events, result.hand_commands,
+                            config.should_stop)
+    motion_config = MotionConfig(ik=config.ik or IkConfig(),  # type: ignore[arg-type]
+                                 timing=config.timing or TimingConfig(),  # type: ignore[arg-type]
+                                 plan_only=config.plan_only)
+    codes = {'ik': ErrorCode.UNREACHABLE, 'timing': ErrorCode.UNREACHABLE,
+             'safety': ErrorCode.SAFETY_VIOLATION, 'executing': ErrorCode.EXECUTION_FAILED}
+    motion = MotionResult(robot, ee_path)
     try:
-        current = None if executor is None else executor.start_positions(robot)
-    except ExecutionError as exc:  # no joint states / lowstate: nothing can be planned from it
-        raise StageError('executing', ErrorCode.EXECUTION_FAILED,
-                         f'cannot read the robot\'s current joint state: {exc}') from exc
-    start = np.asarray(robot.home if current is None else current, dtype=np.float64)
-    result.start_joints = start
-    ik = DampedLeastSquaresIk(robot, config.ik or IkConfig())  # type: ignore[arg-type]
-    result.joint_path = runner.run('ik', ErrorCode.UNREACHABLE,
-                                   (UnreachablePathError, PathFrameError, ValueError),
-                                   lambda: ik.solve(ee_path, start))
-    result.timed = runner.run(
-        'timing', ErrorCode.UNREACHABLE, (TimingError, ValueError),
-        lambda: parameterize(result.joint_path, robot.limits,  # type: ignore[arg-type]
-                             config.timing or TimingConfig()))  # type: ignore[arg-type]
-    trajectory = result.trajectory
-    assert trajectory is not None
-    safety = SafetyFilter(robot, default_safety_config(robot))
-    runner.run('safety', ErrorCode.SAFETY_VIOLATION, (SafetyViolationError,),
-               lambda: safety.check(trajectory, start))
+        execute_motion(request, executor, motion_config,
+                       lambda stage, work: stages.run(stage, codes[stage], (), work), motion)
+    except MotionError as exc:
+        code = ErrorCode.CANCELED if exc.stopped else codes[exc.stage]
+        raise StageError(exc.stage, code, exc.message) from exc
+    finally:
+        result.start_joints, result.joint_path = motion.start_joints, motion.joint_path
+        result.timed, result.execution = motion.timed, motion.execution
+        result.executed = motion.executed
     if config.plan_only:
         result.messages.append('plan only: nothing executed')
-        return result
-    events, commands = on_execution_clock(result.timed, result.gripper_events,
-                                          result.hand_commands)
-    request = ExecutionRequest(robot, trajectory, events, commands, config.should_stop)
-    assert executor is not None
-
-    def execute():
-        try:
-            return executor.execute(request)
-        except ExecutionStoppedError as exc:
-            raise StageError('executing', ErrorCode.CANCELED, str(exc)) from exc
-
-    result.execution = runner.run('executing', ErrorCode.EXECUTION_FAILED, (ExecutionError,),
-                                  execute)
-    result.executed = True
     return result
 
 

@@ -73,7 +73,7 @@ from scipy.spatial.transform import Rotation, Slerp  # noqa: E402
 
 from lvp_exec.execution import ExecutionError, ExecutionRequest, ExecutionStoppedError  # noqa: E402
 from lvp_exec.ik import DampedLeastSquaresIk  # noqa: E402
-from lvp_exec.robots import RobotModel, robot_data_share_dir  # noqa: E402
+from lvp_exec.robots import INSPIRE_BASE_IN_MOUNT, RobotModel, robot_data_share_dir  # noqa: E402
 from lvp_exec.timing import TimingConfig, parameterize  # noqa: E402
 
 FRANKA_FINGER_JOINTS = ('panda_finger_joint1', 'panda_finger_joint2')
@@ -81,10 +81,6 @@ FRANKA_FINGER_RANGE = (0.0, 0.04)
 """Travel of each Franka finger (m): 0-0.08 m opening width."""
 INSPIRE_PREFIX = 'inspire_'
 """Name prefix of the Inspire hand's bodies/joints inside the G1 (before the world's `robot/`)."""
-INSPIRE_BASE_IN_MOUNT = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
-"""Rotation of the Inspire `base` frame (z fingers, x palm normal, y thumb side) in the G1
-`<side>_hand_mount` frame (x fingers, -y palm normal, -z thumb side: lvp_bringup's
-G1_HAND_IN_MOUNT)."""
 _ROBOT_CONTYPE, _ROBOT_CONAFFINITY = 2, 1
 """Robot geoms: contype 2 / conaffinity 1; the world's geoms are 1 / 1, so robot-world pairs
 collide and robot-robot pairs do not."""

@@ -1,9 +1,12 @@
 """Time parameterization of a joint path with TOPP-RA under joint velocity/acceleration limits.
 
 The joint path (current state, then one IK solution per wrist waypoint) is interpolated by a
-clamped cubic spline whose parameter s is the plan's clock: the current state sits at s = 0, the
-first waypoint at s = `approach_time` (long enough to get there slowly), waypoint i at
-approach_time + (t_i - t_0). TOPP-RA then finds the fastest s(t) under the scaled joint limits.
+clamped cubic spline whose parameter s is the plan's clock (a joint whose cubic would leave its
+position limits, inset by `limit_margin`, between waypoints is interpolated by a shape-preserving
+PCHIP instead, which never leaves the range of its neighbouring waypoints): the current state
+sits at s = 0, the first waypoint at s = `approach_time` (long enough to get there slowly),
+waypoint i at approach_time + (t_i - t_0). TOPP-RA then finds the fastest s(t) under the
+scaled joint limits.
 
 Plan timing as a lower bound (`follow_plan_timing`, default on): the demonstration's own pace
 is the intended one (and gripper/hand events are timed on it), so the robot never runs ahead of
@@ -26,6 +29,7 @@ import toppra
 import toppra.algorithm
 import toppra.constraint
 from lvp_common.artifacts import JointTrajectory
+from scipy.interpolate import CubicSpline, PchipInterpolator
 from toppra.interpolator import AbstractGeometricPath
 
 from lvp_exec.ik import JointPath
@@ -56,6 +60,9 @@ class TimingConfig:
     gridpoints_per_second: float = 100.0
     """TOPP-RA gridpoints per second of plan time (at least 100 in all, plus every knot)."""
     max_retries: int = 6
+    limit_margin: float = 0.01
+    """Interpolation must stay this far (rad) inside the position limits (the safety filter's
+    margin); a joint whose cubic spline would not is interpolated by PCHIP."""
 
     def __post_init__(self) -> None:
         if self.control_rate <= 0.0:
@@ -84,10 +91,51 @@ class TimedPath:
         return np.interp(plan_time, self.plan_times, self.waypoint_times)
 
 
-class _PlanClockPath(AbstractGeometricPath):
-    """A joint spline with the path parameter appended as a last, virtual joint."""
+class _JointSplinePath(AbstractGeometricPath):
+    """Per-joint interpolants of the path parameter s (scipy CubicSpline or PchipInterpolator)."""
 
-    def __init__(self, spline: toppra.SplineInterpolator) -> None:
+    def __init__(self, knots: np.ndarray, interpolants: list) -> None:
+        self._knots = knots
+        self._interpolants = interpolants
+
+    @property
+    def dof(self) -> int:
+        return len(self._interpolants)
+
+    @property
+    def path_interval(self):
+        return np.array([self._knots[0], self._knots[-1]])
+
+    def __call__(self, path_positions, order: int = 0) -> np.ndarray:
+        ss = np.atleast_1d(np.asarray(path_positions, dtype=np.float64))
+        out = np.stack([f(ss, order) for f in self._interpolants], axis=1)
+        return out[0] if np.ndim(path_positions) == 0 else out
+
+
+def _joint_spline(s_knots: np.ndarray, waypoints: np.ndarray, limits: JointLimits,
+                  margin: float) -> tuple[_JointSplinePath, tuple[int, ...]]:
+    """Clamped cubic per joint; PCHIP for a joint whose cubic leaves its inset limits (the
+    cubic overshoots where the path turns sharply, e.g. leaving a joint limit the IK held).
+    Returns the path and the indices of the PCHIP joints."""
+    dense = np.linspace(s_knots[0], s_knots[-1], max(2000, 20 * len(s_knots)))
+    interpolants, pchip = [], []
+    for j in range(waypoints.shape[1]):
+        cubic = CubicSpline(s_knots, waypoints[:, j], bc_type='clamped')
+        values = cubic(dense)
+        low = min(limits.lower[j] + margin, float(waypoints[:, j].min()))
+        high = max(limits.upper[j] - margin, float(waypoints[:, j].max()))
+        if values.min() < low or values.max() > high:
+            interpolants.append(PchipInterpolator(s_knots, waypoints[:, j]))
+            pchip.append(j)
+        else:
+            interpolants.append(cubic)
+    return _JointSplinePath(s_knots, interpolants), tuple(pchip)
+
+
+class _PlanClockPath(AbstractGeometricPath):
+    """A joint path with the path parameter appended as a last, virtual joint."""
+
+    def __init__(self, spline: AbstractGeometricPath) -> None:
         self._spline = spline
 
     @property
@@ -165,7 +213,7 @@ def parameterize(path: JointPath, limits: JointLimits,
     s_knots, waypoints, first_index = _knots(path, limits, config)
     if len(waypoints) < 2:
         raise TimingError('joint path has a single configuration: nothing to move')
-    spline = toppra.SplineInterpolator(s_knots, waypoints, bc_type='clamped')
+    spline, _ = _joint_spline(s_knots, waypoints, limits, config.limit_margin)
     geometric: AbstractGeometricPath = spline
     v_max = config.velocity_scale * limits.velocity
     a_max = config.acceleration_scale * limits.acceleration
@@ -174,10 +222,12 @@ def parameterize(path: JointPath, limits: JointLimits,
     n_grid = max(100, int(np.ceil(s_knots[-1] * config.gridpoints_per_second)))
     if not config.follow_plan_timing:
         n_grid = max(100, 4 * len(s_knots))
-    grid = np.unique(np.concatenate([np.linspace(0.0, s_knots[-1], n_grid + 1), s_knots]))
-    # Drop gridpoints closer than 1e-9 (knots that landed on the linspace).
-    grid = grid[np.concatenate([[True], np.diff(grid) > 1e-9])]
-    grid[-1] = s_knots[-1]
+    uniform = np.linspace(0.0, s_knots[-1], n_grid + 1)
+    # Every knot is a gridpoint; uniform points within a third of the spacing of a knot are
+    # dropped (a sliver interval next to a knot where the path's curvature jumps makes TOP-RA's
+    # controllable sets numerically degenerate).
+    gap = np.min(np.abs(uniform[:, None] - s_knots[None, :]), axis=1)
+    grid = np.union1d(uniform[gap > s_knots[-1] / n_grid / 3.0], s_knots)
     shrink = 1.0
     dt = 1.0 / config.control_rate
     for _attempt in range(config.max_retries):

@@ -96,3 +96,22 @@ def test_approach_from_a_distant_start_takes_time(robot):
     timed = parameterize(path, robot.limits)
     assert timed.waypoint_times[0] >= 0.5
     _assert_within_limits(robot, timed.trajectory, TimingConfig())
+
+
+def test_a_path_that_leaves_a_joint_limit_sharply_does_not_overshoot_it(robot):
+    """IK holds a joint at its (inset) limit, then the path turns away fast: a cubic spline
+    through those waypoints overshoots the limit; the timed trajectory must not."""
+    from lvp_exec.ik import JointPath
+
+    j = robot.num_joints - 1
+    upper = robot.limits.upper[j] - 0.02  # the IK's inset
+    times = np.arange(12) / 16.0
+    start = robot.home.copy()
+    positions = np.tile(start, (12, 1))
+    positions[:, j] = np.concatenate([np.linspace(upper - 0.6, upper, 5), [upper] * 3,
+                                      np.linspace(upper - 0.3, upper - 1.2, 4)])
+    path = JointPath(times, robot.joint_names, positions, start,
+                     np.zeros(12), np.zeros(12), np.ones(12, dtype=np.int64))
+    timed = parameterize(path, robot.limits)
+    assert timed.trajectory.positions[:, j].max() <= robot.limits.upper[j] - 0.01 + 1e-9
+    _assert_within_limits(robot, timed.trajectory, TimingConfig())

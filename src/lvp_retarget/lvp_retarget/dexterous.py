@@ -33,7 +33,13 @@ from lvp_retarget.inspire_hand import (
     TIP_LINKS,
     Actuator,
     inspire_urdf_path,
+    mimic_positions,
 )
+
+GRASP_SQUEEZE = 0.3
+"""Finger commands after contact are this much (normalised) more closed than retargeted."""
+GRASP_CLOSING_WINDOW = 0.6
+"""The grasp closes within this (s) after the contact (`grasp_commands`)."""
 
 WRIST, INDEX_MCP, MIDDLE_MCP = 0, 5, 9
 FINGERTIP_INDICES = (4, 8, 12, 16, 20)
@@ -247,6 +253,48 @@ class DexterousRetargeter:
                             joint_names=self.joint_names, joint_positions=q,
                             actuator_names=self.actuator_names, normalized=normalized,
                             native=native)
+
+
+def grasp_commands(commands: HandCommands, contact_time: float, side: Handedness | str,
+                   squeeze: float = GRASP_SQUEEZE, window: float = GRASP_CLOSING_WINDOW,
+                   keep: tuple[str, ...] = ('thumb_rotation',),
+                   actuators: tuple[Actuator, ...] = INSPIRE_ACTUATORS,
+                   native_max: int = INSPIRE_NATIVE_MAX) -> HandCommands:
+    """Return `commands` shaped for grasping an object touched at `contact_time` (s).
+
+    Before the contact the fingers are fully open (the pre-grasp opening): a human hand
+    reaching for an object curls its fingers loosely, and those curled fingers, retargeted, hang
+    in the object's way and sweep it aside. From the contact on, every finger command is
+    `squeeze` (normalised) more closed than retargeted: the human's fingers stop at the object's
+    surface, so retargeted positions touch it without pressing, and a position-controlled hand
+    needs a target inside the object to hold it. Actuators named in `keep` (by default the
+    thumb's rotation into opposition) are not opened or pressed: they hold, from the start until
+    `window` s after the contact, their furthest retargeted position within that window (the
+    thumb is in opposition before the fingers close), then follow the retargeting.
+    """
+    if not 0.0 <= squeeze <= 1.0:
+        raise RetargetError(f'squeeze must be in [0, 1], got {squeeze}')
+    names = list(commands.joint_names)
+    normalized, _ = normalize_actuators(commands.joint_positions, names, actuators, native_max)
+    before = commands.times < contact_time
+    closing = ~before & (commands.times <= contact_time + window)
+    for i, actuator in enumerate(actuators):
+        if actuator.name in keep:
+            if np.any(closing):
+                normalized[before | closing, i] = normalized[closing, i].min()
+            continue
+        normalized[before, i] = 1.0
+        normalized[~before, i] = np.maximum(normalized[~before, i] - squeeze, 0.0)
+    q = commands.joint_positions.copy()
+    for i, actuator in enumerate(actuators):
+        q[:, names.index(actuator.joint)] = actuator.closed_position + normalized[:, i] * (
+            actuator.open_position - actuator.closed_position)
+    for row in range(len(q)):
+        full = mimic_positions(Handedness(side).value, dict(zip(names, q[row])))
+        q[row] = [full.get(name, value) for name, value in zip(names, q[row])]
+    return HandCommands(commands.times, commands.joint_names, q,
+                        tuple(a.name for a in actuators), normalized,
+                        np.rint(normalized * native_max).astype(np.int32))
 
 
 def retarget_hand_track(track: HandTrack,

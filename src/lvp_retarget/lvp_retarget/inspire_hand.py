@@ -171,6 +171,35 @@ def mimic_positions(side: HandSide | str, actuated: dict[str, float]) -> dict[st
     return full
 
 
+class InspireKinematics:
+    """Forward kinematics of the Inspire hand (pinocchio on the shipped URDF): fingertip
+    positions in the hand's `base` frame for given joint positions."""
+
+    def __init__(self, side: HandSide | str) -> None:
+        import pinocchio as pin  # pyright: ignore[reportMissingImports]
+
+        self.side = HandSide(side)
+        self._pin = pin
+        self._model = pin.buildModelFromUrdf(str(inspire_urdf_path(self.side)))
+        self._data = self._model.createData()
+        self._tips = [self._model.getFrameId(link) for link in TIP_LINKS]
+
+    def tip_positions(self, joint_names, joint_positions) -> np.ndarray:
+        """Return the five fingertips (thumb, index, middle, ring, pinky) (5, 3) in `base` (m).
+
+        `joint_positions` (rad) for `joint_names`; mimic joints left out follow their source.
+        """
+        full = mimic_positions(self.side, dict(zip(joint_names, map(float, joint_positions))))
+        q = np.zeros(self._model.nq)
+        for name, value in full.items():
+            if not self._model.existJointName(name):
+                raise DescriptionError(f'the Inspire hand has no joint {name!r}')
+            q[self._model.idx_qs[self._model.getJointId(name)]] = value
+        self._pin.forwardKinematics(self._model, self._data, q)
+        self._pin.updateFramePlacements(self._model, self._data)
+        return np.array([self._data.oMf[f].translation for f in self._tips])
+
+
 # ---------------------------------------------------------------- collision geometry
 
 @dataclass(frozen=True)
