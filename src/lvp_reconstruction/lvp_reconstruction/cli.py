@@ -2,7 +2,8 @@
 
     lvp_reconstruct track.npz [--video plan.mp4] [--intrinsics fx,fy,cx,cy | --fov DEG]
         [--depth depth.npy|depth.png] [--rgb first_frame.png]
-        [--camera-to-base x,y,z,qx,qy,qz,qw] [--out traj.npz] [--plot path.png]
+        [--camera-to-base x,y,z,qx,qy,qz,qw] [--hand-scale S] [--palm-length M]
+        [--out traj.npz] [--plot path.png]
 
 Exit status 0 on success, 1 with a message naming the bad input otherwise.
 """
@@ -61,15 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--hand-scale', type=float, default=defaults.lifting.hand_scale,
                    help='multiplies the metric keypoints (1.06 undoes MediaPipe\'s shrink; '
                    f'default {defaults.lifting.hand_scale:g})')
+    p.add_argument('--palm-length', type=float, metavar='M',
+                   default=defaults.lifting.palm_length_m,
+                   help='assumed wrist -> middle-MCP length of the demonstrator\'s hand (m), '
+                   'which sets the metric scale of the whole path (depth is proportional to '
+                   'it); 0 keeps the track\'s own metric hand size (default '
+                   f'{defaults.lifting.palm_length_m:g})')
     p.add_argument('--out', type=Path, help='write the trajectories (.npz)')
     p.add_argument('--plot', type=Path, help='write a plot of the path and residuals (.png)')
     return p
-
-
-
-
-
-
 
 
 def read_track(path: Path) -> tuple[HandTrack, np.ndarray | None]:
@@ -210,7 +211,13 @@ def run(args: argparse.Namespace) -> ReconstructionResult:
         camera_to_base = Pose(values[:3], values[3:])
     observation = assemble_observation(track.image_size, rgb, depth, intrinsics, camera_to_base)
     config = ReconstructionConfig()
-    config = replace(config, lifting=replace(config.lifting, hand_scale=args.hand_scale))
+    try:
+        lifting = replace(config.lifting, hand_scale=args.hand_scale,
+                          palm_length_m=args.palm_length)
+    except ValueError as exc:
+        raise InputError(f'--hand-scale {args.hand_scale} / --palm-length {args.palm_length}: '
+                         f'{exc}') from exc
+    config = replace(config, lifting=lifting)
     if args.fov is not None:
         if not 1.0 < args.fov < 179.0:
             raise InputError(f'--fov {args.fov}: expected a horizontal field of view in (1, 179) '

@@ -80,6 +80,8 @@ CONFIG_PARAMETERS: dict[str, str] = {
     'smoothing.hampel_sigmas': 'robust sigmas beyond which a frame is an outlier',
     'smoothing.savgol_window': 'Savitzky-Golay window on positions (odd, frames)',
     'smoothing.savgol_order': 'Savitzky-Golay polynomial order',
+    'smoothing.depth_half_window': 'frames on each side in the robust fit of the wrist distance '
+                                   'along the camera ray (0: Savitzky-Golay only)',
     'smoothing.rotation_sigma_frames': 'Gaussian sigma (frames) of the rotation average',
     'point_cloud.stride': 'scene cloud: keep every stride-th pixel in both directions',
     'point_cloud.min_depth_m': 'scene cloud: nearest depth kept (m)',

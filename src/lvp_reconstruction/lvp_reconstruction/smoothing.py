@@ -6,10 +6,18 @@
    refilled by interpolation (linear positions, SLERP orientations) from the kept frames.
 2. Positions: Savitzky-Golay filter (polynomial fit over a sliding window; keeps the peaks of
    a reach better than a moving average).
-3. Orientations: Gaussian-weighted average in the tangent space (log map) about each frame's
+3. Depth along the camera ray: a monocular fit's wrist lies on its pixel's ray to within a few
+   millimetres, but its distance along that ray inherits the hand-size and 3D-shape errors of
+   the tracker frame by frame (+-5-10 %, in runs of several frames, with single frames off by
+   15 %). So the distance is smoothed apart from the direction and harder: a robust local
+   polynomial (`robust_local_polynomial`: tricube weights in time, Tukey biweight weights on the
+   residuals, iterated) of log distance over a wider window, fitted to the kept frames only;
+   the smoothed direction of step 2 is kept. Positions must then be in the camera frame (rays
+   through its origin).
+4. Orientations: Gaussian-weighted average in the tangent space (log map) about each frame's
    rotation, iterated (a Karcher mean); the smoothed path stays on SO(3).
-Windows are in frames; for 16 fps plans the defaults span 0.56 s (positions) and +-0.25 s
-(orientations).
+Windows are in frames; for 16 fps plans the defaults span 0.56 s (positions), +-0.5 s (depth
+along the ray) and +-0.25 s (orientations).
 """
 
 from __future__ import annotations
@@ -35,6 +43,12 @@ class SmoothingConfig:
     hampel_min_position_m / hampel_min_angle_deg: deviations below these are never outliers.
     savgol_window / savgol_order: Savitzky-Golay window (odd, frames) and polynomial order;
       shrunk for short sequences.
+    depth_half_window: neighbours on each side in the robust fit of the distance along the
+      camera ray (0: the distance is smoothed with the rest of the position, by step 2 only).
+    depth_order: polynomial order of that fit.
+    depth_tukey_c: Tukey biweight constant in robust standard deviations (1.4826 MAD of the
+      residuals): frames farther off than that get no weight in the next iteration.
+    depth_iterations: robust re-weighting iterations after the first (plain) fit.
     rotation_sigma_frames: standard deviation of the Gaussian weights of the rotation average.
     rotation_half_window: neighbours on each side in the rotation average.
     rotation_iterations: Karcher-mean iterations.
@@ -46,6 +60,10 @@ class SmoothingConfig:
     hampel_min_angle_deg: float = 10.0
     savgol_window: int = 9
     savgol_order: int = 2
+    depth_half_window: int = 8
+    depth_order: int = 2
+    depth_tukey_c: float = 4.685
+    depth_iterations: int = 4
     rotation_sigma_frames: float = 2.0
     rotation_half_window: int = 4
     rotation_iterations: int = 2
@@ -58,6 +76,12 @@ class SmoothingConfig:
                                  f'{self.savgol_order}')
         if self.hampel_half_window < 1 or self.rotation_half_window < 0:
             raise SmoothingError('hampel_half_window must be >= 1 and rotation_half_window >= 0')
+        if self.depth_half_window < 0 or not 0 <= self.depth_order <= 3:
+            raise SmoothingError(f'depth_half_window must be >= 0 and depth_order in [0, 3], got '
+                                 f'{self.depth_half_window}, {self.depth_order}')
+        if not self.depth_tukey_c > 0.0 or self.depth_iterations < 0:
+            raise SmoothingError(f'depth_tukey_c must be > 0 and depth_iterations >= 0, got '
+                                 f'{self.depth_tukey_c}, {self.depth_iterations}')
 
 
 @dataclass(frozen=True)
@@ -119,6 +143,77 @@ def savgol_positions(positions, window: int = 9, order: int = 2) -> np.ndarray:
     return np.asarray(savgol_filter(p, window, order, axis=0, mode='interp'), dtype=np.float64)
 
 
+def robust_local_polynomial(times, values, keep, half_window: int = 8, order: int = 2,
+                            tukey_c: float = 4.685, iterations: int = 4) -> np.ndarray:
+    """Return (T,) robust local polynomial fits of `values` (T,) at every frame (LOESS).
+
+    At each frame, a polynomial of `order` in time is fitted by weighted least squares to the
+    kept frames within `half_window` frames, weighted by a tricube of the time offset; the
+    fits are repeated `iterations` times with each kept frame also weighted by Tukey's
+    biweight of its residual (in units of tukey_c x 1.4826 MAD of all kept residuals), so that
+    runs of outliers shorter than about half the window lose their pull. Frames not kept get a
+    value from their neighbours' fit. The order drops where a window has too few frames.
+    """
+    t = np.asarray(times, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    keep = np.asarray(keep, dtype=bool) & np.isfinite(y)
+    n = len(y)
+    if not keep.any():
+        raise SmoothingError(f'no kept value among {n} to fit')
+    y = np.where(keep, y, 0.0)
+    step = float(np.median(np.diff(t))) if n > 1 else 1.0
+    span = (half_window + 1) * step
+    kept_frames = np.flatnonzero(keep)
+    robust = keep.astype(np.float64)
+    fit = y.copy()
+    for iteration in range(iterations + 1):
+        for i, idx in enumerate(_windows(n, half_window)):
+            dt = t[idx] - t[i]
+            tricube = (1.0 - np.abs(dt / span) ** 3) ** 3
+            w = tricube * robust[idx]
+            if not np.any(w > 0.0):  # every neighbour rejected: fall back to the kept ones
+                w = tricube * keep[idx]
+            if not np.any(w > 0.0):  # no kept frame within reach: the nearest kept value
+                fit[i] = y[kept_frames[np.argmin(np.abs(kept_frames - i))]]
+                continue
+            degree = min(order, int(np.count_nonzero(w > 0.0)) - 1)
+            sw = np.sqrt(w)
+            basis = np.vander(dt / span, degree + 1)
+            coef = np.linalg.lstsq(basis * sw[:, None], y[idx] * sw, rcond=None)[0]
+            fit[i] = coef[-1]
+        if iteration == iterations:
+            break
+        residual = y - fit
+        scale = 1.4826 * np.median(np.abs(residual[keep]))
+        if scale < 1e-12:
+            break
+        u = residual / (tukey_c * scale)
+        robust = np.where(keep & (np.abs(u) < 1.0), (1.0 - u**2) ** 2, 0.0)
+    return fit
+
+
+def smooth_along_rays(times, positions, directions, keep,
+                      config: SmoothingConfig | None = None) -> np.ndarray:
+    """Return positions (T, 3) at the robustly smoothed distance along `directions`' rays.
+
+    positions (T, 3): the raw camera-frame positions (metres) whose distances from the origin
+    are fitted (kept frames only, in log: the errors are relative); directions (T, 3): where
+    each output lies (any length; e.g. the Savitzky-Golay-smoothed positions).
+    """
+    config = config or SmoothingConfig()
+    p = np.asarray(positions, dtype=np.float64)
+    direction = np.asarray(directions, dtype=np.float64)
+    distance = np.linalg.norm(p, axis=1)
+    keep = np.asarray(keep, dtype=bool) & (distance > 1e-9)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        log_distance = np.log(distance)
+    smoothed = np.exp(robust_local_polynomial(times, log_distance, keep,
+                                              config.depth_half_window, config.depth_order,
+                                              config.depth_tukey_c, config.depth_iterations))
+    unit = direction / np.linalg.norm(direction, axis=1, keepdims=True)
+    return unit * smoothed[:, None]
+
+
 def average_rotations(quaternions, sigma_frames: float = 2.0, half_window: int = 4,
                       iterations: int = 2) -> np.ndarray:
     """Gaussian-weighted log-map (Karcher) average of each orientation's neighbours (T, 4)."""
@@ -140,7 +235,11 @@ def average_rotations(quaternions, sigma_frames: float = 2.0, half_window: int =
 
 def smooth_poses(times, positions, quaternions, valid,
                  config: SmoothingConfig | None = None) -> SmoothedPoses:
-    """Reject outliers, refill them and invalid frames, and smooth positions and orientations."""
+    """Reject outliers, refill them and invalid frames, and smooth positions and orientations.
+
+    positions (T, 3) in the camera frame (metres) when `config.depth_half_window` > 0: their
+    distance from its origin is smoothed apart (`smooth_along_rays`).
+    """
     config = config or SmoothingConfig()
     t = np.asarray(times, dtype=np.float64)
     p = np.asarray(positions, dtype=np.float64)
@@ -158,6 +257,8 @@ def smooth_poses(times, positions, quaternions, valid,
         kept = keep
     filled_p, filled_q = interpolate_poses(t[kept], p[kept], q[kept], t)
     smooth_p = savgol_positions(filled_p, config.savgol_window, config.savgol_order)
+    if config.depth_half_window > 0:
+        smooth_p = smooth_along_rays(t, p, smooth_p, kept, config)
     smooth_q = average_rotations(filled_q, config.rotation_sigma_frames,
                                  config.rotation_half_window, config.rotation_iterations)
     return SmoothedPoses(smooth_p, smooth_q, outliers)

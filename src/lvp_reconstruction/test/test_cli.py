@@ -12,7 +12,7 @@ from lvp_common.input_files import read_depth_image
 from lvp_common.video_io import write_video
 from lvp_hand_tracking.track_file import save_track_npz
 from lvp_hand_tracking.tracker import TrackingResult
-from lvp_reconstruction.cli import main
+from lvp_reconstruction.cli import build_parser, main
 from lvp_reconstruction.synthetic_hand import make_track, wrist_path
 from lvp_reconstruction.trajectory_file import load_wrist_trajectories_npz
 from scipy.spatial.transform import Rotation
@@ -72,6 +72,41 @@ def test_reconstructs_a_synthetic_track_with_depth_and_extrinsic(tmp_path, capsy
     assert iio.imread(tmp_path / 'path.png').shape[:2] == (400, 1300)
 
 
+
+def test_palm_length_sets_the_metric_scale_of_the_path(tmp_path, capsys):
+    seq = wrist_path()
+    # The track's own metric hand is 20 % small (as a tracker's may be): its wrist -> middle-MCP
+    # bone is 0.8 x 9.05 cm.
+    track = make_track(seq, pixel_noise_px=0.5, metric_noise_m=0.0, metric_scale=0.8, seed=3)
+    intr = seq.intrinsics
+    track_path = save_track(tmp_path / 'track.npz', track)
+    true_palm = float(np.linalg.norm(seq.keypoints_camera[0, 9] - seq.keypoints_camera[0, 0]))
+    paths, outputs = {}, {}
+    for palm in (0.0, true_palm, 0.12):
+        out_path = tmp_path / f'traj_{palm:.4f}.npz'
+        code = main([str(track_path), '--intrinsics', csv([intr.fx, intr.fy, intr.cx, intr.cy]),
+                     '--palm-length', repr(palm), '--out', str(out_path)])
+        outputs[palm] = capsys.readouterr().out
+        assert code == 0, outputs[palm]
+        paths[palm] = load_wrist_trajectories_npz(out_path)['camera_smoothed'].positions
+    truth = seq.wrist_positions
+    extent = {palm: np.ptp(p, axis=0) for palm, p in paths.items()}
+    # The projection fixes the path up to one scale, and the palm length is that scale: the
+    # wrist path (its distance from the camera, and so its extent) grows in proportion.
+    ratio = 0.12 / true_palm
+    assert extent[0.12] == pytest.approx(ratio * extent[true_palm], rel=0.02)
+    assert paths[0.12] == pytest.approx(ratio * paths[true_palm], rel=0.02, abs=1e-3)
+    assert np.median(np.linalg.norm(paths[true_palm] - truth, axis=1)) < 0.005
+    assert extent[true_palm] == pytest.approx(np.ptp(truth, axis=0), rel=0.05, abs=0.005)
+    # 0 keeps the track's own (20 % small) hand: the whole path comes out 0.8 x as far.
+    assert extent[0.0] == pytest.approx(0.8 * np.ptp(truth, axis=0), rel=0.05, abs=0.005)
+    assert np.median(paths[0.0][:, 2] / truth[:, 2]) == pytest.approx(0.8, abs=0.02)
+    assert 'hand size assumed: wrist -> middle MCP 12.0 cm' in outputs[0.12]
+    assert 'hand size assumed' not in outputs[0.0]
+    help_text = ' '.join(build_parser().format_help().split())
+    assert '--palm-length M' in help_text and "0 keeps the track's own metric" in help_text
+
+
 def _wall(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """A textured wall with plenty of corners for the background tracker."""
     tex = rng.integers(60, 200, (height // 8, width // 8, 3)).astype(np.uint8)
@@ -128,6 +163,7 @@ def small_track(tmp_path_factory) -> Path:
     (['--camera-to-base', '0,0,0,0,0,0'], '--camera-to-base'),
     (['--camera-to-base', '0,0,0,0,0,0,0'], 'quaternion'),
     (['--fov', '200'], '--fov'),
+    (['--palm-length', '0.5'], 'palm_length_m must be 0'),
     (['--depth', 'missing.npy'], '--depth missing.npy: file not found'),
     (['--depth', '{tmp}/depth8.png'], 'expected a single-channel 16-bit PNG'),
     (['--depth', '{tmp}/depth_small.npy', '--rgb', '{tmp}/rgb.png'], 'but --rgb'),
