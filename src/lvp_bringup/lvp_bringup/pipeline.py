@@ -93,6 +93,10 @@ APPROACH_LEAD = 1.0
 the earlier motion (the hand entering the view, often beyond the arm's reach and the least
 reliably tracked) is replaced by the robot's own approach from its current state."""
 
+GRASP_DWELL = 0.5
+"""The G1 hand holds its grasp pose this long (s) while the Inspire closes, before following
+the rest of the demonstration (the human's fingers close faster than the Inspire's)."""
+
 CONTACT_TOLERANCE = 0.01
 """The contact time is the first time the hand's grasp point is within this (m) of its closest
 approach to the object it grasps (`closest_approach`)."""
@@ -178,6 +182,9 @@ class PipelineConfig:
     require_grasp_candidate: bool = False
     """GRASP_FAILED when the antipodal detector finds no grasp (else reported and continued)."""
     g1_side: str = 'right'
+    grasp: bool | None = None
+    """Whether the task grasps the object (G1: open before contact, pinch, hold); None decides
+    from the task sentence (`task_grasps`)."""
 
 
 @dataclass(frozen=True)
@@ -190,7 +197,9 @@ class EeMapping:
     hand_in_mount: quaternion
     (x, y, z, w) of the human hand frame in the robot's hand-mount frame (G1); grasp_turn:
     quaternion (base frame) turning the G1 hand mount into the registered grasp at the contact,
-    phased in over the APPROACH_LEAD before it (empty: none).
+    phased in over the APPROACH_LEAD before it (empty: none); grasp_dwell (s): the EE holds its
+    contact pose this long while the hand closes, everything later in the plan comes that much
+    later (`dwell_path`; hand commands and gripper events are stored already delayed).
     """
 
     embodiment: str
@@ -202,6 +211,7 @@ class EeMapping:
     yaw_offset: float = 0.0
     hand_in_mount: tuple[float, ...] = ()
     grasp_turn: tuple[float, ...] = ()
+    grasp_dwell: float = 0.0
     description: str = ''
 
     def to_metadata(self) -> dict[str, object]:
@@ -210,7 +220,8 @@ class EeMapping:
                 'min_tcp_height': self.min_tcp_height, 'path_offset': list(self.path_offset),
                 'yaw_offset': self.yaw_offset,
                 'hand_in_mount': list(self.hand_in_mount),
-                'grasp_turn': list(self.grasp_turn), 'description': self.description}
+                'grasp_turn': list(self.grasp_turn), 'grasp_dwell': self.grasp_dwell,
+                'description': self.description}
 
     @classmethod
     def from_metadata(cls, meta: dict) -> EeMapping:
@@ -222,6 +233,7 @@ class EeMapping:
                    yaw_offset=float(meta.get('yaw_offset', 0.0)),
                    hand_in_mount=tuple(meta.get('hand_in_mount', ())),
                    grasp_turn=tuple(meta.get('grasp_turn', ())),
+                   grasp_dwell=float(meta.get('grasp_dwell', 0.0)),
                    description=str(meta.get('description', '')))
 
 
@@ -344,6 +356,19 @@ def vertical_final_approach(positions: np.ndarray, height: float) -> np.ndarray:
     return out
 
 
+def descend_onto(positions: np.ndarray, height: float) -> np.ndarray:
+    """Make an approach (positions up to the grasp, the last row) come down onto the grasp:
+    never lower than the grasp, and no lower than its horizontal distance (up to `height`)
+    above it (a 45 degree cone), then the `vertical_final_approach`. The open fingers of a
+    dexterous hand reach below its mount and would otherwise hit the table or the object."""
+    out = positions.copy()
+    grasp = positions[-1]
+    distance = np.linalg.norm(out[:, :2] - grasp[:2], axis=1)
+    out[:, 2] = np.maximum(out[:, 2], grasp[2] + np.minimum(distance, height))
+    out[-1] = grasp
+    return vertical_final_approach(out, height)
+
+
 def register_to_grasp(wrist: WristTrajectory, mapping: EeMapping, grasp,
                       reference_closing_axis: np.ndarray) -> EeMapping:
     """Shift and turn a Franka mapping so the TCP meets `grasp` (GraspCandidate) at contact."""
@@ -432,6 +457,9 @@ def g1_mount_path(wrist: WristTrajectory, mapping: EeMapping) -> WristTrajectory
     positions = wrist.positions.copy()
     if mapping.path_offset:
         positions = positions + np.asarray(mapping.path_offset)
+    if mapping.path_offset and mapping.grasp_turn and mapping.contact_time is not None:
+        k = _contact_index(wrist.times, mapping.contact_time)
+        positions[:k + 1] = descend_onto(positions[:k + 1], PREGRASP_HEIGHT)
     return WristTrajectory(wrist.times, positions, continuous_quaternions(mount),
                            wrist.frame_id, smoothed=wrist.smoothed)
 
@@ -457,6 +485,20 @@ def closest_approach(wrist: WristTrajectory, target: np.ndarray,
     nearest = float(distance.min())
     k = int(np.flatnonzero(distance <= nearest + tolerance)[0])
     return float(wrist.times[k]), nearest
+
+
+NON_GRASP_VERBS = ('push', 'press', 'poke', 'tap', 'touch', 'nudge', 'slide', 'flick')
+GRASP_VERBS = ('pick', 'lift', 'grasp', 'grab', 'take', 'hold', 'place', 'put', 'pour',
+               'carry', 'raise')
+
+
+def task_grasps(prompts: tuple[str, ...]) -> bool:
+    """Whether a task sentence asks to grasp: yes when it names a grasping verb (pick, lift,
+    place, ...) or no contact verb (push, press, ...); 'push the cube' and 'press the button'
+    do not."""
+    words = ' '.join(prompts).lower().replace(',', ' ').split()
+    grasping = any(w.startswith(GRASP_VERBS) for w in words)
+    return grasping or not any(w.startswith(NON_GRASP_VERBS) for w in words)
 
 
 def approached_object(cloud, wrist: WristTrajectory, step: float = 0.1):
@@ -565,8 +607,8 @@ def human_grasp_chord(wrist: WristTrajectory, index: int) -> np.ndarray | None:
     return chord / norm if norm > 1e-6 else None
 
 
-def register_to_object(result: PipelineResult, mapping: EeMapping,
-                       max_offset: float) -> EeMapping:
+def register_to_object(result: PipelineResult, mapping: EeMapping, max_offset: float,
+                       grasp: bool = True) -> EeMapping:
     """Shift a G1 mapping so the Inspire hand holds the nearest seen object at contact.
 
     The object is the one the human's grasp point comes nearest (`approached_object`); the
@@ -593,6 +635,16 @@ def register_to_object(result: PipelineResult, mapping: EeMapping,
                                f'{100 * nearest:.1f} cm to the nearest object\'s centre '
                                f'(> {100 * max_offset:.0f} cm): path not registered')
         return mapping
+    if not grasp:
+        # A push or press: the hand's grasp point meets the object; fingers as retargeted.
+        k = _contact_index(wrist.times, time)
+        offset = centre - hand_grasp_points(wrist)[k]
+        note = (f'; registered to the object at {np.round(centre, 3).tolist()} m at '
+                f't = {time:.2f} s (no grasp in the task: path shifted '
+                f'{100 * np.linalg.norm(offset):.1f} cm so the human grasp point meets it)')
+        return replace(mapping, contact_time=float(time),
+                       path_offset=tuple(float(v) for v in offset),
+                       description=mapping.description + note)
     side = 'left' if result.robot.name.startswith('g1_left') else 'right'  # type: ignore
     result.hand_commands = grasp_commands(result.hand_commands, time, side)
     result.messages.append(f'retargeting: the Inspire fingers stay open until the contact at '
@@ -611,9 +663,11 @@ def register_to_object(result: PipelineResult, mapping: EeMapping,
             f'top-down pinch across the object over the last {APPROACH_LEAD:.1f} s before it, '
             f'path shifted {100 * np.linalg.norm(offset):.1f} cm so '
             f'the Inspire grasp point meets the object)')
-    return replace(mapping, contact_time=float(time),
+    result.hand_commands = dwell_commands(result.hand_commands, time, GRASP_DWELL)
+    return replace(mapping, contact_time=float(time), grasp_dwell=GRASP_DWELL,
                    path_offset=tuple(float(v) for v in offset),
-                   description=mapping.description + note)
+                   description=mapping.description + note + (
+                       f'; the hand holds there {GRASP_DWELL:.1f} s while it closes'))
 
 
 def ee_path_for(wrist: WristTrajectory, mapping: EeMapping, robot) -> WristTrajectory:
@@ -623,8 +677,32 @@ def ee_path_for(wrist: WristTrajectory, mapping: EeMapping, robot) -> WristTraje
     if mapping.embodiment == 'franka_gripper':
         # The home TCP's closing axis picks the sign of the first yaw (least wrist rotation).
         ref = robot.ee_pose(robot.home).rotation[:, 1]
-        return franka_tcp_path(wrist, mapping, ref)
-    return g1_mount_path(wrist, mapping)
+        path = franka_tcp_path(wrist, mapping, ref)
+    else:
+        path = g1_mount_path(wrist, mapping)
+    if mapping.grasp_dwell > 0.0 and mapping.contact_time is not None:
+        path = dwell_path(path, mapping.contact_time, mapping.grasp_dwell)
+    return path
+
+
+def dwell_path(path: WristTrajectory, time: float, dwell: float) -> WristTrajectory:
+    """Hold the pose of the waypoint nearest `time` for `dwell` s; later waypoints come `dwell`
+    s later."""
+    k = _contact_index(path.times, time)
+    times = np.concatenate([path.times[:k + 1], [path.times[k] + dwell],
+                            path.times[k + 1:] + dwell])
+    positions = np.insert(path.positions, k + 1, path.positions[k], axis=0)
+    quaternions = np.insert(path.quaternions, k + 1, path.quaternions[k], axis=0)
+    fingers = None if path.finger_keypoints is None else np.insert(
+        path.finger_keypoints, k + 1, path.finger_keypoints[k], axis=0)
+    return WristTrajectory(times, positions, quaternions, path.frame_id,
+                           smoothed=path.smoothed, finger_keypoints=fingers)
+
+
+def dwell_commands(commands: HandCommands, time: float, dwell: float) -> HandCommands:
+    """Hand commands later than `time` (s) come `dwell` s later (see `dwell_path`)."""
+    times = np.where(commands.times > time, commands.times + dwell, commands.times)
+    return replace(commands, times=times)
 
 
 def approach_from(wrist: WristTrajectory, start_time: float) -> WristTrajectory:
@@ -818,7 +896,10 @@ def _dexterous_stage(result: PipelineResult, config: PipelineConfig) -> None:
         config.dexterous or DexterousRetargetConfig())  # type: ignore[arg-type]
     robot = result.robot
     mapping = g1_mapping(robot.ee_frame)  # type: ignore[attr-defined]
-    result.mapping = register_to_object(result, mapping, config.max_grasp_offset)
+    grasp = config.grasp
+    if grasp is None:
+        grasp = task_grasps(result.plan.prompts if result.plan is not None else ())
+    result.mapping = register_to_object(result, mapping, config.max_grasp_offset, grasp)
 
 
 def executor_for(config: PipelineConfig):

@@ -72,3 +72,14 @@ def test_top_down_pinch_is_level_across_the_face_with_the_palm_down():
     long_face = TopFace(np.zeros(3), (0.05, 0.15), axes, 0.0, 0.05)
     across = top_down_pinch(chord, long_face, current).apply(chord)
     assert abs(across[:2] @ axes[0]) > 1.0 - 1e-4
+
+
+def test_task_sentence_decides_whether_the_hand_grasps():
+    from lvp_bringup.pipeline import task_grasps
+
+    assert task_grasps(('pick up the green cube',))
+    assert task_grasps(('put the cup on the plate',))
+    assert task_grasps(('pick up the cube', 'press the button'))  # a sub-task grasps
+    assert not task_grasps(('push the green cube onto the yellow square',))
+    assert not task_grasps(('press the red button',))
+    assert task_grasps(('the cube',))  # no verb: a grasp, the common case

@@ -172,3 +172,23 @@ def test_replay_on_a_robot_refuses_another_embodiment_first(demo_run, tmp_path, 
     assert "unitree backend drives the g1_inspire embodiment, not 'franka_gripper'" in err
     assert 'nothing executed' in err
     assert not (tmp_path / 'replay').exists()
+
+
+def test_g1_demo_lifts_the_cube_and_replays_exactly(tmp_path):
+    """The G1 + Inspire reach-grasp-lift (seed 0, 49 frames): registered to the cube, the hand
+    opens before contact, turns into a top-down pinch, holds while closing, and lifts the cube;
+    the archive's mapping (turn, dwell) replays to the same joint trajectory."""
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(['demo', '--embodiment', 'g1_inspire', '--seed', '0', '--num-frames', '49',
+                     '--out', str(tmp_path), '--quiet'])
+    stdout = buf.getvalue()
+    assert code == 0, stdout
+    assert 'SUCCESS: cube rose' in stdout, stdout
+    record, result = replay_archive(tmp_path / 'plan_archive')
+    archived, replayed = record.joint_trajectory, result.trajectory
+    assert archived is not None and replayed is not None
+    np.testing.assert_allclose(replayed.positions, archived.positions, atol=1e-6)
