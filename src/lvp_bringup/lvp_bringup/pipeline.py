@@ -93,6 +93,12 @@ APPROACH_LEAD = 1.0
 the earlier motion (the hand entering the view, often beyond the arm's reach and the least
 reliably tracked) is replaced by the robot's own approach from its current state."""
 
+PRE_APPROACH_HEIGHT = 0.08
+PRE_APPROACH_TIME = 0.5
+"""The G1 approaches the first pose of its path from PRE_APPROACH_HEIGHT (m) above it, over
+the last PRE_APPROACH_TIME (s): the Inspire's thumb and fingers reach 15-21 cm below the mount,
+and a sideways approach at the path's height drags them over the table."""
+
 GRASP_DWELL = 0.5
 """The G1 hand holds its grasp pose this long (s) while the Inspire closes, before following
 the rest of the demonstration (the human's fingers close faster than the Inspire's)."""
@@ -679,10 +685,22 @@ def ee_path_for(wrist: WristTrajectory, mapping: EeMapping, robot) -> WristTraje
         ref = robot.ee_pose(robot.home).rotation[:, 1]
         path = franka_tcp_path(wrist, mapping, ref)
     else:
-        path = g1_mount_path(wrist, mapping)
+        path = above_first(g1_mount_path(wrist, mapping), PRE_APPROACH_HEIGHT,
+                           PRE_APPROACH_TIME)
     if mapping.grasp_dwell > 0.0 and mapping.contact_time is not None:
         path = dwell_path(path, mapping.contact_time, mapping.grasp_dwell)
     return path
+
+
+def above_first(path: WristTrajectory, height: float, lead: float) -> WristTrajectory:
+    """Prepend the first pose raised by `height` (m), `lead` s earlier: the robot's own approach
+    ends with a descent onto the path instead of sweeping in at its height."""
+    fingers = None if path.finger_keypoints is None else np.concatenate(
+        [path.finger_keypoints[:1], path.finger_keypoints])
+    return WristTrajectory(np.concatenate([[path.times[0] - lead], path.times]),
+                           np.vstack([path.positions[0] + [0.0, 0.0, height], path.positions]),
+                           np.vstack([path.quaternions[:1], path.quaternions]), path.frame_id,
+                           smoothed=path.smoothed, finger_keypoints=fingers)
 
 
 def dwell_path(path: WristTrajectory, time: float, dwell: float) -> WristTrajectory:

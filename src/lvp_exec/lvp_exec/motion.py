@@ -7,7 +7,8 @@ timing and the safety filter all passed:
                Franka TCP, the G1 hand mount), warm-started from the start state: the
                executor's measured joint positions, else the robot's home
     timing     `parameterize` (TOPP-RA) from the start state at rest to the last waypoint at rest
-    safety     SafetyFilter.check of the sampled trajectory against the start state
+    safety     SafetyFilter.check of the sampled trajectory (the G1: with the Inspire fingertips
+               at the commanded closure) against the start state
     executing  the Executor runs it, with the gripper events / hand commands moved from the
                plan's clock onto the trajectory's (`on_execution_clock`); skipped with plan_only
 
@@ -42,6 +43,7 @@ from lvp_exec.safety import (
     SafetyFilter,
     SafetyViolationError,
     default_safety_config,
+    inspire_fingertips,
 )
 from lvp_exec.timing import TimedPath, TimingConfig, TimingError, parameterize
 
@@ -251,10 +253,17 @@ def execute_motion(request: MotionRequest, executor: Any = None,
     timed = result.timed
     assert timed is not None
     safety = SafetyFilter(robot, config.safety or default_safety_config(robot))
-    _stage('safety', (SafetyViolationError,), lambda: safety.check(timed.trajectory, start),
-           result, run_stage)
     result.gripper_events, result.hand_commands = on_execution_clock(
         timed, request.gripper_events, request.hand_commands)
+    commands = result.hand_commands
+
+    def check() -> None:
+        hand = None
+        if commands is not None and robot.name.startswith('g1_'):
+            hand = inspire_fingertips(robot, commands, timed.trajectory.times)
+        safety.check(timed.trajectory, start, hand)
+
+    _stage('safety', (SafetyViolationError,), check, result, run_stage)
     if config.plan_only or executor is None:
         return result
     execution = ExecutionRequest(robot, timed.trajectory, result.gripper_events,

@@ -11,7 +11,9 @@ Checks, in this order (the first failure aborts; nothing is executed unless all 
    `acceleration_scale`;
 6. workspace: the EE origin (FK) inside an axis-aligned box in the base frame;
 7. table: the EE and the robot's `collision_frames` origins above the table plane
-   z = `table_height` + `table_clearance` in the base frame.
+   z = `table_height` + `table_clearance` in the base frame, and so are the hand's own points
+   when given (`HandPoints`, e.g. the Inspire fingertips at the commanded closure, which reach
+   ~20 cm past the G1's hand mount: `inspire_fingertips`).
 
 Finite differences of a trajectory that respects a bound respect it too (they are averages),
 so checking them catches trajectories whose velocity/acceleration fields understate the motion.
@@ -70,6 +72,37 @@ class TableCollisionError(SafetyViolationError):
 
 
 @dataclass(frozen=True)
+class HandPoints:
+    """Points of the hand in the EE frame per trajectory sample: names (N,), points (T, N, 3)."""
+
+    names: tuple[str, ...]
+    points: np.ndarray
+
+
+def inspire_fingertips(robot: RobotModel, commands, times: np.ndarray) -> HandPoints:
+    """The Inspire hand's five fingertips in the G1 hand-mount frame at `times` (s, the
+    trajectory's clock), for HandCommands `commands` on that clock (normalised commands
+    interpolated in time, held before the first and after the last)."""
+    from lvp_retarget.inspire_hand import INSPIRE_ACTUATORS, TIP_LINKS, InspireKinematics
+
+    from lvp_exec.robots import INSPIRE_BASE_IN_MOUNT
+
+    side = 'left' if robot.name.startswith('g1_left') else 'right'
+    kinematics = InspireKinematics(side)
+    by_name = {a.name: a for a in INSPIRE_ACTUATORS}
+    actuators = [by_name[name] for name in commands.actuator_names]
+    joints = [a.joint for a in actuators]
+    normalized = np.stack([np.interp(times, commands.times, commands.normalized[:, i])
+                           for i in range(len(actuators))], axis=1)
+    closed = np.array([a.closed_position for a in actuators])
+    opened = np.array([a.open_position for a in actuators])
+    q = closed + normalized * (opened - closed)
+    tips = np.stack([kinematics.tip_positions(joints, row) for row in q])
+    return HandPoints(tuple(f'inspire {link}' for link in TIP_LINKS),
+                      tips @ INSPIRE_BASE_IN_MOUNT.T)
+
+
+@dataclass(frozen=True)
 class SafetyConfig:
     """Safety limits; positions in the robot base frame (m), angles rad."""
 
@@ -90,6 +123,12 @@ class SafetyConfig:
     table_height: float | None = 0.0
     """Table plane z (m) in the base frame; None disables the table check."""
     table_clearance: float = 0.01
+    hand_clearance: float = -0.02
+    """Least height (m) of the hand's own points (`HandPoints`) above the table plane. A hand
+    grasping an object that rests on the table brings its fingertips to it, and the Inspire's
+    force-limited fingertips commanded past contact (lvp_retarget's GRASP_SQUEEZE) stop at the
+    object and the table: they may be planned up to 2 cm into the plane (the fingers' distal
+    segments are ~4 cm long); deeper means the hand itself is being driven into the table."""
     max_sample_interval: float = 0.05
     """Samples further apart (s) than this cannot be checked in between."""
 
@@ -122,14 +161,22 @@ class SafetyFilter:
         self.robot = robot
         self.config = config or default_safety_config(robot)
 
-    def check(self, trajectory: JointTrajectory, current_joints) -> None:
-        """Raise the first violation found in `trajectory`; return if it is safe to execute."""
+    def check(self, trajectory: JointTrajectory, current_joints,
+              hand: HandPoints | None = None) -> None:
+        """Raise the first violation found in `trajectory`; return if it is safe to execute.
+
+        `hand`: points of the hand (EE frame, one set per sample) checked against the table.
+        """
         self._check_format(trajectory)
         self._check_start(trajectory, np.asarray(current_joints, dtype=np.float64))
         self._check_positions(trajectory)
         self._check_velocities(trajectory)
         self._check_accelerations(trajectory)
-        self._check_cartesian(trajectory)
+        if hand is not None and hand.points.shape[:1] != trajectory.times.shape:
+            raise TrajectoryFormatError(
+                f'hand points for {hand.points.shape[0]} samples, trajectory has '
+                f'{len(trajectory.times)}')
+        self._check_cartesian(trajectory, hand)
 
     def _check_format(self, traj: JointTrajectory) -> None:
         if traj.joint_names != self.robot.joint_names:
@@ -227,16 +274,20 @@ class SafetyFilter:
                           a_max * c.finite_difference_tolerance,
                           'acceleration (finite difference)', 'rad/s^2', times=t[1:-1])
 
-    def _check_cartesian(self, traj: JointTrajectory) -> None:
+    def _check_cartesian(self, traj: JointTrajectory, hand: HandPoints | None = None) -> None:
         c = self.config
         lo, hi = np.array(c.workspace_min), np.array(c.workspace_max)
         frame_ids = (self.robot.ee_frame_id, *self.robot.collision_frame_ids)
-        frame_names = (self.robot.ee_frame, *self.robot.collision_frames)
+        frame_names = (self.robot.ee_frame, *self.robot.collision_frames,
+                       *(() if hand is None else hand.names))
         floor = None if c.table_height is None else c.table_height + c.table_clearance
         axes = 'xyz'
         for k, q in enumerate(traj.positions):
             points = self.robot.frame_positions(q, frame_ids)
             ee = points[0]
+            if hand is not None:
+                pose = self.robot.ee_pose(q)
+                points = np.vstack([points, pose.position + hand.points[k] @ pose.rotation.T])
             t = float(traj.times[k])
             outside = np.maximum(lo - ee, ee - hi)
             if np.any(outside > 0.0):
@@ -247,9 +298,11 @@ class SafetyFilter:
                     f'the workspace box [{lo[a]:.3f}, {hi[a]:.3f}] m', frame=self.robot.ee_frame,
                     time=t, value=float(ee[a]), limit=limit)
             if floor is not None:
-                i = int(np.argmin(points[:, 2]))
-                if points[i, 2] < floor:
+                floors = np.full(len(points), floor)
+                floors[len(frame_ids):] = c.table_height + c.hand_clearance  # type: ignore
+                i = int(np.argmin(points[:, 2] - floors))
+                if points[i, 2] < floors[i]:
                     raise TableCollisionError(
                         f'{frame_names[i]} z = {points[i, 2]:.3f} m at t = {t:.3f} s is below '
-                        f'the table plane + clearance {floor:.3f} m', frame=frame_names[i],
-                        time=t, value=float(points[i, 2]), limit=floor)
+                        f'the table plane + clearance {floors[i]:.3f} m', frame=frame_names[i],
+                        time=t, value=float(points[i, 2]), limit=float(floors[i]))

@@ -246,3 +246,42 @@ def test_format_violations():
     sparse = _replace(traj, times=traj.times * 10.0)
     with pytest.raises(TrajectoryFormatError, match='apart'):
         SafetyFilter(robot).check(sparse, traj.positions[0])
+
+
+def test_inspire_fingertips_below_the_table_are_a_violation():
+    """The G1 hand mount 18 cm above the table with the fingers pointing down: the mount is
+    clear, the open Inspire's fingertips (~21 cm out) are not; closed (~15 cm), they are."""
+    from lvp_common.artifacts import HandCommands, WristTrajectory
+    from lvp_exec.safety import inspire_fingertips
+    from lvp_retarget.inspire_hand import INSPIRE_ACTUATORS
+    from scipy.spatial.transform import Rotation
+
+    robot = ROBOTS['g1_right']
+    config = default_safety_config(robot)
+    assert config.table_height is not None
+    # Mount x (the fingers) pointing down, palm (mount -y) facing the robot.
+    rotation = Rotation.from_matrix(np.array([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0],
+                                              [-1.0, 0.0, 0.0]]))
+    target = WristTrajectory(np.array([0.0]), np.array([[0.25, -0.2,
+                                                         config.table_height + 0.18]]),
+                             rotation.as_quat()[None], robot.base_frame)
+    q = DampedLeastSquaresIk(robot).solve(target, robot.home).positions[0]
+    times = np.arange(20) * 0.01
+    traj = JointTrajectory(times, robot.joint_names, np.tile(q, (20, 1)), np.zeros((20, 7)),
+                           np.zeros((20, 7)))
+    safety = SafetyFilter(robot, config)
+    safety.check(traj, q)  # the mount and arm links alone are clear
+
+    def commands(level: float) -> HandCommands:
+        names = tuple(a.name for a in INSPIRE_ACTUATORS)
+        normalized = np.full((2, 6), level)
+        joints = np.array([[a.closed_position + level * (a.open_position - a.closed_position)
+                            for a in INSPIRE_ACTUATORS]] * 2)
+        return HandCommands(np.array([0.0, 1.0]), tuple(a.joint for a in INSPIRE_ACTUATORS),
+                            joints, names, normalized, np.rint(normalized * 1000))
+
+    with pytest.raises(TableCollisionError, match='inspire') as info:
+        safety.check(traj, q, inspire_fingertips(robot, commands(1.0), times))
+    assert info.value.frame is not None and info.value.frame.endswith('_tip')
+    assert info.value.value is not None and info.value.value < config.table_height
+    safety.check(traj, q, inspire_fingertips(robot, commands(0.0), times))

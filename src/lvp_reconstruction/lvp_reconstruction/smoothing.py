@@ -151,8 +151,10 @@ def robust_local_polynomial(times, values, keep, half_window: int = 8, order: in
     kept frames within `half_window` frames, weighted by a tricube of the time offset; the
     fits are repeated `iterations` times with each kept frame also weighted by Tukey's
     biweight of its residual (in units of tukey_c x 1.4826 MAD of all kept residuals), so that
-    runs of outliers shorter than about half the window lose their pull. Frames not kept get a
-    value from their neighbours' fit. The order drops where a window has too few frames.
+    runs of outliers shorter than about half the window lose their pull. Frames not kept are
+    interpolated linearly between the fits at the kept frames around them (a polynomial fitted
+    on one side of a gap extrapolates wildly into it). The order drops where a window has too
+    few frames.
     """
     t = np.asarray(times, dtype=np.float64)
     y = np.asarray(values, dtype=np.float64)
@@ -189,6 +191,9 @@ def robust_local_polynomial(times, values, keep, half_window: int = 8, order: in
             break
         u = residual / (tukey_c * scale)
         robust = np.where(keep & (np.abs(u) < 1.0), (1.0 - u**2) ** 2, 0.0)
+    # Frames not kept lie in gaps, where a one-sided polynomial would extrapolate: they are
+    # interpolated linearly between the fits at the kept frames around them.
+    fit[~keep] = np.interp(t[~keep], t[keep], fit[keep])
     return fit
 
 

@@ -136,3 +136,19 @@ def test_smooth_along_rays_keeps_directions_and_fills_unkept_frames():
 def test_bad_depth_smoothing_parameters_are_refused(fields):
     with pytest.raises(SmoothingError, match=next(iter(fields))):
         SmoothingConfig(**fields)
+
+
+def test_robust_fit_does_not_extrapolate_into_a_gap():
+    """15 rejected frames between two curved runs: the filled frames lie between the fits at
+    the kept frames around the gap (a one-sided quadratic shot 20 cm past them before)."""
+    from lvp_reconstruction.smoothing import robust_local_polynomial
+
+    t = np.arange(40) / 16.0
+    y = np.where(t < 1.5, 0.5 + 0.3 * (t - 1.0) ** 2, 0.5 - 0.4 * (t - 1.9) ** 2)
+    keep = np.ones(40, dtype=bool)
+    keep[17:32] = False
+    fit = robust_local_polynomial(t, y, keep, half_window=8, order=2)
+    left, right = fit[16], fit[32]
+    assert np.all(fit[17:32] >= min(left, right) - 1e-9)
+    assert np.all(fit[17:32] <= max(left, right) + 1e-9)
+    np.testing.assert_allclose(fit[keep], y[keep], atol=0.02)
