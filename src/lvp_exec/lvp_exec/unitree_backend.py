@@ -302,8 +302,11 @@ class _Publisher:
         self._matched = threading.Condition()
         self._readers = 0
         self.topic_name = topic
+        # The writer's C side calls back into this Listener (e.g. when a reader goes away):
+        # it must live as long as the writer; a temporary one is freed under it (segfault).
+        self._listener = Listener(on_publication_matched=self._on_matched)
         self.writer = DataWriter(participant, Topic(participant, topic, data_type),
-                                 listener=Listener(on_publication_matched=self._on_matched))
+                                 listener=self._listener)
 
     def _on_matched(self, _writer: Any, status: Any) -> None:
         with self._matched:
@@ -321,6 +324,17 @@ class _Publisher:
 
     def write(self, sample: Any) -> None:
         self.writer.write(sample)
+
+    def close(self) -> None:
+        """Detach the listener and delete the writer now. Left to the garbage collector, the
+        publisher <-> listener reference cycle can free the listener's C callbacks before the
+        writer, and Cyclone's next match event then calls freed memory (a segfault)."""
+        writer = getattr(self, 'writer', None)
+        if writer is None:
+            return
+        writer.set_listener(None)
+        writer.__del__()  # cyclonedds deletes the DDS entity in __del__; idempotent
+        self.writer = None
 
 
 # --- G1 arm over rt/arm_sdk -------------------------------------------------------------------
@@ -494,6 +508,10 @@ class UnitreeArmStreamer:
         self._publisher = _Publisher(self.config.domain_id, self.config.network_interface,
                                      self.config.topic, self._idl.HgLowCmd)
 
+    def close(self) -> None:
+        """Delete the DDS writer (see _Publisher.close)."""
+        self._publisher.close()
+
     def plan(self, trajectory: JointTrajectory) -> ArmSdkStream:
         return plan_arm_sdk_stream(trajectory, self.config)
 
@@ -588,6 +606,10 @@ class InspireHandCommander:
         self._publisher = _Publisher(self.config.domain_id, self.config.network_interface,
                                      self.config.topic, self._idl.GoMotorCmds)
         self._q = np.full(12, self._check_native([self.config.other_hand_native])[0] / 1000.0)
+
+    def close(self) -> None:
+        """Delete the DDS writer (see _Publisher.close)."""
+        self._publisher.close()
 
     @staticmethod
     def _check_native(native: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -769,6 +791,13 @@ class UnitreeExecutor:
 
     def read_state(self) -> LowStateSample:
         return self._state.read(self.config.lowstate_timeout)
+
+    def close(self) -> None:
+        """Delete this executor's DDS writers; it cannot execute afterwards."""
+        for part in (self._streamer, self._hand):
+            if part is not None:
+                part.close()
+        self._streamer = self._hand = None
 
     def _g1_names(self, joints: Sequence[str]) -> tuple[str, ...]:
         return tuple(self._arm_config.joint_name_map.get(j, j) for j in joints)

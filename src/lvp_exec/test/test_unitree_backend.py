@@ -203,13 +203,14 @@ SUBSCRIBER = textwrap.dedent('''
     arm_msgs, hand_msgs = [], []
     while True:
         finished = done.is_set()
-        for m in arm.take(N=10000):
+        # The writer's deletion (the executor's close) arrives as an InvalidSample.
+        for m in (m for m in arm.take(N=10000) if isinstance(m, idl.HgLowCmd)):
             arm_msgs.append({
                 'mode_pr': m.mode_pr, 'mode_machine': m.mode_machine,
                 'motors': [[c.mode, c.q, c.dq, c.tau, c.kp, c.kd, c.reserve]
                            for c in m.motor_cmd],
                 'reserve': list(m.reserve), 'crc': m.crc, 't': time.monotonic()})
-        for m in hand.take(N=10000):
+        for m in (m for m in hand.take(N=10000) if isinstance(m, idl.GoMotorCmds)):
             hand_msgs.append([c.q for c in m.cmds])
         if finished:
             break
