@@ -42,13 +42,15 @@ $(VENV)/.lvp-interfaces: $(STAMP) $(INTERFACE_FILES)
 FIXTURE_FILES := $(wildcard test/fixtures/*/msg/*.msg test/fixtures/*/action/*.action) \
 	$(wildcard test/fixtures/*/CMakeLists.txt test/fixtures/*/package.xml)
 
-# Test-only stand-ins for control_msgs and franka_msgs (not on PyPI; every ROS install has them)
-# for lvp_exec's ros2_control backend tests. test/fixtures/COLCON_IGNORE keeps workspace-build
-# from picking them up, so they are named with --paths.
+# Test-only stand-ins for control_msgs, franka_msgs and tf2_msgs (not on PyPI; every ROS install
+# has them) for lvp_exec's ros2_control backend tests and the TF lookups of the nodes.
+# test/fixtures/COLCON_IGNORE keeps workspace-build from picking them up, so they are named with
+# --paths.
 $(VENV)/.lvp-test-fixtures: $(VENV)/.lvp-interfaces $(FIXTURE_FILES)
 	. $(BIN)/activate && AMENT_PREFIX_PATH=$(abspath $(VENV)) CMAKE_PREFIX_PATH=$(abspath $(VENV)) \
 		colcon --log-base build/log build --paths test/fixtures/control_msgs \
-		test/fixtures/franka_msgs --merge-install --build-base build/fixtures --install-base $(VENV) \
+		test/fixtures/franka_msgs test/fixtures/tf2_msgs --merge-install \
+		--build-base build/fixtures --install-base $(VENV) \
 		--cmake-args -DPython3_EXECUTABLE=$(abspath $(BIN))/python -DBUILD_TESTING=OFF
 	touch $@
 

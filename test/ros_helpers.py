@@ -85,6 +85,28 @@ class RosContext:
         self.context.try_shutdown()
 
 
+# --- TF ---------------------------------------------------------------------------------------
+# tf2_msgs is the test-only fixture of test/fixtures (a real ROS install has the real one).
+
+
+def static_transform_publisher(node: Node, parent: str, child: str, pose):
+    """Publish `child`'s pose (lvp_common Pose) in `parent` on /tf_static, latched as tf2's
+    static_transform_publisher does (reliable, transient local, depth 1); return the publisher."""
+    from geometry_msgs.msg import TransformStamped
+    from lvp_common.ros_conversions import make_header, pose_to_transform_msg
+    from lvp_common.tf_listener import TF_STATIC_TOPIC, tf_message_type
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    tf_message = tf_message_type()
+    qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    publisher = node.create_publisher(tf_message, TF_STATIC_TOPIC, qos)
+    publisher.publish(tf_message(transforms=[TransformStamped(
+        header=make_header(parent), child_frame_id=child,
+        transform=pose_to_transform_msg(pose))]))
+    return publisher
+
+
 # --- fake ros2_control / franka_gripper servers --------------------------------------------------
 # control_msgs / franka_msgs are the test-only fixtures of test/fixtures (a real ROS install has
 # the real ones); they are imported when a fake is built.

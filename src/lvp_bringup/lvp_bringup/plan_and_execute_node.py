@@ -33,6 +33,7 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 
 import numpy as np
 from lvp_common.artifacts import (
+    ROBOT_BASE_FRAME,
     ArtifactError,
     CameraIntrinsics,
     GripperEvent,
@@ -55,6 +56,8 @@ from lvp_common.ros_conversions import (
     wrist_trajectory_to_msg,
 )
 from lvp_common.ros_node import LATCHED, describe
+from lvp_common.tf_buffer import TransformLookupError
+from lvp_common.tf_listener import TfListener, TfUnavailableError
 from lvp_exec.backends import (
     EXECUTION_BACKENDS,
     ROBOT_BACKEND_EMBODIMENT,
@@ -238,8 +241,15 @@ class PlanAndExecuteNode(Node):
         declare('embodiment', 'franka_gripper',
                 describe(f'robot used when a goal names none: one of {EMBODIMENTS}'))
         declare('camera_to_base', Parameter.Type.DOUBLE_ARRAY,
-                describe('camera optical frame in the robot base: x, y, z (m), qx, qy, qz, qw '
-                         '(required)'))
+                describe('camera optical frame in the robot base: x, y, z (m), qx, qy, qz, qw; '
+                         'empty = looked up in TF at each goal (the goal image\'s frame_id in '
+                         'base_frame)'))
+        declare('base_frame', ROBOT_BASE_FRAME,
+                describe('camera_to_base empty: the TF frame of the robot base (the arm '
+                         'model\'s base) the camera frame is looked up in'))
+        declare('tf_timeout_s', 1.0,
+                describe('camera_to_base empty: wait up to this long (s) at each goal for the '
+                         'camera frame in base_frame on /tf_static and /tf'))
         declare('execution_backend', 'sim',
                 describe(f'how the motion is executed: one of {EXECUTION_BACKENDS} (sim = '
                          'MuJoCo; ros2_control = Franka arm controller + franka_gripper; '
@@ -301,6 +311,13 @@ class PlanAndExecuteNode(Node):
             cancel_callback=lambda _goal: CancelResponse.ACCEPT, callback_group=self._group)
         self._executor_lock = threading.Lock()
         self._executors: dict[str, Any] = {}
+        self._tf_lock = threading.Lock()
+        self._tf: TfListener | None = None
+        if not self.camera_to_base_values():
+            try:  # listen from the start: latched calibrations arrive before the first goal
+                self.tf_listener()
+            except TfUnavailableError as exc:
+                self.get_logger().error(f'camera_to_base is empty and TF cannot be read: {exc}')
         self.playback = (JointStatePlayback(self, topics.JOINT_STATES, JOINT_STATE_RATE)
                          if self._bool('publish_joint_states') else None)
         backend = self._str('execution_backend')
@@ -347,6 +364,20 @@ class PlanAndExecuteNode(Node):
                                    f'the {embodiment} model failed: {exc}')
             return
         self.playback.show(robot, robot.home)
+
+    def camera_to_base_values(self) -> list[float]:
+        """The camera_to_base parameter; [] when unset or empty (then TF gives the pose)."""
+        value = self.get_parameter_or('camera_to_base',
+                                      Parameter('camera_to_base', value=[])).value
+        return [] if value is None else [float(v) for v in value]
+
+    def tf_listener(self) -> TfListener:
+        """The node's /tf_static + /tf listener (made on first use); TfUnavailableError without
+        tf2_msgs."""
+        with self._tf_lock:
+            if self._tf is None:
+                self._tf = TfListener(self)
+            return self._tf
 
     def executor_for(self, backend: str) -> Any:
         """The execution backend (built once, then reused), wrapped for the playback."""
@@ -488,15 +519,19 @@ class _GoalRun:
                 self.executor = node.executor_for(backend)
             except ExecutionSetupError as exc:
                 raise StageError('validation', ErrorCode.EXECUTION_FAILED, str(exc)) from exc
-        camera_to_base = node.get_parameter('camera_to_base').value
-        if camera_to_base is None or len(camera_to_base) != 7:
-            raise invalid(f'parameter camera_to_base must be 7 floats (x, y, z, qx, qy, qz, qw '
-                          f'of the camera optical frame in the robot base), got '
-                          f'{None if camera_to_base is None else list(camera_to_base)}')
+        camera_to_base = node.camera_to_base_values()
+        if len(camera_to_base) not in (0, 7):
+            raise invalid(f'parameter camera_to_base must be empty (TF) or 7 floats (x, y, z, '
+                          f'qx, qy, qz, qw of the camera optical frame in the robot base), got '
+                          f'{camera_to_base}')
+        camera_frame = goal.image.header.frame_id or goal.camera_info.header.frame_id
         try:
-            values = np.asarray(camera_to_base, dtype=np.float64)
-            pose = Pose(values[:3], values[3:])
             rgb = image_to_rgb8(goal.image)
+            if camera_to_base:
+                values = np.asarray(camera_to_base, dtype=np.float64)
+                pose = Pose(values[:3], values[3:])
+            else:
+                pose = self._camera_to_base_from_tf(camera_frame)
             h, w = rgb.shape[:2]
             depth = None
             if goal.depth.width and goal.depth.height:
@@ -513,11 +548,36 @@ class _GoalRun:
                            'hand model alone')
             observation = Observation(rgb=rgb, depth=depth, intrinsics=intrinsics,
                                       camera_to_base=pose)
-            if goal.image.header.frame_id:
-                observation = replace(observation, camera_frame=goal.image.header.frame_id)
+            if goal.image.header.frame_id or not camera_to_base:
+                observation = replace(observation, camera_frame=camera_frame)
         except (ImageEncodingError, ArtifactError, GeometryError, ValueError) as exc:
             raise invalid(str(exc)) from exc
         return observation, prompts, embodiment
+
+    def _camera_to_base_from_tf(self, camera_frame: str) -> Pose:
+        """The camera frame's pose in the base_frame parameter's frame, from TF; an INVALID_GOAL
+        StageError naming the transform when TF does not have it."""
+        node = self.node
+        if not camera_frame:
+            raise StageError('validation', ErrorCode.INVALID_GOAL,
+                             'camera_to_base is empty and the goal image (and CameraInfo) has no '
+                             'header.frame_id to look the camera up in TF: set one of them')
+        base_frame = node._str('base_frame')
+        target = f'{base_frame} <- {camera_frame}'
+        try:
+            pose = node.tf_listener().wait_for_transform(base_frame, camera_frame,
+                                                         node._float('tf_timeout_s'))
+        except TfUnavailableError as exc:
+            raise StageError('validation', ErrorCode.INVALID_GOAL, str(exc)) from exc
+        except TransformLookupError as exc:
+            raise StageError('validation', ErrorCode.INVALID_GOAL,
+                             f'camera_to_base is empty and TF has no camera pose: {exc}; publish '
+                             f'{target} on /tf_static or set the camera_to_base parameter'
+                             ) from exc
+        values = ', '.join(f'{v:.4f}' for v in (*pose.position, *pose.quaternion))
+        self.notes.append(f'camera_to_base from TF ({target}): [{values}]')
+        node.get_logger().info(self.notes[-1])
+        return pose
 
     def _note(self, text: str) -> None:
         self.notes.append(text)

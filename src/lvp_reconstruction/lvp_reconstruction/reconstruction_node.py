@@ -1,7 +1,8 @@
 """ROS 2 node: HandTrack + observation in, wrist trajectories, paths and scene cloud out.
 
 A thin adapter around `pipeline.reconstruct`. The camera->base extrinsic comes from the
-`camera_to_base` parameter; looking it up in TF is future work.
+`camera_to_base` parameter when it is set, else from TF (/tf_static, /tf): the camera frame of
+the observation looked up in `base_frame` at each hand track.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from lvp_common.ros_conversions import (
     wrist_trajectory_to_path,
 )
 from lvp_common.ros_node import LATCHED, describe, run_node
+from lvp_common.tf_buffer import TransformLookupError
+from lvp_common.tf_listener import TfListener, TfUnavailableError
 from lvp_common.topics import (
     HAND_TRACK,
     OBSERVATION_CAMERA_INFO,
@@ -55,10 +58,14 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                      'the CameraInfo, the images nor the HandTrack header names one'),
     'input_settle_s': (0.5, 'wait this long (s) after a HandTrack before reconstructing, so '
                        'that latched observation messages arriving with it are used'),
+    'tf_timeout_s': (1.0, 'camera_to_base empty: wait up to this long (s) at each HandTrack '
+                     'for the camera frame in base_frame on /tf_static and /tf'),
 }
 CAMERA_TO_BASE_DESCRIPTION = (
     'camera optical frame pose in the base frame: [x, y, z, qx, qy, qz, qw] (m, quaternion; '
-    'write every value with a decimal point); empty = camera-frame outputs only')
+    'write every value with a decimal point); empty = looked up in TF (the camera frame '
+    'of the CameraInfo/image header in base_frame); without it: camera-frame outputs only and '
+    'an error logged')
 
 _DEFAULTS = ReconstructionConfig()
 CONFIG_PARAMETERS: dict[str, str] = {
@@ -135,6 +142,15 @@ class ReconstructionNode(Node):
             'camera_to_base', Parameter('camera_to_base', value=[])).value or [])
         self._base_frame: str = p['base_frame']
         self._camera_frame: str = p['camera_frame']
+        self._tf_timeout_s = float(p['tf_timeout_s'])
+        self._tf: TfListener | None = None
+        self._tf_unavailable = ''
+        if self._camera_to_base is None:
+            try:
+                self._tf = TfListener(self)
+            except TfUnavailableError as exc:
+                self._tf_unavailable = str(exc)
+                self.get_logger().error(f'no base-frame outputs: {exc}')
         self._image: Image | None = None
         self._depth: Image | None = None
         self._camera_info: CameraInfo | None = None
@@ -154,7 +170,9 @@ class ReconstructionNode(Node):
         self._settle_timer = self.create_timer(
             max(float(p['input_settle_s']), 1e-3), self._on_settled)
         self._settle_timer.cancel()
-        frame = self._base_frame if self._camera_to_base is not None else 'camera frame only'
+        frame = (f'{self._base_frame} from camera_to_base' if self._camera_to_base is not None
+                 else f'{self._base_frame} from TF' if self._tf is not None
+                 else 'camera frame only')
         self.get_logger().info(f'reconstruction ready (outputs: {frame})')
 
     def _on_image(self, msg: Image) -> None:
@@ -181,16 +199,38 @@ class ReconstructionNode(Node):
                    if m is not None]
         return next((h.frame_id for h in headers if h.frame_id), self._camera_frame)
 
+    def _camera_to_base_for(self, camera_frame: str) -> Pose | None:
+        """The parameter's extrinsic, else the camera frame in base_frame from TF (None, with
+        an error logged, when TF does not have it)."""
+        if self._camera_to_base is not None:
+            return self._camera_to_base
+        failed = 'no base-frame outputs for this hand track (camera frame only)'
+        if self._tf is None:
+            self.get_logger().error(f'{failed}: {self._tf_unavailable}')
+            return None
+        target = f'{self._base_frame} <- {camera_frame}'
+        try:
+            pose = self._tf.wait_for_transform(self._base_frame, camera_frame, self._tf_timeout_s)
+        except TransformLookupError as exc:
+            self.get_logger().error(f'{failed}: {exc}; publish {target} on /tf_static or set '
+                                    'the camera_to_base parameter')
+            return None
+        values = ', '.join(f'{v:.4f}' for v in (*pose.position, *pose.quaternion))
+        self.get_logger().info(f'camera_to_base from TF ({target}): [{values}]')
+        return pose
+
     def _reconstruct(self, msg: HandTrackMsg) -> None:
+        camera_frame = self._camera_frame_of(msg)
         try:
             track: HandTrack = hand_track_from_msg(msg)
+            camera_to_base = self._camera_to_base_for(camera_frame)
             observation = assemble_observation(
                 track.image_size,
                 rgb=None if self._image is None else image_to_rgb8(self._image),
                 depth=None if self._depth is None else depth_image_to_metres(self._depth),
                 intrinsics=None if self._camera_info is None
                 else camera_info_to_intrinsics(self._camera_info),
-                camera_to_base=self._camera_to_base, camera_frame=self._camera_frame_of(msg),
+                camera_to_base=camera_to_base, camera_frame=camera_frame,
                 base_frame=self._base_frame)
             result = reconstruct(track, observation, self._config)
         except ValueError as exc:
@@ -233,7 +273,8 @@ class ReconstructionNode(Node):
 def main(args: list[str] | None = None) -> None:
     """Run the reconstruction node until shutdown."""
     try:
-        run_node(ReconstructionNode, args)
+        # TF arrives on its own callback group while a reconstruction waits for it.
+        run_node(ReconstructionNode, args, multithreaded=True)
     except ValueError as exc:
         print(f'reconstruction: {exc}')
         raise SystemExit(1) from exc
