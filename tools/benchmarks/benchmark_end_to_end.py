@@ -36,7 +36,11 @@ from lvp_bringup.pipeline import PipelineConfig, StageError, run_pipeline  # noq
 from lvp_common.artifacts import GripperAction, WristTrajectory  # noqa: E402
 from lvp_common.geometry import rotation_angle_between  # noqa: E402
 from lvp_exec.sim import MujocoExecutor, SimConfig  # noqa: E402
-from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration  # noqa: E402
+from lvp_sim.demonstrations import (  # noqa: E402
+    TASK_NAMES,
+    DemonstrationConfig,
+    render_demonstration,
+)
 from lvp_sim.tasks import evaluate_task  # noqa: E402
 from lvp_sim.world import world_config_for  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
@@ -137,7 +141,7 @@ def _fmt(row: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or '').splitlines()[0])
     parser.add_argument('--output', type=Path, default=Path('/tmp/lvp_bench_end_to_end'))
-    parser.add_argument('--tasks', nargs='+', default=['reach_grasp_lift', 'push', 'press'])
+    parser.add_argument('--tasks', nargs='+', default=list(TASK_NAMES), choices=TASK_NAMES)
     parser.add_argument('--embodiments', nargs='+', default=['franka_gripper', 'g1_inspire'])
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--num-frames', type=int, default=49)

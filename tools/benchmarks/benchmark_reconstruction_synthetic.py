@@ -1,17 +1,19 @@
 """Benchmark reconstruction on synthetic in-scene demonstrations against their ground truth.
 
-Per task x seed: render the demonstration (lvp_sim), track the hand with MediaPipe
-(lvp_hand_tracking), reconstruct with the real observation (RGB-D, exact intrinsics,
-camera_to_base) and the plan's frames as lvp_bringup does, then compare with the ground truth:
+Per task x camera pose (`lvp_sim.world.CAMERA_POSES`) x seed: render the demonstration
+(lvp_sim), track the hand with MediaPipe (lvp_hand_tracking), reconstruct with the real
+observation (RGB-D, exact intrinsics, camera_to_base) and the plan's frames as lvp_bringup does,
+then compare with the ground truth:
 wrist position error (base frame, smoothed and raw), its split along the camera ray (depth) and
 across it (lateral), orientation error against the ground truth's hand frame and against the
 project's hand frame built from the true keypoints, the clip scale depth fusion recovered vs.
 the per-frame scale that would put the fitted wrist at its true depth, MediaPipe's 2D wrist and
 thumb-CMC offsets from the ground-truth keypoints. Writes `results.json` and one PNG of true vs.
-reconstructed wrist paths per clip.
+reconstructed wrist paths per clip, and prints the median wrist position / orientation error per
+task x camera cell (median over seeds of the per-clip medians).
 
     MUJOCO_GL=egl .venv/bin/python tools/benchmarks/benchmark_reconstruction_synthetic.py \
-        --output /tmp/lvp_bench_recon_synthetic
+        --output /tmp/lvp_bench_recon_synthetic --seeds 0 1 --cameras front front_left_low
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ import numpy as np  # noqa: E402
 from lvp_common.geometry import rotation_angle_between  # noqa: E402
 from lvp_common.hand_frame import hand_frame_rotations  # noqa: E402
 from lvp_reconstruction.pipeline import ReconstructionConfig, reconstruct  # noqa: E402
-from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration  # noqa: E402
+from lvp_sim.demonstrations import (  # noqa: E402
+    TASK_NAMES,
+    DemonstrationConfig,
+    render_demonstration,
+)
+from lvp_sim.world import CAMERA_POSES  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
 
 
@@ -133,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a table."""
     parser = argparse.ArgumentParser(description=(__doc__ or '').splitlines()[0])
     parser.add_argument('--output', type=Path, default=Path('/tmp/lvp_bench_recon_synthetic'))
-    parser.add_argument('--tasks', nargs='+', default=['reach_grasp_lift', 'push', 'press'])
+    parser.add_argument('--tasks', nargs='+', default=list(TASK_NAMES), choices=TASK_NAMES)
+    parser.add_argument('--cameras', nargs='+', default=list(CAMERA_POSES),
+                        choices=list(CAMERA_POSES),
+                        help='named poses of lvp_sim.world.CAMERA_POSES (default: all)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--num-frames', type=int, default=33)
     defaults = ReconstructionConfig()
@@ -147,40 +157,72 @@ def main(argv: list[str] | None = None) -> int:
     config = replace(defaults, smoothing=replace(defaults.smoothing,
                                                  depth_half_window=args.depth_half_window))
     rows = []
-    print(f'{"task":17s} seed valid  med  p90  max  raw | along |along| lat | deg_gt deg_kp '
-          f'| scale  true(p10-p90)  | 2D wrist cmc | MP wrist offset (hand, mm)')
+    print(f'{"task":17s} {"camera":16s} seed valid  med  p90  max  raw | along |along| lat | '
+          f'deg_gt deg_kp | scale  true(p10-p90)  | 2D wrist cmc | MP wrist offset (hand, mm)')
     for task in args.tasks:
-        for seed in args.seeds:
-            start = time.perf_counter()
-            demo = render_demonstration(DemonstrationConfig(task=task, seed=seed,
-                                                            num_frames=args.num_frames))
-            tracking = track_demo(demo)
-            row, paths = evaluate(demo, tracking, config)
-            row.update(task=task, seed=seed, seconds=time.perf_counter() - start)
-            rows.append(row)
-            plot_paths(paths, f'{task} {seed}', args.output / f'paths_{task}_{seed}.png')
-            lo, hi = row['true_frame_scale_p10_p90']
-            print(f'{task:17s} {seed:4d} {row["valid"]:2d}/{row["frames"]:2d} '
-                  f'{row["err_median_mm"]:4.0f} {row["err_p90_mm"]:4.0f} {row["err_max_mm"]:4.0f} '
-                  f'{row["raw_err_median_mm"]:4.0f} | {row["along_ray_median_mm"]:5.0f} '
-                  f'{row["along_ray_abs_median_mm"]:5.0f} {row["lateral_median_mm"]:3.0f} | '
-                  f'{row["angle_vs_gt_frame_median_deg"]:6.1f} '
-                  f'{row["angle_vs_keypoint_frame_median_deg"]:6.1f} | '
-                  f'{row["hand_scale"]:.3f} {row["true_frame_scale_median"]:.3f} '
-                  f'({lo:.2f}-{hi:.2f}) | {row["wrist_2d_median_px"]:5.1f} '
-                  f'{row["thumb_cmc_2d_median_px"]:4.1f} | '
-                  f'{row["mediapipe_wrist_offset_hand_mm"]}', flush=True)
-            for message in row['messages']:
-                print(f'    {message}')
+        for camera in args.cameras:
+            for seed in args.seeds:
+                start = time.perf_counter()
+                demo = render_demonstration(DemonstrationConfig(
+                    task=task, seed=seed, num_frames=args.num_frames,
+                    camera=CAMERA_POSES[camera]))
+                tracking = track_demo(demo)
+                row, paths = evaluate(demo, tracking, config)
+                row.update(task=task, camera=camera, seed=seed,
+                           seconds=time.perf_counter() - start)
+                rows.append(row)
+                plot_paths(paths, f'{task} {camera} {seed}',
+                           args.output / f'paths_{task}_{camera}_{seed}.png')
+                lo, hi = row['true_frame_scale_p10_p90']
+                print(f'{task:17s} {camera:16s} {seed:4d} {row["valid"]:2d}/{row["frames"]:2d} '
+                      f'{row["err_median_mm"]:4.0f} {row["err_p90_mm"]:4.0f} '
+                      f'{row["err_max_mm"]:4.0f} {row["raw_err_median_mm"]:4.0f} | '
+                      f'{row["along_ray_median_mm"]:5.0f} {row["along_ray_abs_median_mm"]:5.0f} '
+                      f'{row["lateral_median_mm"]:3.0f} | '
+                      f'{row["angle_vs_gt_frame_median_deg"]:6.1f} '
+                      f'{row["angle_vs_keypoint_frame_median_deg"]:6.1f} | '
+                      f'{row["hand_scale"]:.3f} {row["true_frame_scale_median"]:.3f} '
+                      f'({lo:.2f}-{hi:.2f}) | {row["wrist_2d_median_px"]:5.1f} '
+                      f'{row["thumb_cmc_2d_median_px"]:4.1f} | '
+                      f'{row["mediapipe_wrist_offset_hand_mm"]}', flush=True)
+                for message in row['messages']:
+                    print(f'    {message}')
+
+    def median_of(key: str, **match) -> float:
+        return float(np.median([r[key] for r in rows
+                                if all(r[k] == v for k, v in match.items())]))
+
+    cells = {f'{task} / {camera}': {
+        'position_mm': median_of('err_median_mm', task=task, camera=camera),
+        'orientation_deg': median_of('angle_vs_gt_frame_median_deg', task=task, camera=camera),
+        'per_seed_position_mm': [round(r['err_median_mm'], 1) for r in rows
+                                 if r['task'] == task and r['camera'] == camera]}
+        for task in args.tasks for camera in args.cameras}
+    print(f'\nmedian wrist error per cell (median over seeds {args.seeds} of the clip medians; '
+          f'position mm / orientation deg vs. the true hand frame):')
+    print(f'{"task":17s} ' + ' '.join(f'{camera:>18s}' for camera in args.cameras)
+          + f' {"all cameras":>18s}')
+    for task in args.tasks:
+        line = ' '.join(f'{cells[f"{task} / {camera}"]["position_mm"]:8.0f} mm '
+                        f'{cells[f"{task} / {camera}"]["orientation_deg"]:4.0f} deg'
+                        for camera in args.cameras)
+        print(f'{task:17s} {line} {median_of("err_median_mm", task=task):8.0f} mm '
+              f'{median_of("angle_vs_gt_frame_median_deg", task=task):4.0f} deg')
     summary = {
         'depth_half_window': args.depth_half_window,
-        'median_per_task_mm': {task: float(np.median([r['err_median_mm'] for r in rows
-                                                      if r['task'] == task]))
+        'num_frames': args.num_frames,
+        'seeds': args.seeds,
+        'cells': cells,
+        'median_per_task_mm': {task: median_of('err_median_mm', task=task)
                                for task in args.tasks},
-        'median_of_clip_medians_mm': float(np.median([r['err_median_mm'] for r in rows])),
+        'median_per_camera_mm': {camera: median_of('err_median_mm', camera=camera)
+                                 for camera in args.cameras},
+        'median_per_task_deg': {task: median_of('angle_vs_gt_frame_median_deg', task=task)
+                                for task in args.tasks},
+        'median_of_clip_medians_mm': median_of('err_median_mm'),
         'max_mm': float(max(r['err_max_mm'] for r in rows)),
-        'median_angle_vs_keypoint_frame_deg': float(np.median(
-            [r['angle_vs_keypoint_frame_median_deg'] for r in rows])),
+        'median_angle_vs_gt_frame_deg': median_of('angle_vs_gt_frame_median_deg'),
+        'median_angle_vs_keypoint_frame_deg': median_of('angle_vs_keypoint_frame_median_deg'),
     }
     (args.output / 'results.json').write_text(json.dumps({'runs': rows, 'summary': summary},
                                                          indent=2))

@@ -1,7 +1,8 @@
 """Benchmark the synthetic demonstrator: render time, MediaPipe detection rate and 2D error.
 
-Renders every task x camera pose x seed, runs MediaPipe's hand landmarker (VIDEO mode, the
-project's offline .task) over each plan and compares with the exact ground truth. Writes
+Renders every task x camera pose (`lvp_sim.world.CAMERA_POSES`) x seed, runs MediaPipe's hand
+landmarker (VIDEO mode, the project's offline .task) over each plan and compares with the exact
+ground truth. Writes
 `results.json` and one contact sheet PNG per task (ground-truth keypoints drawn in magenta) to
 the output folder.
 
@@ -28,13 +29,12 @@ from lvp_sim.demonstrations import (  # noqa: E402
     render_demonstration,
 )
 from lvp_sim.evaluation import score_mediapipe  # noqa: E402
-from lvp_sim.world import CameraConfig, SceneRenderer, WorldConfig, build_world  # noqa: E402
-
-CAMERAS = {
-    'front': CameraConfig(),
-    'front_right_high': CameraConfig(azimuth_deg=20.0, elevation_deg=52.0, distance=0.7),
-    'front_left_low': CameraConfig(azimuth_deg=-15.0, elevation_deg=32.0, distance=0.8),
-}
+from lvp_sim.world import (  # noqa: E402
+    CAMERA_POSES,
+    SceneRenderer,
+    WorldConfig,
+    build_world,
+)
 
 
 def render_ms_per_frame(frames: int = 30) -> float:
@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--output', type=Path, default=Path('/tmp/lvp_bench_synthetic'))
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     parser.add_argument('--tasks', nargs='+', default=list(TASK_NAMES), choices=TASK_NAMES)
-    parser.add_argument('--cameras', nargs='+', default=list(CAMERAS), choices=list(CAMERAS))
+    parser.add_argument('--cameras', nargs='+', default=list(CAMERA_POSES),
+                        choices=list(CAMERA_POSES),
+                        help='named poses of lvp_sim.world.CAMERA_POSES (default: all)')
     args = parser.parse_args(argv)
     args.output.mkdir(parents=True, exist_ok=True)
 
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     for task in args.tasks:
         for camera in args.cameras:
             for seed in args.seeds:
-                config = DemonstrationConfig(task=task, seed=seed, camera=CAMERAS[camera])
+                config = DemonstrationConfig(task=task, seed=seed, camera=CAMERA_POSES[camera])
                 start = time.perf_counter()
                 demo = render_demonstration(config)
                 ms = 1000.0 * (time.perf_counter() - start) / demo.plan.num_frames
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         'frames_detected_rate': float(np.mean([r['detection_rate'] for r in runs])),
         'median_of_median_error_px': float(np.median([r['median_error_px'] for r in runs])),
         'all_tasks_succeeded': all(r['success'] for r in runs),
-        'cameras': {name: asdict(cam) for name, cam in CAMERAS.items()},
+        'cameras': {name: asdict(CAMERA_POSES[name]) for name in args.cameras},
     }
     (args.output / 'results.json').write_text(json.dumps(results, indent=2))
     print(json.dumps({k: v for k, v in results['summary'].items() if k != 'cameras'}))

@@ -319,8 +319,24 @@ HAND_POSES: dict[str, np.ndarray] = {
                           'thumb_ip_flex': 0.3}),
     'push': _pose_array({**_fingers(0.35, 0.3, 0.15), 'thumb_cmc_flex': 0.2,
                          'thumb_mcp_flex': 0.2, 'thumb_ip_flex': 0.15}),
+    'pinch_open': _pose_array({**_fingers(0.0, 0.3, 0.2, ('index',)),
+                               **_fingers(0.1, 0.35, 0.23, ('middle',)),
+                               **_fingers(0.9, 1.1, 0.7, ('ring', 'little')),
+                               'index_mcp_abd': -0.1, 'thumb_cmc_abd': -0.2,
+                               'thumb_cmc_flex': 0.0, 'thumb_mcp_flex': 0.15,
+                               'thumb_ip_flex': 0.1}),
+    'pinch_grasp': _pose_array({**_fingers(0.0, 0.82, 0.55, ('index',)),
+                                **_fingers(0.1, 0.87, 0.58, ('middle',)),
+                                **_fingers(1.1, 1.3, 0.8, ('ring', 'little')),
+                                'index_mcp_abd': -0.19, 'thumb_cmc_abd': -0.14,
+                                'thumb_cmc_flex': 0.2, 'thumb_mcp_flex': 0.35,
+                                'thumb_ip_flex': 0.35}),
 }
-"""Named finger postures (joint angles in JOINT_NAMES order, radians)."""
+"""Named finger postures (joint angles in JOINT_NAMES order, radians). `pinch_grasp` holds a
+5 cm cube between the thumb and index pads (tips ~6.5 cm apart, the middle finger beside the
+index, ring and little curled), found by a search for pads touching two opposite faces with
+every other hand part >= 4 mm off the cube, the hand rolled 0.3 rad and pitched 0.4 rad from
+palm-down; `pinch_open` is the same hand opened before and after the pinch."""
 
 
 def hand_pose(name: str) -> np.ndarray:

@@ -26,6 +26,7 @@ class TaskError(ValueError):
 class TaskKind(str, enum.Enum):
     LIFT = 'lift'
     PUSH_TO_REGION = 'push_to_region'
+    PLACE_IN_REGION = 'place_in_region'
     PRESS = 'press'
 
 
@@ -36,6 +37,10 @@ class TaskSpec:
     lift: `object_name` ends at least `lift_height` m above where it started.
     push_to_region: its centre ends inside the square region (`region_xy` centre,
     `region_half_size` m) and it stays on the table (rose less than `lift_height`).
+    place_in_region: its centre ends inside the region and it rests on the table: its height
+    is within `rest_tolerance` m of its starting (resting) height, so an object still held
+    above the region fails. Initial and final states cannot tell a place from a push: a
+    cube pushed into the region passes too (the demonstration's ground truth shows the lift).
     press: the button joint travelled at least `press_depth` m down.
     """
 
@@ -46,10 +51,12 @@ class TaskSpec:
     region_xy: tuple[float, float] = (0.0, 0.0)
     region_half_size: float = 0.05
     press_depth: float = 0.004
+    rest_tolerance: float = 0.005
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'kind', TaskKind(self.kind))
-        if self.lift_height <= 0.0 or self.region_half_size <= 0.0 or self.press_depth <= 0.0:
+        if min(self.lift_height, self.region_half_size, self.press_depth,
+               self.rest_tolerance) <= 0.0:
             raise TaskError(f'TaskSpec {self.name!r}: thresholds must be positive')
 
 
@@ -89,7 +96,7 @@ def _object(state: SceneState, name: str) -> Pose:
 def evaluate_task(spec: TaskSpec, initial: SceneState, final: SceneState) -> TaskOutcome:
     """Decide whether `final` satisfies the task, relative to `initial`."""
     if spec.kind is TaskKind.PRESS:
-        depth = -final.button_travel
+        depth = 0.0 - final.button_travel  # an untouched button reads 0.0, not -0.0
         ok = depth >= spec.press_depth
         return TaskOutcome(ok, depth, spec.press_depth,
                            f'button pressed {depth * 1000:.1f} mm '
@@ -103,8 +110,15 @@ def evaluate_task(spec: TaskSpec, initial: SceneState, final: SceneState) -> Tas
                            f'(needs {spec.lift_height * 100:.1f} cm)')
     offset = np.abs(end[:2] - np.asarray(spec.region_xy))
     distance = float(offset.max())
+    where = (f'{spec.object_name} centre {distance * 100:.1f} cm from the region centre '
+             f'(Chebyshev; inside within {spec.region_half_size * 100:.1f} cm)')
+    if spec.kind is TaskKind.PLACE_IN_REGION:
+        resting = abs(rise) <= spec.rest_tolerance
+        return TaskOutcome(distance <= spec.region_half_size and resting, distance,
+                           spec.region_half_size,
+                           f'{where}, {rise * 1000:+.1f} mm from its resting height '
+                           f'({"resting" if resting else "not resting"}: within '
+                           f'{spec.rest_tolerance * 1000:.0f} mm)')
     inside = distance <= spec.region_half_size and rise < spec.lift_height
     return TaskOutcome(inside, distance, spec.region_half_size,
-                       f'{spec.object_name} centre {distance * 100:.1f} cm from the region '
-                       f'centre (Chebyshev; inside within {spec.region_half_size * 100:.1f} cm)'
-                       f', rose {rise * 100:.1f} cm')
+                       f'{where}, rose {rise * 100:.1f} cm')

@@ -22,7 +22,7 @@ A robot is inserted with `build_world(config, robot_mjcf=...)`: its MJCF (text, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import mujoco
@@ -41,7 +41,13 @@ ROBOT_MOUNT_SITE = 'robot_mount'
 OBJECT_BODIES = ('cube', 'cup')
 """Free-floating graspable objects, by body name."""
 BUTTON_JOINT = 'button_press'
-"""The button cap's slide joint (m, 0 = up, negative = pushed down)."""
+"""The button cap's slide joint (m, 0 = up, negative = pushed down). The cap is gravity
+compensated and does not collide with its own base (it sinks into it when pressed), so only a
+push moves it: damping and friction loss hold it where it was pushed (it latches), and a stiff
+travel limit (4 ms) keeps a hard push within a fraction of a millimetre of the 10 mm travel.
+Without these the cap rested on its base, 1.4 mm above the joint's upper limit (reading
+-1.4 mm of press), and with that contact removed gravity pulled it to the bottom within a
+second."""
 BUTTON_TRAVEL = 0.01
 GRASP_CONTACT = 'condim="4" solref="0.005 1" solimp="0.95 0.99 0.001"'
 """Contact of the graspable objects: torsional friction (condim 4) so a pinched object does not
@@ -101,6 +107,26 @@ class CameraConfig:
         """Return the optical frame's rotation in the base frame (z forward, y down)."""
         forward = np.asarray(self.target) - self.position()
         return look_rotation(forward, up_hint=(0.0, 0.0, -1.0))
+
+
+CAMERA_POSES: dict[str, CameraConfig] = {
+    'front': CameraConfig(),
+    'front_right_high': CameraConfig(azimuth_deg=20.0, elevation_deg=52.0, distance=0.7),
+    'front_left_low': CameraConfig(azimuth_deg=-15.0, elevation_deg=32.0, distance=0.8),
+}
+"""Named scene-camera poses of the benchmarks, looking at the Franka layout's workspace
+((0.45, 0, 0.05) in the table frame): `front` is the layout's own camera (0.72 m, 40 deg
+elevation, facing the robot); `front_right_high` 20 deg to the right (towards the table frame's
++y), 52 deg elevation, 0.70 m; `front_left_low` 15 deg to the left, 32 deg elevation, 0.80 m.
+`camera_pose(name, layout)` aims one at another layout's camera target."""
+
+
+def camera_pose(name: str, layout: WorldConfig | None = None) -> CameraConfig:
+    """Return the named pose of `CAMERA_POSES`, aimed at `layout`'s camera target if given."""
+    if name not in CAMERA_POSES:
+        raise WorldError(f'unknown camera pose {name!r}; expected one of {tuple(CAMERA_POSES)}')
+    pose = CAMERA_POSES[name]
+    return pose if layout is None else replace(pose, target=layout.camera.target)
 
 
 @dataclass(frozen=True, eq=False)
@@ -288,9 +314,9 @@ def world_mjcf(config: WorldConfig, hand: HandConfig | None = None) -> str:
     </body>
     <body name="button_base" pos="{bx:.6g} {by:.6g} {top + 0.01:.6g}">
       <geom name="button_base" type="box" size="0.035 0.035 0.01" material="button_base"/>
-      <body name="button" pos="0 0 0.016">
+      <body name="button" pos="0 0 0.016" gravcomp="1">
         <joint name="{BUTTON_JOINT}" type="slide" axis="0 0 1" range="{-BUTTON_TRAVEL} 0"
-               damping="5" frictionloss="0.5"/>
+               damping="5" frictionloss="0.5" solreflimit="0.004 1"/>
         <geom name="button_cap" type="cylinder" size="0.02 {BUTTON_CAP_HALF_HEIGHT}"
               material="button" mass="0.02"/>
       </body>
@@ -299,6 +325,9 @@ def world_mjcf(config: WorldConfig, hand: HandConfig | None = None) -> str:
             quat="{_quat_wxyz(cam_rot)}" fovy="{cam.fovy_deg:.6g}"/>
     {hand_body}
   </worldbody>
+  <contact>
+    <exclude body1="button_base" body2="button"/>
+  </contact>
 </mujoco>
 """
 
