@@ -624,7 +624,7 @@ def _add_plan_source(p: argparse.ArgumentParser) -> None:
     p.add_argument('--num-frames', type=int, default=49,
                    help='frames of the synthetic demonstration (16 fps)')
     p.add_argument('--demo-task', default='reach_grasp_lift',
-                   choices=('reach_grasp_lift', 'push', 'press'),
+                   choices=('reach_grasp_lift', 'push', 'press', 'pinch_and_place'),
                    help='lvp_sim task rendered as the synthetic demonstration')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
 

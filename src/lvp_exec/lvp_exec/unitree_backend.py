@@ -305,8 +305,8 @@ class _Publisher:
         # The writer's C side calls back into this Listener (e.g. when a reader goes away):
         # it must live as long as the writer; a temporary one is freed under it (segfault).
         self._listener = Listener(on_publication_matched=self._on_matched)
-        self.writer = DataWriter(participant, Topic(participant, topic, data_type),
-                                 listener=self._listener)
+        self.writer: Any = DataWriter(participant, Topic(participant, topic, data_type),
+                                      listener=self._listener)
 
     def _on_matched(self, _writer: Any, status: Any) -> None:
         with self._matched:
@@ -323,6 +323,8 @@ class _Publisher:
         time.sleep(settle_time)
 
     def write(self, sample: Any) -> None:
+        if self.writer is None:
+            raise UnitreeBackendError(f'the {self.topic_name} publisher is closed')
         self.writer.write(sample)
 
     def close(self) -> None:
