@@ -84,6 +84,9 @@ _STAGE_WEIGHTS = {'hand_tracking': 0.3, 'reconstruction': 0.2, 'retargeting': 0.
 
 _THUMB_TIP, _INDEX_TIP, _MIDDLE_TIP = 4, 8, 12
 
+FRANKA_HAND_MAX_WIDTH = 0.08
+"""The Franka hand's full opening (m), commanded on release."""
+
 PREGRASP_HEIGHT = 0.06
 """A registered Franka approach comes straight down onto the grasp over its last 6 cm
 (`vertical_final_approach`)."""
@@ -95,9 +98,10 @@ reliably tracked) is replaced by the robot's own approach from its current state
 
 PRE_APPROACH_HEIGHT = 0.08
 PRE_APPROACH_TIME = 0.5
-"""The G1 approaches the first pose of its path from PRE_APPROACH_HEIGHT (m) above it, over
-the last PRE_APPROACH_TIME (s): the Inspire's thumb and fingers reach 15-21 cm below the mount,
-and a sideways approach at the path's height drags them over the table."""
+"""The G1 approaches the first pose of its path from up to PRE_APPROACH_HEIGHT (m) above it (no
+higher than its home pose), over the last PRE_APPROACH_TIME (s): the Inspire's thumb and
+fingers reach 15-21 cm below the mount, and a sideways approach at the path's height drags
+them over the table."""
 
 GRASP_DWELL = 0.5
 """The G1 hand holds its grasp pose this long (s) while the Inspire closes, before following
@@ -205,7 +209,8 @@ class EeMapping:
     quaternion (base frame) turning the G1 hand mount into the registered grasp at the contact,
     phased in over the APPROACH_LEAD before it (empty: none); grasp_dwell (s): the EE holds its
     contact pose this long while the hand closes, everything later in the plan comes that much
-    later (`dwell_path`; hand commands and gripper events are stored already delayed).
+    later (`dwell_path`; hand commands and gripper events are stored already delayed);
+    grasps: False for a push or press (`task_grasps`): no grasp-specific shaping.
     """
 
     embodiment: str
@@ -218,6 +223,7 @@ class EeMapping:
     hand_in_mount: tuple[float, ...] = ()
     grasp_turn: tuple[float, ...] = ()
     grasp_dwell: float = 0.0
+    grasps: bool = True
     description: str = ''
 
     def to_metadata(self) -> dict[str, object]:
@@ -227,7 +233,7 @@ class EeMapping:
                 'yaw_offset': self.yaw_offset,
                 'hand_in_mount': list(self.hand_in_mount),
                 'grasp_turn': list(self.grasp_turn), 'grasp_dwell': self.grasp_dwell,
-                'description': self.description}
+                'grasps': self.grasps, 'description': self.description}
 
     @classmethod
     def from_metadata(cls, meta: dict) -> EeMapping:
@@ -240,6 +246,7 @@ class EeMapping:
                    hand_in_mount=tuple(meta.get('hand_in_mount', ())),
                    grasp_turn=tuple(meta.get('grasp_turn', ())),
                    grasp_dwell=float(meta.get('grasp_dwell', 0.0)),
+                   grasps=bool(meta.get('grasps', True)),
                    description=str(meta.get('description', '')))
 
 
@@ -418,7 +425,7 @@ def franka_tcp_path(wrist: WristTrajectory, mapping: EeMapping,
     if mapping.path_offset:
         positions = positions + np.asarray(mapping.path_offset)
     positions[:, 2] = np.maximum(positions[:, 2], mapping.min_tcp_height)
-    if mapping.path_offset and mapping.contact_time is not None:
+    if mapping.path_offset and mapping.grasps and mapping.contact_time is not None:
         k = _contact_index(wrist.times, mapping.contact_time)
         positions[:k + 1] = vertical_final_approach(positions[:k + 1], PREGRASP_HEIGHT)
     closing = Rotation.from_euler('z', mapping.yaw_offset).apply(
@@ -613,6 +620,20 @@ def human_grasp_chord(wrist: WristTrajectory, index: int) -> np.ndarray | None:
     return chord / norm if norm > 1e-6 else None
 
 
+def register_contact(wrist: WristTrajectory, mapping: EeMapping, centre: np.ndarray,
+                     time: float) -> EeMapping:
+    """For a task without a grasp (push, press): shift the path so that the human's grasp point
+    meets the object's `centre` at `time` (its arrival there)."""
+    k = _contact_index(wrist.times, time)
+    offset = centre - hand_grasp_points(wrist)[k]
+    note = (f'; registered to the object at {np.round(centre, 3).tolist()} m at '
+            f't = {time:.2f} s (no grasp in the task: path shifted '
+            f'{100 * np.linalg.norm(offset):.1f} cm so the human grasp point meets it)')
+    return replace(mapping, contact_time=float(time), grasps=False,
+                   path_offset=tuple(float(v) for v in offset),
+                   description=mapping.description + note)
+
+
 def register_to_object(result: PipelineResult, mapping: EeMapping, max_offset: float,
                        grasp: bool = True) -> EeMapping:
     """Shift a G1 mapping so the Inspire hand holds the nearest seen object at contact.
@@ -643,14 +664,7 @@ def register_to_object(result: PipelineResult, mapping: EeMapping, max_offset: f
         return mapping
     if not grasp:
         # A push or press: the hand's grasp point meets the object; fingers as retargeted.
-        k = _contact_index(wrist.times, time)
-        offset = centre - hand_grasp_points(wrist)[k]
-        note = (f'; registered to the object at {np.round(centre, 3).tolist()} m at '
-                f't = {time:.2f} s (no grasp in the task: path shifted '
-                f'{100 * np.linalg.norm(offset):.1f} cm so the human grasp point meets it)')
-        return replace(mapping, contact_time=float(time),
-                       path_offset=tuple(float(v) for v in offset),
-                       description=mapping.description + note)
+        return register_contact(wrist, mapping, centre, time)
     side = 'left' if result.robot.name.startswith('g1_left') else 'right'  # type: ignore
     result.hand_commands = grasp_commands(result.hand_commands, time, side)
     result.messages.append(f'retargeting: the Inspire fingers stay open until the contact at '
@@ -676,8 +690,13 @@ def register_to_object(result: PipelineResult, mapping: EeMapping, max_offset: f
                        f'; the hand holds there {GRASP_DWELL:.1f} s while it closes'))
 
 
-def ee_path_for(wrist: WristTrajectory, mapping: EeMapping, robot) -> WristTrajectory:
-    """Apply an EeMapping to a base-frame human wrist path for `robot` (lvp_exec RobotModel)."""
+def ee_path_for(wrist: WristTrajectory, mapping: EeMapping, robot,
+                commands: HandCommands | None = None) -> WristTrajectory:
+    """Apply an EeMapping to a base-frame human wrist path for `robot` (lvp_exec RobotModel).
+
+    G1 with hand `commands`: waypoints whose commanded Inspire fingertips would reach deeper
+    into the table than the safety filter allows are raised just enough (`fingertips_above`).
+    """
     if mapping.contact_time is not None:
         wrist = approach_from(wrist, mapping.contact_time - APPROACH_LEAD)
     if mapping.embodiment == 'franka_gripper':
@@ -685,10 +704,16 @@ def ee_path_for(wrist: WristTrajectory, mapping: EeMapping, robot) -> WristTraje
         ref = robot.ee_pose(robot.home).rotation[:, 1]
         path = franka_tcp_path(wrist, mapping, ref)
     else:
-        path = above_first(g1_mount_path(wrist, mapping), PRE_APPROACH_HEIGHT,
-                           PRE_APPROACH_TIME)
+        path = g1_mount_path(wrist, mapping)
+        home_height = float(robot.ee_pose(robot.home).position[2])
+        if path.positions[0, 2] < home_height:
+            path = above_first(path, min(PRE_APPROACH_HEIGHT,
+                                         home_height - float(path.positions[0, 2])),
+                               PRE_APPROACH_TIME)
     if mapping.grasp_dwell > 0.0 and mapping.contact_time is not None:
         path = dwell_path(path, mapping.contact_time, mapping.grasp_dwell)
+    if mapping.embodiment == 'g1_inspire' and commands is not None:
+        path = fingertips_above(path, commands, robot)  # commands are on the dwelled clock
     return path
 
 
@@ -721,6 +746,29 @@ def dwell_commands(commands: HandCommands, time: float, dwell: float) -> HandCom
     """Hand commands later than `time` (s) come `dwell` s later (see `dwell_path`)."""
     times = np.where(commands.times > time, commands.times + dwell, commands.times)
     return replace(commands, times=times)
+
+
+def fingertips_above(path: WristTrajectory, commands: HandCommands, robot,
+                     margin: float = 0.002) -> WristTrajectory:
+    """Raise G1 hand-mount waypoints so that the Inspire fingertips at the commanded closure
+    stay `margin` above the lowest the safety filter allows (table plane + hand_clearance),
+    as the Franka TCP is kept above `min_tcp_height`."""
+    from lvp_exec.safety import default_safety_config, inspire_fingertips
+
+    config = default_safety_config(robot)
+    if config.table_height is None:
+        return path
+    floor = config.table_height + config.hand_clearance + margin
+    tips = inspire_fingertips(robot, commands, path.times).points  # (T, 5, 3), mount frame
+    rotations = Rotation.from_quat(path.quaternions).as_matrix()
+    lowest = path.positions[:, 2] + np.min(np.einsum('tij,tkj->tki', rotations, tips)[..., 2],
+                                           axis=1)
+    raise_by = np.maximum(floor - lowest, 0.0)
+    if not np.any(raise_by > 0.0):
+        return path
+    positions = path.positions.copy()
+    positions[:, 2] += raise_by
+    return replace(path, positions=positions)
 
 
 def approach_from(wrist: WristTrajectory, start_time: float) -> WristTrajectory:
@@ -857,6 +905,12 @@ def _grasp_stage(result: PipelineResult, config: PipelineConfig) -> None:
     rec = result.reconstruction
     cloud = rec.point_cloud_base  # type: ignore[attr-defined]
     events = result.gripper_events
+    grasp_task = config.grasp
+    if grasp_task is None:
+        grasp_task = task_grasps(result.plan.prompts if result.plan is not None else ())
+    if not grasp_task:
+        _contact_stage(result, config, wrist, cloud)
+        return
     grasp = None
     if cloud is None:
         if config.require_grasp_candidate:
@@ -898,11 +952,52 @@ def _grasp_stage(result: PipelineResult, config: PipelineConfig) -> None:
                   else 'lvp_grasp.human_contact')
         result.messages.append(f'retargeting: no close event from the hand aperture; gripper '
                                f'closes at the contact time {contact_time:.2f} s ({source})')
+        released = human_release(wrist, float(contact_time), config)
+        if released is not None:
+            result.gripper_events = (*result.gripper_events, GripperEvent(
+                released, GripperAction.OPEN, FRANKA_HAND_MAX_WIDTH))
+            result.messages.append(f'retargeting: the hand lets go at {released:.2f} s (its '
+                                   f'aperture opened 1.5 cm past its grip): gripper opens')
     mapping = franka_mapping(wrist, float(contact_time), config.min_tcp_height)
     if grasp is not None:
         reference = result.robot.ee_pose(result.robot.home).rotation[:, 1]  # type: ignore
         mapping = register_to_grasp(wrist, mapping, grasp, reference)
     result.mapping = mapping
+
+
+def human_release(wrist: WristTrajectory, contact: float,
+                  config: PipelineConfig) -> float | None:
+    """When the human's thumb and index open after grasping at `contact` (lvp_retarget's
+    `release_time` on the hand apertures), or None."""
+    from lvp_retarget.gripper import GripperRetargetConfig, hand_apertures, release_time
+
+    if wrist.finger_keypoints is None:
+        return None
+    gripper = config.gripper or GripperRetargetConfig()
+    fingers = wrist.finger_keypoints
+    apertures = hand_apertures(fingers, gripper.reference_palm_length)  # type: ignore
+    return release_time(wrist.times, apertures, contact)
+
+
+def _contact_stage(result: PipelineResult, config: PipelineConfig, wrist: WristTrajectory,
+                   cloud) -> None:
+    """Franka, a task without a grasp (push, press): the gripper closes at the start (its
+    fingertips together push and press), the TCP follows the human's grasp point, registered
+    to the object the hand approaches (`register_contact`)."""
+    start = float(wrist.times[0])
+    result.gripper_events = (GripperEvent(start, GripperAction.CLOSE, 0.0),)
+    result.messages.append('grasping: the task grasps nothing (push/press): the gripper closes '
+                           'at the start and its fingertips do the contact')
+    found = None if cloud is None else approached_object(cloud, wrist)
+    time = found[2] if found is not None else float(wrist.times[len(wrist.times) // 2])
+    mapping = replace(franka_mapping(wrist, time, config.min_tcp_height), grasps=False)
+    if found is None or found[3] > config.max_grasp_offset:
+        result.messages.append('registration: no object the hand comes within '
+                               f'{100 * config.max_grasp_offset:.0f} cm of; the TCP follows '
+                               'the reconstructed path')
+        result.mapping = mapping
+        return
+    result.mapping = register_contact(wrist, mapping, found[1], found[2])
 
 
 def _dexterous_stage(result: PipelineResult, config: PipelineConfig) -> None:
@@ -956,7 +1051,7 @@ def run_motion(result: PipelineResult, wrist: WristTrajectory, mapping: EeMappin
         result.robot = robot_for(mapping.embodiment, config)
     robot: Any = result.robot
     result.mapping = mapping
-    ee_path = ee_path_for(wrist, mapping, robot)
+    ee_path = ee_path_for(wrist, mapping, robot, result.hand_commands)
     result.ee_path = ee_path
     executor: Any = None if config.plan_only else executor_for(config)
     request = MotionRequest(robot, ee_path, result.gripper_events, result.hand_commands,

@@ -83,3 +83,28 @@ def test_task_sentence_decides_whether_the_hand_grasps():
     assert not task_grasps(('push the green cube onto the yellow square',))
     assert not task_grasps(('press the red button',))
     assert task_grasps(('the cube',))  # no verb: a grasp, the common case
+
+
+def test_mount_is_raised_only_where_the_fingertips_would_go_too_deep():
+    from lvp_bringup.pipeline import fingertips_above
+    from lvp_common.artifacts import WristTrajectory
+    from lvp_exec.robots import load_g1_arm
+    from lvp_exec.safety import default_safety_config, inspire_fingertips
+
+    robot = load_g1_arm()
+    config = default_safety_config(robot)
+    assert config.table_height is not None
+    floor = config.table_height + config.hand_clearance
+    down = Rotation.from_matrix(np.array([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0],
+                                          [-1.0, 0.0, 0.0]]))  # fingers (mount x) down
+    times = np.arange(4) * 0.25
+    heights = config.table_height + np.array([0.30, 0.15, 0.10, 0.30])
+    path = WristTrajectory(times, np.column_stack([np.full(4, 0.25), np.full(4, -0.2), heights]),
+                           np.tile(down.as_quat(), (4, 1)), robot.base_frame)
+    commands = _commands(np.ones((4, 6)), times)  # open: fingertips ~21 cm out
+    raised = fingertips_above(path, commands, robot)
+    tips = inspire_fingertips(robot, commands, times).points
+    lowest = raised.positions[:, 2] + np.min(tips @ down.as_matrix().T, axis=1)[:, 2]
+    np.testing.assert_allclose(raised.positions[[0, 3]], path.positions[[0, 3]])  # clear
+    np.testing.assert_allclose(lowest[1:3], floor + 0.002, atol=1e-9)  # raised just enough
+    np.testing.assert_allclose(raised.positions[:, :2], path.positions[:, :2])

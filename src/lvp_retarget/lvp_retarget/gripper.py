@@ -148,6 +148,28 @@ def gripper_states(times, apertures, config: GripperRetargetConfig) -> tuple[
     return closed, changes
 
 
+def release_time(times, apertures, after: float, opening: float = 0.015, hold: float = 0.15,
+                 reference_window: float = 0.5) -> float | None:
+    """When a hand holding something lets go: the first time after `after` (s) that the
+    aperture exceeds its grip (the median over `reference_window` s from `after`) by `opening`
+    (m) and stays above that for `hold` s (tracking blips are shorter); None if it never does
+    (the object is kept)."""
+    t = np.asarray(times, dtype=np.float64)
+    a = np.asarray(apertures, dtype=np.float64)
+    if t.shape != a.shape or t.ndim != 1 or len(t) == 0:
+        raise GripperRetargetError(f'times {t.shape} and apertures {a.shape} must match (T,)')
+    start = int(np.argmin(np.abs(t - after)))
+    grip = a[(t >= t[start]) & (t <= t[start] + reference_window)]
+    threshold = float(np.median(grip)) + opening
+    for i in range(start + 1, len(a)):
+        if a[i] > threshold:
+            when = _crossing_time(t, a, i, threshold)
+            window = a[(t >= when) & (t <= when + hold)]
+            if t[-1] >= when + hold and np.all(window >= threshold - 1e-12):
+                return when
+    return None
+
+
 def retarget_gripper(times, keypoints,
                      config: GripperRetargetConfig | None = None) -> GripperRetargeting:
     """Turn hand keypoints (T, 21, 3) at `times` (s) into gripper widths and events."""

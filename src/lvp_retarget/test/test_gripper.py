@@ -96,3 +96,19 @@ def test_bad_input_is_rejected() -> None:
         GripperRetargetConfig(close_width=0.1)
     with pytest.raises(GripperRetargetError, match=r'\(5, 3\)'):
         hand_apertures(np.zeros((5, 3)))
+
+
+def test_release_is_the_opening_after_the_grasp_not_a_blip():
+    from lvp_retarget.gripper import release_time
+
+    t = np.arange(48) / 16.0
+    aperture = np.full(48, 0.05)  # holding a 5 cm cube from t = 0.5 s
+    aperture[:8] = 0.09
+    aperture[20] = 0.08  # one mis-tracked frame: not a release
+    aperture[36:] = np.linspace(0.05, 0.10, 12)  # lets go from 2.25 s
+    released = release_time(t, aperture, after=0.6)
+    # the grip is 5 cm; 1.5 cm wider is reached 30 % into the opening ramp
+    assert released is not None and abs(released - (2.25 + 0.3 * 11 / 16)) < 1e-6
+    kept = aperture.copy()
+    kept[36:] = 0.05
+    assert release_time(t, kept, after=0.6) is None
