@@ -90,6 +90,11 @@ def inspire_fingertips(robot: RobotModel, commands, times: np.ndarray) -> HandPo
     side = 'left' if robot.name.startswith('g1_left') else 'right'
     kinematics = InspireKinematics(side)
     by_name = {a.name: a for a in INSPIRE_ACTUATORS}
+    unknown = [name for name in commands.actuator_names if name not in by_name]
+    if unknown:
+        raise TrajectoryFormatError(
+            f'hand commands name actuators {unknown} the Inspire hand does not have (it has '
+            f'{list(by_name)}): its fingertips cannot be checked against the table')
     actuators = [by_name[name] for name in commands.actuator_names]
     joints = [a.joint for a in actuators]
     normalized = np.stack([np.interp(times, commands.times, commands.normalized[:, i])

@@ -112,11 +112,18 @@ def test_reachable_path_executes_in_sim_and_tracks(panda, sim):
 def test_plan_only_moves_nothing_and_retimes_hand_commands():
     robot = load_g1_arm()
     ee_path = reachable_path(robot, seed=1)
-    commands = HandCommands(np.array([0.0, 1.0, 2.0]), ('j',), np.zeros((3, 1)), ('a',),
+    commands = HandCommands(np.array([0.0, 1.0, 2.0]), ('index_proximal_joint',),
+                            np.array([[0.0], [0.735], [1.47]]), ('index',),
                             np.array([[1.0], [0.5], [0.0]]), np.array([[1000], [500], [0]]))
     recorder = RecordingExecutor(start=robot.home + 0.05)
+    # A random reachable path ignores the table; this test is about the commands' clock.
+    from dataclasses import replace
+
+    from lvp_exec.safety import default_safety_config
+
+    no_table = replace(default_safety_config(robot), table_height=None)
     result = execute_motion(MotionRequest(robot, ee_path, hand_commands=commands), recorder,
-                            MotionConfig(plan_only=True))
+                            MotionConfig(plan_only=True, safety=no_table))
     assert not result.executed and recorder.requests == []
     assert 'executing' not in result.timings
     # An executor given for plan_only still says where the robot is: the plan starts there.
@@ -128,6 +135,17 @@ def test_plan_only_moves_nothing_and_retimes_hand_commands():
     assert moved is not None
     np.testing.assert_allclose(moved.times, result.timed.execution_time(commands.times))
     np.testing.assert_array_equal(moved.normalized, commands.normalized)
+
+
+def test_hand_commands_of_another_hand_are_refused_at_safety():
+    robot = load_g1_arm()
+    commands = HandCommands(np.array([0.0, 1.0]), ('j',), np.zeros((2, 1)), ('a',),
+                            np.array([[1.0], [0.0]]), np.array([[1000], [0]]))
+    with pytest.raises(MotionError, match=r"actuators \['a'\] the Inspire hand") as info:
+        execute_motion(MotionRequest(robot, reachable_path(robot, seed=1),
+                                     hand_commands=commands),
+                       config=MotionConfig(plan_only=True))
+    assert info.value.stage == 'safety'
 
 
 def test_no_executor_is_refused_unless_plan_only(panda):
