@@ -749,10 +749,11 @@ def dwell_commands(commands: HandCommands, time: float, dwell: float) -> HandCom
 
 
 def fingertips_above(path: WristTrajectory, commands: HandCommands, robot,
-                     margin: float = 0.002) -> WristTrajectory:
+                     margin: float = 0.01) -> WristTrajectory:
     """Raise G1 hand-mount waypoints so that the Inspire fingertips at the commanded closure
-    stay `margin` above the lowest the safety filter allows (table plane + hand_clearance),
-    as the Franka TCP is kept above `min_tcp_height`."""
+    stay `margin` above the lowest the safety filter allows (table plane + hand_clearance;
+    the margin covers the spline between waypoints), as the Franka TCP is kept above
+    `min_tcp_height`."""
     from lvp_exec.safety import default_safety_config, inspire_fingertips
 
     config = default_safety_config(robot)
