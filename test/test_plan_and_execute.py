@@ -280,6 +280,16 @@ def test_plan_and_execute_on_ros2_control(demonstration, tmp_path, ros_domain_id
                 assert result.failed_stage == 'executing', result.failed_stage
                 assert 'stopped on request' in result.error_message, result.error_message
                 assert controller.canceled.wait(5.0), 'the controller goal was not canceled'
+
+                # a G1 goal on the Franka's backend is refused before anything is planned
+                controller.goals.clear()
+                goal = goal_for(demonstration)
+                goal.embodiment = 'g1_inspire'
+                result = client.result(client.send(goal))
+                assert result.error_code == Result.INVALID_GOAL, result.error_message
+                assert ("ros2_control backend drives the franka_gripper embodiment, not "
+                        "'g1_inspire'") in result.error_message, result.error_message
+                assert controller.goals == []
                 node.destroy_node()
         finally:
             log = stop_node(server)

@@ -27,8 +27,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import rclpy
-
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
 import numpy as np
@@ -55,14 +53,14 @@ from lvp_common.ros_conversions import (
     video_plan_from_msg,
     wrist_trajectory_to_msg,
 )
-from lvp_common.ros_node import LATCHED, describe
+from lvp_common.ros_node import LATCHED, describe, run_node
 from lvp_common.tf_buffer import TransformLookupError
 from lvp_common.tf_listener import TfListener, TfUnavailableError
 from lvp_exec.backends import (
     EXECUTION_BACKENDS,
-    ROBOT_BACKEND_EMBODIMENT,
     ExecutionSetupError,
     backend_options_from_parameters,
+    check_backend_fits,
     make_executor,
 )
 from lvp_exec.execution import ExecutionRequest, ExecutionStoppedError
@@ -75,7 +73,6 @@ from lvp_exec.ros2_control_backend import (
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.task import Future
@@ -508,13 +505,11 @@ class _GoalRun:
             raise invalid(f'unknown embodiment {embodiment!r}; expected one of {EMBODIMENTS}')
         backend = node._str('execution_backend')
         if not goal.plan_only:
-            if backend not in EXECUTION_BACKENDS:
-                raise invalid(f'parameter execution_backend is {backend!r}; expected one of '
-                              f'{EXECUTION_BACKENDS} (plan_only goals run without one)')
-            drives = ROBOT_BACKEND_EMBODIMENT.get(backend, embodiment)
-            if drives != embodiment:
-                raise invalid(f'execution_backend {backend!r} drives the {drives} embodiment, '
-                              f'not {embodiment!r}: use a plan_only goal or another backend')
+            try:
+                check_backend_fits(backend, embodiment)
+            except ExecutionSetupError as exc:
+                raise invalid(f'parameter execution_backend: {exc} (plan_only goals run '
+                              f'without a backend)') from exc
             try:
                 self.executor = node.executor_for(backend)
             except ExecutionSetupError as exc:
@@ -746,24 +741,9 @@ class _GoalRun:
 
 
 def main(args: list[str] | None = None) -> None:
-    # One thread runs the goal (it blocks while the robot moves); the others serve the cancel,
-    # the planner client, the robot backend's action clients and the joint state playback.
-    rclpy.init(args=args)
-    try:
-        node = PlanAndExecuteNode()
-    except BaseException:
-        rclpy.try_shutdown()
-        raise
-    executor = MultiThreadedExecutor(num_threads=max(4, os.cpu_count() or 1))
-    try:
-        rclpy.spin(node, executor=executor)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.close()
-        node.destroy_node()
-        rclpy.try_shutdown()
-
+    # One thread runs the goal (it blocks while the robot moves); the others serve the cancel
+    # and the clients and subscriptions.
+    run_node(PlanAndExecuteNode, args, multithreaded=True)
 
 if __name__ == '__main__':
     main()

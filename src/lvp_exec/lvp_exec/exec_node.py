@@ -29,7 +29,6 @@ from typing import Any
 
 os.environ.setdefault('MUJOCO_GL', 'egl')  # before anything imports mujoco (the sim backend)
 
-import rclpy  # noqa: E402
 from lvp_common.artifacts import ArtifactError, GripperEvent, WristTrajectory  # noqa: E402
 from lvp_common.ros_conversions import (  # noqa: E402
     gripper_event_from_msg,
@@ -39,12 +38,11 @@ from lvp_common.ros_conversions import (  # noqa: E402
     wrist_trajectory_from_msg,
     wrist_trajectory_to_path,
 )
-from lvp_common.ros_node import LATCHED, describe  # noqa: E402
+from lvp_common.ros_node import LATCHED, describe, run_node  # noqa: E402
 from nav_msgs.msg import Path  # noqa: E402
 from rclpy.action import ActionServer, CancelResponse, GoalResponse  # noqa: E402
 from rclpy.action.server import ServerGoalHandle  # noqa: E402
 from rclpy.callback_groups import ReentrantCallbackGroup  # noqa: E402
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg  # noqa: E402
 
@@ -324,23 +322,8 @@ class _MotionGoal:
 
 def main(args: list[str] | None = None) -> None:
     # One thread runs the goal (it blocks while the robot moves); the others serve the cancel
-    # and the robot backend's action clients and joint states.
-    rclpy.init(args=args)
-    try:
-        node = ExecuteMotionNode()
-    except BaseException:
-        rclpy.try_shutdown()
-        raise
-    executor = MultiThreadedExecutor(num_threads=max(4, os.cpu_count() or 1))
-    try:
-        rclpy.spin(node, executor=executor)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.close()
-        node.destroy_node()
-        rclpy.try_shutdown()
-
+    # and the clients and subscriptions.
+    run_node(ExecuteMotionNode, args, multithreaded=True)
 
 if __name__ == '__main__':
     main()
