@@ -1,13 +1,25 @@
 """The plan archive: every artifact of one plan in a rosbag2 (MCAP) on the live topic names.
 
 Messages are serialized by rclpy (the same CDR bytes a live publisher sends) and stored with
-`rosbags`, which embeds each message definition, so `ros2 bag play`, `ros2 bag info`, the
-`rosbags` reader and any MCAP reader can open an archive without this project installed.
+`rosbags` (which embeds each message definition and writes metadata.yaml) into an MCAP file
+written by the `mcap` library: zstd-compressed chunks with CRCs, each topic offered reliable +
+transient-local, depth 1 (the live topics' QoS), so `ros2 bag play` republishes the plan latched
+and RViz receives it whenever it subscribes. `ros2 bag`, Foxglove, `mcap`, `mcap-ros2-support`
+and `rosbags` open an archive without this project installed.
+
+The plan's frames are stored once, as JPEG (`VIDEO_PLAN_FRAMES`, what image viewers show); the
+archived VideoPlan message carries everything else (prompts, source, seed, metadata) with no
+frames, and `read_plan_archive` rebuilds the frames from the JPEGs. Replay needs the archived
+wrist path, not the frames: that keeps a 49-frame 832x480 archive near 3 MB instead of ~60 MB.
+An archive is written to `<name>.partial` and renamed when complete: a killed writer never
+leaves a half archive under the final name.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +40,12 @@ from lvp_common.artifacts import (
     VideoPlan,
     WristTrajectory,
 )
+from lvp_interfaces.msg import VideoPlan as VideoPlanMsg
+
+PLAN_FRAME_JPEG_QUALITY = 90
+"""JPEG quality of the archived (and published) plan frames."""
+PARTIAL_SUFFIX = '.partial'
+"""An archive being written; renamed to its final name once complete."""
 
 
 class PlanArchiveError(OSError):
@@ -80,6 +98,15 @@ def _msgtype(msg) -> str:
     return f'{module[0]}/msg/{type(msg).__name__}'
 
 
+def _frameless_plan_msg(plan: VideoPlan, header) -> VideoPlanMsg:
+    """The plan's VideoPlan message without its frames (they travel as JPEG)."""
+    keys = sorted(plan.metadata)
+    return VideoPlanMsg(header=header, frames=[], fps=float(plan.fps), prompts=list(plan.prompts),
+                        chunk_starts=[int(s) for s in plan.chunk_starts],
+                        source=plan.source.value, seed=int(plan.seed), model=plan.model,
+                        metadata_keys=keys, metadata_values=[str(plan.metadata[k]) for k in keys])
+
+
 def record_messages(record: PlanRecord, t0: float) -> list[tuple[str, float, object]]:
     """(topic, stamp in s, rclpy message) for every artifact of the record."""
     out: list[tuple[str, float, object]] = []
@@ -96,12 +123,13 @@ def record_messages(record: PlanRecord, t0: float) -> list[tuple[str, float, obj
         out.append((topics.TASK, t0, String(data='\n'.join(record.prompts))))
     if record.plan is not None:
         frame_id = obs.camera_frame if obs is not None else ''
-        out.append((topics.VIDEO_PLAN, t0,
-                    rc.video_plan_to_msg(record.plan, rc.make_header(frame_id, t0))))
+        # the frames go once, as JPEG, on VIDEO_PLAN_FRAMES (see the module docstring)
+        out.append((topics.VIDEO_PLAN, t0, _frameless_plan_msg(record.plan,
+                                                               rc.make_header(frame_id, t0))))
         for k, frame in enumerate(record.plan.frames):
             stamp = t0 + k / record.plan.fps
             out.append((topics.VIDEO_PLAN_FRAMES, stamp, rc.numpy_to_compressed_image(
-                frame, 'jpeg', header=rc.make_header(frame_id, stamp))))
+                frame, 'jpeg', PLAN_FRAME_JPEG_QUALITY, rc.make_header(frame_id, stamp))))
     if record.hand_track is not None:
         frame_id = obs.camera_frame if obs is not None else ''
         out.append((topics.HAND_TRACK, t0,
@@ -150,31 +178,155 @@ def _canonical_cdr(raw: bytes, msgtype: str, store) -> bytes:
     return bytes(store.serialize_cdr(message, msgtype))
 
 
+class _McapStorage:
+    """rosbags' storage-writer protocol on the `mcap` library: zstd chunks with CRCs.
+
+    rosbags' own MCAP writer stores no CRCs; this one lets readers detect a corrupt archive.
+    The file is named after the archive's final name, so the rename keeps metadata.yaml right.
+    """
+
+    def __init__(self, path: Path, _compression) -> None:
+        from mcap.writer import CompressionType, Writer
+
+        name = path.name[:-len(PARTIAL_SUFFIX)] if path.name.endswith(PARTIAL_SUFFIX) \
+            else path.name
+        self.path = path / f'{name}.mcap'
+        self._stream = self.path.open('xb')
+        self._writer = Writer(self._stream, compression=CompressionType.ZSTD,
+                              enable_crcs=True, enable_data_crcs=True)
+        self._writer.start(profile='ros2', library='lvp_common.plan_archive')
+        self._schemas: dict[str, int] = {}
+
+    def add_msgtype(self, connection) -> None:
+        self._schemas[connection.msgtype] = self._writer.register_schema(
+            connection.msgtype, 'ros2msg', connection.msgdef.data.encode())
+
+    def add_connection(self, connection, offered_qos_profiles: str) -> None:
+        channel = self._writer.register_channel(
+            connection.topic, 'cdr', self._schemas[connection.msgtype],
+            {'offered_qos_profiles': offered_qos_profiles})
+        if channel != connection.id:
+            raise PlanArchiveError(f'MCAP channel {channel} for connection {connection.id}')
+
+    def write(self, connection, timestamp: int, data: bytes | memoryview) -> None:
+        self._writer.add_message(connection.id, timestamp, bytes(data), timestamp)
+
+    def close(self, _version: int, metadata: str) -> None:
+        self._writer.add_metadata('rosbag2', {'serialized_metadata': metadata})
+        self._writer.finish()
+        self._stream.close()
+
+    def abort(self) -> None:
+        self._stream.close()
+
+
+def _archive_qos():
+    """Reliable, transient local, keep last 1: the live topics' QoS (ros_node.LATCHED)."""
+    from rosbags.interfaces import (
+        Qos,
+        QosDurability,
+        QosHistory,
+        QosLiveliness,
+        QosReliability,
+        QosTime,
+    )
+
+    zero = QosTime(0, 0)
+    return Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE, QosDurability.TRANSIENT_LOCAL,
+               zero, zero, QosLiveliness.AUTOMATIC, zero, False)
+
+
 def write_plan_archive(path: str | Path, record: PlanRecord, start_time: float = 0.0) -> Path:
     """Write `record` as a rosbag2 folder with one MCAP file; refuse to overwrite one.
 
     start_time: stamp (s since the epoch) of the plan's first frame; the archive's clock.
     """
+    return write_archive_messages(path, record_messages(record, start_time))
+
+
+def write_archive_messages(path: str | Path,
+                           messages: list[tuple[str, float, object]]) -> Path:
+    """Write (topic, stamp s, rclpy message) as a plan archive at `path` (via `.partial`)."""
     from rosbags.rosbag2 import StoragePlugin, Writer
+
+    class McapWriter(Writer):
+        STORAGE_PLUGINS = {StoragePlugin.MCAP: _McapStorage}  # type: ignore[assignment]
 
     path = Path(path)
     if path.exists():
         raise PlanArchiveError(f'plan archive {path} already exists; choose another path')
-    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + PARTIAL_SUFFIX)
     store = typestore()
-    messages = record_messages(record, start_time)
     try:
-        with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if partial.exists():  # left by a writer that was killed: never a valid archive
+            shutil.rmtree(partial)
+        qos = [_archive_qos()]
+        with McapWriter(partial, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
             connections = {}
             for topic, stamp, msg in sorted(messages, key=lambda m: m[1]):
                 if topic not in connections:
                     connections[topic] = writer.add_connection(
-                        '/' + topic, _msgtype(msg), typestore=store)
+                        '/' + topic, _msgtype(msg), typestore=store, offered_qos_profiles=qos)
                 writer.write(connections[topic], int(round(stamp * 1e9)),
                              _canonical_cdr(serialize_message(msg), _msgtype(msg), store))
+        partial.rename(path)
     except Exception as exc:
+        shutil.rmtree(partial, ignore_errors=True)
         raise PlanArchiveError(f'cannot write plan archive {path}: {exc}') from exc
     return path
+
+
+def check_archive_dir(folder: str | Path) -> Path:
+    """Create `folder` if needed and prove a file can be written there; PlanArchiveError if not.
+
+    Called before anything moves, so a robot never runs a plan that cannot be archived.
+    """
+    folder = Path(folder).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix='.write-check-'):
+            pass
+    except OSError as exc:
+        raise PlanArchiveError(f'archive folder {folder} is not writable: {exc}') from exc
+    return folder
+
+
+def prune_archives(folder: str | Path, keep: int) -> list[Path]:
+    """Delete all but the `keep` newest plan archives in `folder` (0 keeps all); return them.
+
+    Only complete archives (a folder with metadata.yaml and an .mcap file) are counted and
+    deleted; `.partial` folders and anything else stay.
+    """
+    if keep <= 0:
+        return []
+    archives = [p for p in Path(folder).expanduser().iterdir()
+                if p.is_dir() and not p.name.endswith(PARTIAL_SUFFIX)
+                and (p / 'metadata.yaml').is_file() and any(p.glob('*.mcap'))]
+    archives.sort(key=lambda p: ((p / 'metadata.yaml').stat().st_mtime, p.name))
+    removed = archives[:-keep]
+    for old in removed:
+        shutil.rmtree(old, ignore_errors=True)
+    return removed
+
+
+def verify_archive(path: str | Path) -> None:
+    """Check every MCAP file of an archive (chunk and data CRCs); PlanArchiveError names a
+    corrupt or truncated file."""
+    from mcap.reader import NonSeekingReader
+
+    path = Path(path)
+    files = sorted(path.glob('*.mcap')) if path.is_dir() else [path]
+    if not files:
+        raise PlanArchiveError(f'cannot read plan archive {path}: no .mcap file in it')
+    for file in files:
+        try:
+            with file.open('rb') as stream:
+                for _ in NonSeekingReader(stream, validate_crcs=True).iter_messages():
+                    pass
+        except Exception as exc:
+            raise PlanArchiveError(f'plan archive file {file} is corrupt or truncated '
+                                   f'({type(exc).__name__}: {exc})') from exc
 
 
 def _message_classes() -> dict[str, type]:
@@ -203,6 +355,7 @@ def read_archive_messages(path: str | Path) -> list[tuple[str, int, object]]:
 
     classes = _message_classes()
     out = []
+    verify_archive(path)
     try:
         with Reader(Path(path)) as reader:
             for conn, stamp, raw in reader.messages():
@@ -224,9 +377,16 @@ def read_plan_archive(path: str | Path) -> PlanRecord:
     from lvp_common.geometry import Pose
 
     by_topic: dict[str, object] = {}
+    jpeg_frames = []
     for topic, _stamp, msg in read_archive_messages(path):
-        if topic != topics.VIDEO_PLAN_FRAMES:
+        if topic == topics.VIDEO_PLAN_FRAMES:
+            jpeg_frames.append(msg)
+        else:
             by_topic[topic] = msg
+    plan_msg = by_topic.get(topics.VIDEO_PLAN)
+    if plan_msg is not None and not plan_msg.frames:  # type: ignore[attr-defined]
+        plan_msg.frames = [rc.rgb8_to_image(rc.compressed_image_to_numpy(f))  # type: ignore
+                           for f in jpeg_frames]
     meta_msg = by_topic.get(topics.ARCHIVE_METADATA)
     if not isinstance(meta_msg, String):
         raise PlanArchiveError(f'{path} is not a plan archive: no {topics.ARCHIVE_METADATA}')
