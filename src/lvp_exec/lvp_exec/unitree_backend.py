@@ -143,6 +143,13 @@ class UnitreeIdl:
     HgLowState: Any
 
 
+def _idl_type_name(name: str) -> dict[str, str]:
+    """Return the class keywords naming an IDL struct (cyclonedds' metaclass reads them)."""
+    # Passed unpacked: a type checker without cyclonedds installed sees only object's
+    # __init_subclass__, which takes no `typename`; the class built is the same.
+    return {'typename': name}
+
+
 @functools.cache
 def unitree_idl() -> UnitreeIdl:
     """Return the Unitree IDL types as cyclonedds dataclasses (imports cyclonedds)."""
@@ -160,7 +167,7 @@ def unitree_idl() -> UnitreeIdl:
     @dataclass
     @annotate.final
     @annotate.autoid('sequential')
-    class HgMotorCmd(idl.IdlStruct, typename='unitree_hg.msg.dds_.MotorCmd_'):
+    class HgMotorCmd(idl.IdlStruct, **_idl_type_name('unitree_hg.msg.dds_.MotorCmd_')):
         mode: types.uint8 = 0
         q: types.float32 = 0.0
         dq: types.float32 = 0.0
@@ -172,7 +179,7 @@ def unitree_idl() -> UnitreeIdl:
     @dataclass
     @annotate.final
     @annotate.autoid('sequential')
-    class HgLowCmd(idl.IdlStruct, typename='unitree_hg.msg.dds_.LowCmd_'):
+    class HgLowCmd(idl.IdlStruct, **_idl_type_name('unitree_hg.msg.dds_.LowCmd_')):
         mode_pr: types.uint8 = 0
         mode_machine: types.uint8 = 0
         motor_cmd: types.array[HgMotorCmd, G1_MOTOR_SLOTS] = field(  # pyright: ignore
@@ -184,7 +191,7 @@ def unitree_idl() -> UnitreeIdl:
     @dataclass
     @annotate.final
     @annotate.autoid('sequential')
-    class GoMotorCmd(idl.IdlStruct, typename='unitree_go.msg.dds_.MotorCmd_'):
+    class GoMotorCmd(idl.IdlStruct, **_idl_type_name('unitree_go.msg.dds_.MotorCmd_')):
         mode: types.uint8 = 0
         q: types.float32 = 0.0
         dq: types.float32 = 0.0
@@ -197,13 +204,13 @@ def unitree_idl() -> UnitreeIdl:
     @dataclass
     @annotate.final
     @annotate.autoid('sequential')
-    class GoMotorCmds(idl.IdlStruct, typename='unitree_go.msg.dds_.MotorCmds_'):
+    class GoMotorCmds(idl.IdlStruct, **_idl_type_name('unitree_go.msg.dds_.MotorCmds_')):
         cmds: types.sequence[GoMotorCmd] = field(default_factory=list)  # pyright: ignore
 
     @dataclass
     @annotate.final
     @annotate.autoid('sequential')
-    class HgImuState(idl.IdlStruct, typename='unitree_hg.msg.dds_.IMUState_'):
+    class HgImuState(idl.IdlStruct, **_idl_type_name('unitree_hg.msg.dds_.IMUState_')):
         quaternion: types.array[types.float32, 4] = field(  # pyright: ignore
             default_factory=lambda: [1.0, 0.0, 0.0, 0.0])
         gyroscope: types.array[types.float32, 3] = field(  # pyright: ignore
@@ -217,7 +224,7 @@ def unitree_idl() -> UnitreeIdl:
     @dataclass
     @annotate.final
     @annotate.autoid('sequential')
-    class HgMotorState(idl.IdlStruct, typename='unitree_hg.msg.dds_.MotorState_'):
+    class HgMotorState(idl.IdlStruct, **_idl_type_name('unitree_hg.msg.dds_.MotorState_')):
         mode: types.uint8 = 0
         q: types.float32 = 0.0
         dq: types.float32 = 0.0
@@ -235,7 +242,7 @@ def unitree_idl() -> UnitreeIdl:
     @dataclass
     @annotate.final
     @annotate.autoid('sequential')
-    class HgLowState(idl.IdlStruct, typename='unitree_hg.msg.dds_.LowState_'):
+    class HgLowState(idl.IdlStruct, **_idl_type_name('unitree_hg.msg.dds_.LowState_')):
         version: types.array[types.uint32, 2] = field(  # pyright: ignore
             default_factory=lambda: [0] * 2)
         mode_pr: types.uint8 = 0
