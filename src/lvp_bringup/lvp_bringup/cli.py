@@ -7,7 +7,9 @@
     lvp plan [--plan-video FILE | --checkpoint CKPT --wan-dir DIR | --image IMG] --out DIR
     lvp replay ARCHIVE [--backend sim|ros2_control|unitree] [backend options] [--out DIR]
 
-Exit status: 0 ok; otherwise the PlanAndExecute error code of the failed stage.
+Exit status: lvp_common.cli_exit's table: 0 ok, else the PlanAndExecute error code of the
+failed stage (1 bad input ... 11 archive failed), 64 a usage error, 70 an internal error
+(`--debug` shows its traceback).
 """
 
 from __future__ import annotations
@@ -33,8 +35,20 @@ from lvp_common.artifacts import (
     PlanSource,
     VideoPlan,
 )
+from lvp_common.cli_exit import (  # before the libraries it sets log levels for
+    CliArgumentParser,
+    CliError,
+    ExitCode,
+    check_output_path,
+    run_cli,
+)
 from lvp_common.geometry import Pose
-from lvp_common.input_files import parse_floats, read_depth_image, read_rgb_image
+from lvp_common.input_files import (
+    parse_intrinsics,
+    parse_pose,
+    read_depth_image,
+    read_rgb_image,
+)
 from lvp_exec.backends import (
     ROBOT_BACKEND_EMBODIMENT,
     BackendOptions,
@@ -91,7 +105,8 @@ class _StageBars:
     """One tqdm bar per stage, fed by the pipeline's progress callback."""
 
     def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+        # bars redraw with '\r': on a redirected stderr every update would be a log line
+        self.enabled = enabled and sys.stderr.isatty()
         self._bar = None
         self._stage = ''
 
@@ -156,31 +171,37 @@ def recorded_inputs(args, observation: Observation | None) -> PlanInputs:
 
 def generated_plan(args, observation: Observation) -> VideoPlan:
     """Generate the plan with the video model (lvp_planner.cli.load_planner)."""
-    from lvp_planner.cli import load_planner
-    from lvp_planner.sampler import SamplerConfig
+    from lvp_planner.checkpoint import CheckpointError
+    from lvp_planner.cli import load_planner, prompt_notes
+    from lvp_planner.sampler import PlanningError, SamplerConfig
 
-    planner = load_planner(args.wan_dir, args.checkpoint, SamplerConfig())
-    return planner.plan(observation.rgb, PlanRequest((args.task,), seed=args.seed))
+    try:
+        planner = load_planner(args.wan_dir, args.checkpoint, SamplerConfig())
+        for note in prompt_notes(planner, (args.task,)):
+            print(f'note: {note}')
+        return planner.plan(observation.rgb, PlanRequest((args.task,), seed=args.seed))
+    except (CheckpointError, PlanningError) as exc:
+        raise CliError(ExitCode.PLANNER_FAILED, f'planning failed: {exc}') from exc
 
 
 def observation_from_args(args) -> Observation:
-    """The `lvp run` observation: --image, --depth, --intrinsics, --camera-to-base."""
+    """The `lvp run` observation: --image, --depth, --intrinsics, --camera-to-base.
 
-    rgb = read_rgb_image(args.image, '--image')
-    h, w = rgb.shape[:2]
-    depth = read_depth_image(args.depth, '--depth') if args.depth else None
-    if args.intrinsics:
-        fx, fy, cx, cy = parse_floats(args.intrinsics, 4, '--intrinsics')
-        intrinsics = CameraIntrinsics(fx, fy, cx, cy, w, h)
-    else:
-        intrinsics = CameraIntrinsics.from_fov(w, h, DEFAULT_HORIZONTAL_FOV_DEG)
-    if args.camera_to_base:
-        v = parse_floats(args.camera_to_base, 7, '--camera-to-base')
-        camera_to_base = Pose(v[:3], v[3:])
-    else:
-        camera_to_base = default_camera_to_base(getattr(args, 'embodiment', 'franka_gripper'))
-    return Observation(rgb=rgb, depth=depth, intrinsics=intrinsics,
-                       camera_to_base=camera_to_base)
+    Raises CliError (INVALID_GOAL) naming the option and the problem.
+    """
+    try:
+        rgb = read_rgb_image(args.image, '--image')
+        h, w = rgb.shape[:2]
+        depth = read_depth_image(args.depth, '--depth', (w, h)) if args.depth else None
+        intrinsics = (parse_intrinsics(args.intrinsics, w, h) if args.intrinsics else
+                      CameraIntrinsics.from_fov(w, h, DEFAULT_HORIZONTAL_FOV_DEG))
+        camera_to_base = (parse_pose(args.camera_to_base, '--camera-to-base')
+                          if args.camera_to_base else
+                          default_camera_to_base(getattr(args, 'embodiment', 'franka_gripper')))
+        return Observation(rgb=rgb, depth=depth, intrinsics=intrinsics,
+                           camera_to_base=camera_to_base)
+    except ValueError as exc:  # InputFileError, ArtifactError, GeometryError
+        raise CliError(ExitCode.INVALID_GOAL, str(exc)) from exc
 
 
 def plan_inputs(args, observation: Observation | None) -> PlanInputs:
@@ -196,11 +217,37 @@ def plan_inputs(args, observation: Observation | None) -> PlanInputs:
     return synthetic_inputs(args)
 
 
+OUTPUT_NAMES = ('plan_archive', 'report.html', 'plan.mp4', 'execution.mp4')
+"""What the commands write into --out (none may be there already)."""
+
+
 def _out_dir(args) -> Path:
+    """The output folder (not created yet); refuse one that cannot take this run's outputs.
+
+    Checked before anything is planned or moves: a reused --out would otherwise be found
+    only when the archive is written, after the robot moved.
+    """
     stamp = time.strftime('%Y%m%d-%H%M%S')
     out = Path(args.out) if args.out else Path('out') / f'{args.command}-{stamp}'
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_path(out, '--out', kind='dir')
+    taken = [name for name in OUTPUT_NAMES if (out / name).exists()]
+    if taken:
+        raise CliError(ExitCode.INVALID_GOAL,
+                       f'--out {out}: already holds {", ".join(taken)} from an earlier run; '
+                       'give a new folder')
     return out
+
+
+def check_planner_files(args) -> None:
+    """Check --wan-dir and --checkpoint before anything is rendered (the model loads later)."""
+    if not args.wan_dir:
+        return
+    from lvp_planner.checkpoint import CheckpointError, check_model_files
+
+    try:
+        check_model_files(args.wan_dir, args.checkpoint)
+    except CheckpointError as exc:
+        raise CliError(ExitCode.PLANNER_FAILED, str(exc)) from exc
 
 
 def _archive(out: Path, inputs: PlanInputs, result: PipelineResult, task: str, world,
@@ -276,18 +323,23 @@ def sim_executor(world=None):
                                                      sim_render_fps=SIM_RENDER_FPS))
 
 
+def _plan(args, observation: Observation | None) -> PlanInputs:
+    """plan_inputs, with a failure reported as PLANNER_FAILED."""
+    try:
+        return plan_inputs(args, observation)
+    except (ValueError, OSError) as exc:  # a bad video, demonstration or image
+        raise CliError(ExitCode.PLANNER_FAILED, f'planning failed: {exc}') from exc
+
+
 def cmd_pipeline(args) -> int:
     """`lvp demo` and `lvp run`."""
     out = _out_dir(args)
+    observation = observation_from_args(args) if args.command == 'run' else None
+    check_planner_files(args)
     bars = _StageBars(not args.quiet)
     timings: dict[str, float] = {}
-    observation = observation_from_args(args) if args.command == 'run' else None
     start = time.perf_counter()
-    try:
-        inputs = plan_inputs(args, observation)
-    except (ValueError, OSError) as exc:
-        print(f'lvp {args.command}: planning failed: {exc}', file=sys.stderr)
-        return int(ErrorCode.PLANNER_FAILED)
+    inputs = _plan(args, observation)
     timings['planning'] = time.perf_counter() - start
     source = inputs.plan.source
     print(f'plan source: {source.value}: {SOURCE_NOTES[source]}')
@@ -367,11 +419,8 @@ def cmd_plan(args) -> int:
 
     out = _out_dir(args)
     observation = observation_from_args(args) if args.image else None
-    try:
-        inputs = plan_inputs(args, observation)
-    except (ValueError, OSError) as exc:
-        print(f'lvp plan: planning failed: {exc}', file=sys.stderr)
-        return int(ErrorCode.PLANNER_FAILED)
+    check_planner_files(args)
+    inputs = _plan(args, observation)
     source = inputs.plan.source
     print(f'plan source: {source.value}: {SOURCE_NOTES[source]}')
     path = write_video(out / 'plan.mp4', inputs.plan.frames, inputs.plan.fps)
@@ -383,12 +432,29 @@ def read_replay(archive: str | Path):
     """Read an archive to replay: (PlanRecord, EeMapping); StageError if it cannot be."""
     from lvp_common.plan_archive import read_plan_archive
 
-    record = read_plan_archive(archive)
+    try:
+        record = read_plan_archive(archive)
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # PlanArchiveError, bad JSON
+        raise StageError('validation', ErrorCode.INVALID_GOAL,
+                         f'{archive}: not a readable plan archive: {exc}') from exc
     meta = record.metadata.get('ee_mapping')
     if record.wrist_base is None or not isinstance(meta, dict):
-        raise StageError('ik', ErrorCode.INVALID_GOAL,
+        raise StageError('validation', ErrorCode.INVALID_GOAL,
                          f'{archive} holds no base-frame wrist path or EE mapping to replay')
-    return record, EeMapping.from_metadata(meta)
+    try:
+        mapping = EeMapping.from_metadata(meta)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StageError('validation', ErrorCode.INVALID_GOAL,
+                         f'{archive}: malformed ee_mapping metadata ({type(exc).__name__}: '
+                         f'{exc})') from exc
+    if mapping.embodiment not in EMBODIMENTS:
+        raise StageError('validation', ErrorCode.INVALID_GOAL,
+                         f'{archive}: ee_mapping names embodiment {mapping.embodiment!r}; '
+                         f'expected one of {", ".join(EMBODIMENTS)}')
+    if not np.all(np.isfinite(record.wrist_base.positions)):
+        raise StageError('validation', ErrorCode.INVALID_GOAL,
+                         f'{archive}: the wrist path holds NaN or infinite positions')
+    return record, mapping
 
 
 def replay_executor(record, mapping: EeMapping, backend: str = 'sim',
@@ -409,8 +475,13 @@ def replay_executor(record, mapping: EeMapping, backend: str = 'sim',
                          ) from exc
     if backend == 'sim':
         world = record.metadata.get('sim_world')
-        options = replace(options, sim_render_fps=SIM_RENDER_FPS, sim_world=world_from_metadata(
-            world) if isinstance(world, dict) else None)
+        try:
+            sim_world = world_from_metadata(world) if isinstance(world, dict) else None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StageError('validation', ErrorCode.INVALID_GOAL,
+                             f'malformed sim_world metadata in the archive ('
+                             f'{type(exc).__name__}: {exc})') from exc
+        options = replace(options, sim_render_fps=SIM_RENDER_FPS, sim_world=sim_world)
     try:
         return make_executor(backend, mapping.embodiment, options)
     except ExecutionSetupError as exc:
@@ -531,21 +602,17 @@ def _ros2_control_outcome(executor: Any, trajectory: Any, execution: Any) -> str
 
 def cmd_replay(args) -> int:
     """`lvp replay ARCHIVE [--backend sim|ros2_control|unitree]`."""
-    from lvp_common.plan_archive import PlanArchiveError
     from lvp_common.video_io import write_video
 
     backend = args.backend
+    out = _out_dir(args)
     try:
         record, mapping = read_replay(args.archive)
         executor = (None if args.plan_only else
                     replay_executor(record, mapping, backend, backend_options_from_args(args)))
-    except PlanArchiveError as exc:
-        print(f'lvp replay: {exc}', file=sys.stderr)
-        return int(ErrorCode.INVALID_GOAL)
     except StageError as exc:
         print(f'lvp replay: {exc}; nothing executed', file=sys.stderr)
         return int(exc.code)
-    out = _out_dir(args)
     bars = _StageBars(not args.quiet)
     where = 'MuJoCo' if backend == 'sim' else f'the {backend} backend'
     if not args.plan_only:
@@ -655,7 +722,8 @@ def _add_replay(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='lvp', description=(__doc__ or '').splitlines()[0])
+    """Return the `lvp` command line parser (usage errors exit 64)."""
+    parser = CliArgumentParser(prog='lvp', description=(__doc__ or '').splitlines()[0])
     sub = parser.add_subparsers(dest='command', required=True)
     for name, text in (('demo', 'plan (synthetic demonstration by default) and execute in sim'),
                        ('run', 'plan from your observation image and execute in sim')):
@@ -672,21 +740,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the `lvp` command line; return the exit status."""
-    args = build_parser().parse_args(argv)
+def _dispatch(args) -> int:
+    """Run the subcommand named in `args`."""
     if args.command == 'run' and not (args.plan_video or args.wan_dir):
-        print('lvp run: give a plan source: --plan-video FILE or --wan-dir DIR '
-              '[--checkpoint CKPT]', file=sys.stderr)
-        return int(ErrorCode.INVALID_GOAL)
+        raise CliError(ExitCode.INVALID_GOAL, 'lvp run: give a plan source: --plan-video FILE '
+                       'or --wan-dir DIR [--checkpoint CKPT]')
     if getattr(args, 'checkpoint', None) and not getattr(args, 'wan_dir', None):
-        print(f'lvp {args.command}: --checkpoint needs --wan-dir', file=sys.stderr)
-        return int(ErrorCode.INVALID_GOAL)
+        raise CliError(ExitCode.INVALID_GOAL, f'lvp {args.command}: --checkpoint needs '
+                       '--wan-dir (the Wan 2.1 I2V folder with the VAE and encoders)')
     if args.command in ('demo', 'run'):
         return cmd_pipeline(args)
     if args.command == 'plan':
         return cmd_plan(args)
     return cmd_replay(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `lvp` command line; return the exit status (lvp_common.cli_exit's table)."""
+    return run_cli(build_parser(), argv, _dispatch)
 
 
 if __name__ == '__main__':

@@ -14,9 +14,10 @@ path's clock.
 
 Stages: ik -> timing -> safety -> executing (skipped with --plan-only). Writes the timed joint
 trajectory (`--out`) and, for a sim run, the scene camera's video of the execution (`--video`,
-default: `--out` with .mp4). Ctrl-C while the robot moves stops it. Exit status: 0, else the
-ExecuteMotion error code: 1 bad input, 2 unreachable (ik/timing), 3 safety violation,
-4 execution failed, 5 stopped.
+default: `--out` with .mp4). Ctrl-C while the robot moves stops it. Exit status: the table of
+every lvp tool (lvp_common.cli_exit; ExecuteMotion's codes mapped onto it by name): 0 done,
+1 bad input, 7 unreachable (ik/timing), 8 safety violation, 9 execution failed, 10 stopped,
+64 usage error, 70 internal error (`--debug` shows the traceback).
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ os.environ.setdefault('MUJOCO_GL', 'egl')  # before anything imports mujoco (the
 
 import numpy as np  # noqa: E402
 from lvp_common.artifacts import GripperEvent, HandCommands, WristTrajectory  # noqa: E402
+from lvp_common.cli_exit import (  # noqa: E402
+    CliArgumentParser,
+    CliError,
+    ExitCode,
+    check_output_path,
+    run_cli,
+)
 
 from lvp_exec.backends import (  # noqa: E402
     ExecutionSetupError,
@@ -66,9 +74,14 @@ class InputError(ValueError):
     """A command-line input is missing, unreadable or inconsistent with the others."""
 
 
+def exit_code_for(code: MotionErrorCode) -> ExitCode:
+    """The tools' exit code of an ExecuteMotion result code (same name, PlanAndExecute value)."""
+    return ExitCode[code.name]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command line parser of `lvp_exec`."""
-    p = argparse.ArgumentParser(
+    p = CliArgumentParser(
         prog='lvp_exec', description='Move a robot\'s end effector along a path: IK, TOPP-RA '
         'timing, the safety filter, then execution (MuJoCo by default); print what ran and '
         'where it stopped, write the joint trajectory.')
@@ -104,13 +117,25 @@ def read_inputs(args: argparse.Namespace) -> tuple[RobotModel, WristTrajectory, 
         robot = load_embodiment_robot(args.embodiment, args.g1_side)
     except RobotModelError as exc:
         raise InputError(f'--embodiment {args.embodiment}: {exc}') from exc
-    ee_path, name = load_ee_path_npz(args.path, args.path_name)
+    try:
+        ee_path, name = load_ee_path_npz(args.path, args.path_name)
+    except ValueError as exc:  # GeometryError: a NaN or zero quaternion
+        if isinstance(exc, MotionFileError):
+            raise
+        raise InputError(f'{args.path}: the path\'s poses are not valid: {exc}') from exc
     if ee_path.frame_id not in robot.base_frame_names:
         raise InputError(f'{args.path}: path {name!r} is in frame {ee_path.frame_id!r}; '
                          f'{args.embodiment} targets must be in the robot base frame '
                          f'({" or ".join(robot.base_frame_names)})')
     if ee_path.num_frames == 0:
         raise InputError(f'{args.path}: path {name!r} has no poses')
+    for field, values in (('times', ee_path.times), ('positions', ee_path.positions),
+                          ('quaternions', ee_path.quaternions)):
+        bad = np.flatnonzero(~np.isfinite(np.asarray(values, dtype=np.float64)).reshape(
+            len(values), -1).all(axis=1))
+        if len(bad):
+            raise InputError(f'{args.path}: path {name!r} has NaN or infinite {field} at '
+                             f'waypoint(s) {bad[:10].tolist()}')
     events: tuple[GripperEvent, ...] = ()
     commands = None
     if args.commands is not None:
@@ -200,12 +225,14 @@ def failure_lines(error: MotionError) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the inputs named by `args`, run the stages, print the report, write the outputs."""
-    robot, ee_path, name, events, commands = read_inputs(args)
+    check_output_path(args.out, '--out')
     video = None
     if args.backend == 'sim' and not args.plan_only and not args.no_video:
         video = args.video or args.out.with_suffix('.mp4')
-        if args.fps <= 0.0:
+        check_output_path(video, '--video')
+        if not args.fps > 0.0:
             raise InputError(f'--fps {args.fps}: must be > 0')
+    robot, ee_path, name, events, commands = read_inputs(args)
     print(f'lvp_exec: {args.embodiment} ({robot.name}, targets {robot.ee_frame}); path {name!r} '
           f'of {args.path}: {ee_path.num_frames} poses over '
           f'{float(ee_path.times[-1] - ee_path.times[0]):.2f} s in {ee_path.frame_id}')
@@ -233,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
         print(f'lvp_exec: stopped at {lines[0]}', file=sys.stderr)
         for line in lines[1:]:
             print(line, file=sys.stderr)
-        return int(error_code_for(exc))
+        return int(exit_code_for(error_code_for(exc)))
     finally:
         close = getattr(executor, 'close', None)
         if close is not None:
@@ -244,24 +271,24 @@ def run(args: argparse.Namespace) -> int:
     print(f'start state: {start}')
     if args.plan_only:
         print('plan only: nothing executed')
-    print(f'joint trajectory: {save_motion_npz(args.out, motion)}')
-    if video is not None:
-        from lvp_exec.sim import write_video
+    try:
+        print(f'joint trajectory: {save_motion_npz(args.out, motion)}')
+        if video is not None:
+            from lvp_exec.sim import write_video
 
-        frames = motion.execution.frames
-        print(f'video: {write_video(frames, video, args.fps)} ({len(frames)} frames at '
-              f'{args.fps:g} fps)')
-    return int(MotionErrorCode.SUCCESS)
+            frames = motion.execution.frames
+            print(f'video: {write_video(frames, video, args.fps)} ({len(frames)} frames at '
+                  f'{args.fps:g} fps)')
+    except OSError as exc:
+        raise CliError(ExitCode.ARCHIVE_FAILED, f'cannot write the outputs: {exc}') from exc
+    return int(ExitCode.SUCCESS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line tool; return the exit status."""
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (InputError, MotionFileError, OSError) as exc:
-        print(f'lvp_exec: error: {exc}', file=sys.stderr)
-        return int(MotionErrorCode.INVALID_GOAL)
+    """Run the command line tool; return the exit status (lvp_common.cli_exit's table)."""
+    return run_cli(build_parser(), argv, run, {
+        InputError: ExitCode.INVALID_GOAL, MotionFileError: ExitCode.INVALID_GOAL,
+        OSError: ExitCode.INVALID_GOAL})
 
 
 if __name__ == '__main__':

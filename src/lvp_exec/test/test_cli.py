@@ -10,8 +10,8 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from lvp_common.artifacts import CameraIntrinsics, WristTrajectory  # noqa: E402
+from lvp_common.cli_exit import ExitCode  # noqa: E402
 from lvp_exec.cli import main  # noqa: E402
-from lvp_exec.motion import MotionErrorCode  # noqa: E402
 from lvp_exec.motion_file import (  # noqa: E402
     load_ee_path_npz,
     load_joint_trajectory_npz,
@@ -100,7 +100,7 @@ def test_reads_lvp_reconstruct_files_and_plans_only(panda, tmp_path, capsys):
     assert out.is_file() and not out.with_suffix('.mp4').exists()
     # the camera-frame path is refused by name, with the frame it is in
     code = main([str(path), '--out', str(out), '--path-name', 'camera_smoothed'])
-    assert code == MotionErrorCode.INVALID_GOAL
+    assert code == ExitCode.INVALID_GOAL
     assert 'camera_color_optical_frame' in capsys.readouterr().err
 
 
@@ -112,7 +112,7 @@ def test_unreachable_path_names_the_stage_and_waypoint(panda, tmp_path, capsys):
     out = tmp_path / 'motion.npz'
     code = main([str(path), '--out', str(out)])
     captured = capsys.readouterr()
-    assert code == MotionErrorCode.UNREACHABLE
+    assert code == ExitCode.UNREACHABLE
     assert 'lvp_exec: stopped at ik: FAILED (UNREACHABLE)' in captured.err
     assert 'at: waypoint 0, t = 0.000 s' in captured.err
     assert 'nothing executed' in captured.err
@@ -127,7 +127,7 @@ def test_table_collision_names_frame_time_and_value(panda, tmp_path, capsys):
     path = save_ee_path_npz(tmp_path / 'down.npz', down)
     code = main([str(path), '--out', str(tmp_path / 'motion.npz')])
     captured = capsys.readouterr()
-    assert code == MotionErrorCode.SAFETY_VIOLATION
+    assert code == ExitCode.SAFETY_VIOLATION
     assert 'ik: 21 waypoints solved' in captured.out and 'timing: ' in captured.out
     assert 'safety: passed' not in captured.out
     assert 'stopped at safety: FAILED (SAFETY_VIOLATION)' in captured.err
@@ -142,3 +142,12 @@ def test_bad_inputs_exit_1_naming_the_input(tmp_path, capsys):
     np.savez(tmp_path / 'other.npz', points=np.zeros((3, 3)))
     assert main([str(tmp_path / 'other.npz'), '--out', str(tmp_path / 'o.npz')]) == 1
     assert 'no path in the robot base frame' in capsys.readouterr().err
+
+
+def test_motion_error_codes_map_onto_the_tools_table_by_name():
+    from lvp_exec.cli import exit_code_for
+    from lvp_exec.motion import MotionErrorCode
+
+    assert {c.name: int(exit_code_for(c)) for c in MotionErrorCode} == {
+        'SUCCESS': 0, 'INVALID_GOAL': 1, 'UNREACHABLE': 7, 'SAFETY_VIOLATION': 8,
+        'EXECUTION_FAILED': 9, 'CANCELED': 10}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,48 @@ def check_finite(state_dict: Mapping[str, torch.Tensor], source: str) -> None:
     if bad:
         raise CheckpointError(f'{source}: non-finite (NaN/inf) values in {len(bad)} tensor(s): '
                               f'{_names(bad)}')
+
+
+WAN_COMPONENTS = ('vae', 'text_encoder', 'tokenizer', 'image_encoder')
+"""Subfolders of the Wan 2.1 I2V diffusers folder the planner loads besides the transformer."""
+
+
+def check_checkpoint_path(path: str | Path) -> None:
+    """Refuse, without loading it, a checkpoint that is neither a torch.save file nor a folder.
+
+    torch.save writes a zip archive (readable with mmap); anything else (a truncated download,
+    a renamed file) gets a message saying so instead of a zip/mmap format error.
+    """
+    path = Path(path)
+    if path.is_dir():
+        if not (path / 'config.json').is_file():
+            raise CheckpointError(f'{path} is not a valid checkpoint: a folder, but not a '
+                                  'diffusers transformer folder (no config.json)')
+        return
+    if not path.is_file():
+        raise CheckpointError(f'checkpoint file not found: {path}')
+    if not zipfile.is_zipfile(path):
+        with path.open('rb') as f:
+            head = f.read(8)
+        raise CheckpointError(
+            f'{path} is not a valid checkpoint: expected a PyTorch checkpoint written by '
+            f'torch.save (a zip archive, e.g. lvp_14B.ckpt) or a diffusers transformer folder; '
+            f'the file ({path.stat().st_size} bytes) starts with {head!r} (truncated or not a '
+            f'checkpoint?)')
+
+
+def check_model_files(wan_dir: str | Path, checkpoint: str | Path | None = None) -> None:
+    """Check that the Wan folder has every component and the checkpoint is one, loading nothing.
+
+    Cheap (no weights read): run it before slow work that precedes loading the model.
+    """
+    root = Path(wan_dir)
+    if not root.is_dir():
+        raise CheckpointError(f'Wan 2.1 I2V folder not found: {root}')
+    for name in WAN_COMPONENTS + (('transformer',) if checkpoint is None else ()):
+        _subfolder(root, name)
+    if checkpoint is not None:
+        check_checkpoint_path(checkpoint)
 
 
 def lightning_to_original_wan(checkpoint: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -146,8 +189,7 @@ def load_lightning_transformer(path: str | Path,
     file may carry hyper-parameter objects; unpickling those runs code from the file).
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f'checkpoint file not found: {path}')
+    check_checkpoint_path(path)
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=not trust_pickle, mmap=True)
     except pickle.UnpicklingError as exc:
@@ -222,8 +264,7 @@ def load_planner_models(wan_dir: str | Path, checkpoint: str | Path | None = Non
     The text encoder is loaded in dtype; the VAE and CLIP in float32. Local files only.
     """
     root = Path(wan_dir)
-    if not root.is_dir():
-        raise CheckpointError(f'Wan 2.1 I2V folder not found: {root}')
+    check_model_files(root, checkpoint)
     if checkpoint is None:
         transformer = load_diffusers_transformer(_subfolder(root, 'transformer'), dtype)
     else:
@@ -231,8 +272,7 @@ def load_planner_models(wan_dir: str | Path, checkpoint: str | Path | None = Non
         if transformer_config is None and config_file.is_file():
             transformer_config = json.loads(config_file.read_text())
         transformer = load_transformer(checkpoint, transformer_config, dtype, trust_pickle)
-    paths = {name: _subfolder(root, name)
-             for name in ('vae', 'text_encoder', 'tokenizer', 'image_encoder')}
+    paths = {name: _subfolder(root, name) for name in WAN_COMPONENTS}
     try:
         vae = AutoencoderKLWan.from_pretrained(paths['vae'], torch_dtype=torch.float32,
                                                local_files_only=True)

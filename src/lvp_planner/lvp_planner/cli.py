@@ -3,6 +3,9 @@
     lvp_plan --checkpoint lvp_14B.ckpt --wan-dir Wan2.1-I2V-14B-480P-Diffusers \\
         --image scene.png --prompt "pick up the cup" [--prompt "put it in the bowl"] \\
         --seed 0 --out plan.mp4
+
+Exit status (lvp_common.cli_exit's table): 0 ok, 1 bad input, 2 planning failed (model,
+checkpoint, sampling), 64 usage error, 70 internal error (`--debug` shows the traceback).
 """
 
 from __future__ import annotations
@@ -14,10 +17,18 @@ from pathlib import Path
 
 import numpy as np
 from lvp_common.artifacts import PlanRequest, VideoPlan
+from lvp_common.cli_exit import (  # before torch/diffusers: sets their log levels
+    CliArgumentParser,
+    CliError,
+    ExitCode,
+    check_output_path,
+    run_cli,
+)
 from lvp_common.input_files import read_rgb_image
 from lvp_common.video_io import write_video
 
-from lvp_planner.checkpoint import CheckpointError, load_planner_models
+from lvp_planner.checkpoint import CheckpointError, check_model_files, load_planner_models
+from lvp_planner.conditioning import prompt_truncation_notes
 from lvp_planner.models import resolve_device, resolve_dtype
 from lvp_planner.sampler import PlanningError, SamplerConfig, VideoPlanner
 
@@ -29,6 +40,12 @@ def load_planner(wan_dir: str | Path, checkpoint: str | Path | None,
     models = load_planner_models(wan_dir, checkpoint, dtype=resolve_dtype(config.dtype, device),
                                  trust_pickle=trust_pickle)
     return VideoPlanner(models, config)
+
+
+def prompt_notes(planner: VideoPlanner, prompts: Sequence[str]) -> list[str]:
+    """Notes on prompts the text encoder will cut (longer than max_text_tokens)."""
+    return prompt_truncation_notes(planner.models.tokenizer, prompts,
+                                   planner.config.max_text_tokens)
 
 
 def plan_to_file(planner: VideoPlanner, image: np.ndarray, request: PlanRequest,
@@ -55,7 +72,7 @@ def plan_to_file(planner: VideoPlanner, image: np.ndarray, request: PlanRequest,
 def build_parser() -> argparse.ArgumentParser:
     """Describe the command line (defaults are SamplerConfig's)."""
     d = SamplerConfig()
-    p = argparse.ArgumentParser(prog='lvp_plan', description=(__doc__ or '').splitlines()[0])
+    p = CliArgumentParser(prog='lvp_plan', description=(__doc__ or '').splitlines()[0])
     p.add_argument('--checkpoint', help='LVP Lightning .ckpt or diffusers transformer folder '
                    '(default: the Wan folder\'s own transformer, i.e. plain Wan 2.1 I2V)')
     p.add_argument('--trust-checkpoint-pickle', action='store_true',
@@ -85,9 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (0 ok, 1 planning failed, 2 bad input)."""
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Check the inputs, load the model, plan and write the video."""
+    check_output_path(args.out, '--out')
     try:
         config = SamplerConfig(
             num_frames=args.num_frames, height=args.height, width=args.width,
@@ -100,19 +117,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_text_tokens=args.max_text_tokens)
         request = PlanRequest(tuple(args.prompt), seed=args.seed)
         image = read_rgb_image(args.image, '--image')
+    except ValueError as exc:  # SamplerConfig, PlanRequest, InputFileError
+        raise CliError(ExitCode.INVALID_GOAL, str(exc)) from exc
+    try:
+        check_model_files(args.wan_dir, args.checkpoint)
         planner = load_planner(args.wan_dir, args.checkpoint, config,
                                trust_pickle=args.trust_checkpoint_pickle)
-    except (ValueError, OSError, CheckpointError) as exc:
-        print(f'lvp_plan: {exc}', file=sys.stderr)
-        return 2
+    except CheckpointError as exc:
+        raise CliError(ExitCode.PLANNER_FAILED, str(exc)) from exc
+    for note in prompt_notes(planner, request.prompts):
+        print(f'note: {note}')
     try:
-        plan = plan_to_file(planner, image, request, args.out, show_progress=not args.quiet)
+        plan = plan_to_file(planner, image, request, args.out,
+                            show_progress=not args.quiet and sys.stderr.isatty())
     except PlanningError as exc:
-        print(f'lvp_plan: planning failed: {exc}', file=sys.stderr)
-        return 1
+        raise CliError(ExitCode.PLANNER_FAILED, f'planning failed: {exc}') from exc
     print(f'wrote {args.out}: {plan.num_frames} frames at {plan.fps:g} fps, '
           f'chunks start at {list(plan.chunk_starts)}')
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (lvp_common.cli_exit's table)."""
+    return run_cli(build_parser(), argv, run)
 
 
 if __name__ == '__main__':

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,6 +39,24 @@ def clip_pixels(frame: np.ndarray, size: int, mean: tuple[float, float, float],
 def clean_prompt(text: str) -> str:
     """Collapse runs of whitespace and strip the ends, as the Wan pipelines do."""
     return re.sub(r'\s+', ' ', text).strip()
+
+
+def prompt_truncation_notes(tokenizer: Any, prompts: Sequence[str],
+                            max_tokens: int) -> list[str]:
+    """Name each prompt longer than the text encoder's `max_tokens` (the encoder cuts it there).
+
+    The sampler truncates silently (as the Wan pipelines do); a user should know which words
+    the model never read.
+    """
+    notes = []
+    for index, prompt in enumerate(prompts):
+        ids = list(tokenizer(clean_prompt(prompt), add_special_tokens=True,
+                             truncation=False)['input_ids'])
+        if len(ids) > max_tokens:
+            kept = str(tokenizer.decode(ids[:max_tokens], skip_special_tokens=True))
+            notes.append(f'prompt {index + 1} is {len(ids)} tokens; the text encoder reads the '
+                         f'first {max_tokens}: everything after "...{kept[-40:]}" is ignored')
+    return notes
 
 
 def frames_to_vae_input(frames: np.ndarray) -> torch.Tensor:
