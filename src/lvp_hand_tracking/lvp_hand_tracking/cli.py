@@ -1,14 +1,24 @@
-"""`lvp_track VIDEO --out track.npz --overlay overlay.mp4`: track the hand in a video file."""
+"""`lvp_track VIDEO --out track.npz --overlay overlay.mp4`: track the hand in a video file.
+
+Exit status (lvp_common.cli_exit's table): 0 ok, 1 bad input, 3 no usable hand (none found,
+a gap too long, handedness unknown, the hand model unavailable), 64 usage error, 70 internal
+error (`--debug` shows the traceback).
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from lvp_common.artifacts import CameraIntrinsics
+from lvp_common.cli_exit import (  # before mediapipe/cv2: sets their log levels
+    CliArgumentParser,
+    ExitCode,
+    check_output_path,
+    run_cli,
+)
 
 from lvp_hand_tracking.association import AssociationConfig
 from lvp_hand_tracking.mediapipe_backend import MediaPipeConfig, MediaPipeHandBackend
@@ -34,7 +44,7 @@ from lvp_hand_tracking.video_frames import (
 def build_parser() -> argparse.ArgumentParser:
     """Return the command line parser of `lvp_track`."""
     defaults, mp_defaults = TrackerConfig(), MediaPipeConfig()
-    p = argparse.ArgumentParser(
+    p = CliArgumentParser(
         prog='lvp_track', description='Track the acting hand in a video: 21 keypoints (2D + '
         'metric 3D), wrist orientation, handedness; writes an .npz and an overlay video.')
     p.add_argument('video', type=Path, help='input video file')
@@ -78,52 +88,62 @@ def summary(result: TrackingResult) -> str:
     return '\n'.join(lines)
 
 
+def run(args: argparse.Namespace) -> int:
+    """Track the hand in the video named by `args` and write the outputs."""
+    for option, path in (('--out', args.out), ('--overlay', args.overlay),
+                         ('--snapshot', args.snapshot)):
+        if path is not None:
+            check_output_path(path, option)
+    if args.stride < 1:
+        raise ValueError(f'--stride {args.stride}: must be >= 1')
+    if args.hfov is not None and not 1.0 < args.hfov < 179.0:
+        raise ValueError(f'--hfov {args.hfov}: expected a horizontal field of view in (1, 179) '
+                         'degrees')
+    info = probe_video(args.video)
+    intrinsics = None
+    if args.hfov is not None:
+        intrinsics = CameraIntrinsics.from_fov(info.width, info.height, args.hfov)
+    config = TrackerConfig(max_gap_frames=args.max_gap_frames,
+                           min_detected_fraction=args.min_detected_fraction,
+                           long_gap_policy=args.long_gap_policy,
+                           association=AssociationConfig())
+    backend = MediaPipeHandBackend(MediaPipeConfig(model_path=args.model,
+                                                   num_hands=args.num_hands))
+    with HandTracker(config, backend) as tracker:
+        result = tracker.track_video(args.video, args.handedness, args.stride,
+                                     args.max_frames, intrinsics)
+    save_track_npz(args.out, result)
+    print(summary(result))
+    print(f'track: {args.out}')
+
+    def frames():
+        return (f for _, f in iter_video_frames(args.video, args.stride, args.max_frames))
+
+    if args.overlay is not None:
+        write_video_stream(args.overlay, overlay_frames(frames(), result),
+                           info.fps / args.stride)
+        print(f'overlay: {args.overlay}')
+    if args.snapshot is not None:
+        import cv2
+
+        indices = result.track_frame_indices
+        wanted = int(indices[len(indices) // 2])
+        for index, frame in enumerate(frames()):
+            if index == wanted:
+                image = overlay_frame(frame, index, result)
+                args.snapshot.parent.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(args.snapshot), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+                break
+        print(f'snapshot: {args.snapshot} (frame {wanted})')
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the hand tracker on a video file from the command line."""
-    args = build_parser().parse_args(argv)
-    os.environ.setdefault('GLOG_minloglevel', '2')
-    try:
-        info = probe_video(args.video)
-        intrinsics = None
-        if args.hfov is not None:
-            intrinsics = CameraIntrinsics.from_fov(info.width, info.height, args.hfov)
-        config = TrackerConfig(max_gap_frames=args.max_gap_frames,
-                               min_detected_fraction=args.min_detected_fraction,
-                               long_gap_policy=args.long_gap_policy,
-                               association=AssociationConfig())
-        backend = MediaPipeHandBackend(MediaPipeConfig(model_path=args.model,
-                                                       num_hands=args.num_hands))
-        with HandTracker(config, backend) as tracker:
-            result = tracker.track_video(args.video, args.handedness, args.stride,
-                                         args.max_frames, intrinsics)
-        save_track_npz(args.out, result)
-        print(summary(result))
-        print(f'track: {args.out}')
-
-        def frames():
-            return (f for _, f in iter_video_frames(args.video, args.stride, args.max_frames))
-
-        if args.overlay is not None:
-            write_video_stream(args.overlay, overlay_frames(frames(), result),
-                        info.fps / args.stride)
-            print(f'overlay: {args.overlay}')
-        if args.snapshot is not None:
-            import cv2
-
-            indices = result.track_frame_indices
-            wanted = int(indices[len(indices) // 2])
-            for index, frame in enumerate(frames()):
-                if index == wanted:
-                    image = overlay_frame(frame, index, result)
-                    args.snapshot.parent.mkdir(parents=True, exist_ok=True)
-                    cv2.imwrite(str(args.snapshot), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-                    break
-            print(f'snapshot: {args.snapshot} (frame {wanted})')
-    except (VideoReadError, ModelAssetError, NoHandFoundError, LongGapError,
-            HandednessUnknownError, ValueError) as exc:
-        print(f'lvp_track: error: {exc}', file=sys.stderr)
-        return 1
-    return 0
+    return run_cli(build_parser(), argv, run, {
+        VideoReadError: ExitCode.INVALID_GOAL, NoHandFoundError: ExitCode.NO_HAND_FOUND,
+        LongGapError: ExitCode.NO_HAND_FOUND, HandednessUnknownError: ExitCode.NO_HAND_FOUND,
+        ModelAssetError: ExitCode.NO_HAND_FOUND, ValueError: ExitCode.INVALID_GOAL})
 
 
 if __name__ == '__main__':

@@ -5,7 +5,8 @@
         [--camera-to-base x,y,z,qx,qy,qz,qw] [--hand-scale S] [--palm-length M]
         [--out traj.npz] [--plot path.png]
 
-Exit status 0 on success, 1 with a message naming the bad input otherwise.
+Exit status (lvp_common.cli_exit's table): 0 ok, 1 a bad input (named), 4 reconstruction
+failed, 64 usage error, 70 internal error (`--debug` shows the traceback).
 """
 
 from __future__ import annotations
@@ -17,9 +18,21 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from lvp_common.artifacts import CameraIntrinsics, HandTrack
-from lvp_common.geometry import Pose
-from lvp_common.input_files import parse_floats, read_depth_image, read_rgb_image
+from lvp_common.artifacts import ArtifactError, HandTrack
+from lvp_common.cli_exit import (
+    CliArgumentParser,
+    ExitCode,
+    check_output_path,
+    run_cli,
+)
+from lvp_common.geometry import GeometryError
+from lvp_common.input_files import (
+    InputFileError,
+    parse_intrinsics,
+    parse_pose,
+    read_depth_image,
+    read_rgb_image,
+)
 from lvp_common.video_io import read_video
 from lvp_hand_tracking.track_file import load_track_npz
 
@@ -39,7 +52,7 @@ class InputError(ValueError):
 def build_parser() -> argparse.ArgumentParser:
     """Return the command line parser of `lvp_reconstruct`."""
     defaults = ReconstructionConfig()
-    p = argparse.ArgumentParser(
+    p = CliArgumentParser(
         prog='lvp_reconstruct', description='Reconstruct the metric 6-DoF wrist path of a hand '
         'track (lvp_track .npz) in the camera optical frame and, with --camera-to-base, the '
         'robot base frame; print path, flags and per-frame residuals.')
@@ -185,31 +198,28 @@ def plot_reconstruction(path: Path, result: ReconstructionResult) -> Path:
 
 def run(args: argparse.Namespace) -> ReconstructionResult:
     """Load the inputs named by `args`, reconstruct, print the report and write the outputs."""
+    for option, path in (('--out', args.out), ('--plot', args.plot)):
+        if path is not None:
+            check_output_path(path, option)
     track, indices = read_track(args.track)
     frames = read_track_frames(args.video, track, indices) if args.video else None
     rgb = read_rgb_image(args.rgb, '--rgb') if args.rgb else None
-    depth = read_depth_image(args.depth, '--depth') if args.depth else None
-    if rgb is not None and depth is not None and depth.shape != rgb.shape[:2]:
-        raise InputError(f'--depth {args.depth} is {depth.shape[1]}x{depth.shape[0]} but --rgb '
-                         f'{args.rgb} is {rgb.shape[1]}x{rgb.shape[0]}')
+    size = None if rgb is None else (rgb.shape[1], rgb.shape[0])
+    depth = read_depth_image(args.depth, '--depth', size) if args.depth else None
     intrinsics = None
     if args.intrinsics:
-        fx, fy, cx, cy = parse_floats(args.intrinsics, 4, '--intrinsics')
         image = rgb if rgb is not None else depth
         width, height = (image.shape[1], image.shape[0]) if image is not None \
             else track.image_size
-        try:
-            intrinsics = CameraIntrinsics(fx, fy, cx, cy, int(width), int(height))
-        except ValueError as exc:
-            raise InputError(f'--intrinsics {args.intrinsics!r}: {exc}') from exc
-    camera_to_base = None
-    if args.camera_to_base:
-        values = parse_floats(args.camera_to_base, 7, '--camera-to-base')
-        if np.linalg.norm(values[3:]) < 1e-9:
-            raise InputError(f'--camera-to-base {args.camera_to_base!r}: the quaternion '
-                             '(qx, qy, qz, qw) is zero')
-        camera_to_base = Pose(values[:3], values[3:])
-    observation = assemble_observation(track.image_size, rgb, depth, intrinsics, camera_to_base)
+        intrinsics = parse_intrinsics(args.intrinsics, int(width), int(height))
+    camera_to_base = (parse_pose(args.camera_to_base, '--camera-to-base')
+                      if args.camera_to_base else None)
+    try:
+        observation = assemble_observation(track.image_size, rgb, depth, intrinsics,
+                                           camera_to_base)
+    except (ArtifactError, GeometryError) as exc:
+        raise InputError(f'the observation (--rgb/--depth/--intrinsics/--camera-to-base) does '
+                         f'not fit the track: {exc}') from exc
     config = ReconstructionConfig()
     try:
         lifting = replace(config.lifting, hand_scale=args.hand_scale,
@@ -235,13 +245,14 @@ def run(args: argparse.Namespace) -> ReconstructionResult:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Reconstruct the wrist trajectory of a track file from the command line."""
-    args = build_parser().parse_args(argv)
-    try:
+    # input errors first: every reconstruction error is a ValueError as well
+    def body(args: argparse.Namespace) -> int:
         run(args)
-    except (OSError, ValueError) as exc:
-        print(f'lvp_reconstruct: error: {exc}', file=sys.stderr)
-        return 1
-    return 0
+        return 0
+
+    return run_cli(build_parser(), argv, body, {
+        InputError: ExitCode.INVALID_GOAL, InputFileError: ExitCode.INVALID_GOAL,
+        OSError: ExitCode.INVALID_GOAL, ValueError: ExitCode.RECONSTRUCTION_FAILED})
 
 
 if __name__ == '__main__':

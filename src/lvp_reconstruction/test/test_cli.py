@@ -166,7 +166,7 @@ def small_track(tmp_path_factory) -> Path:
     (['--palm-length', '0.5'], 'palm_length_m must be 0'),
     (['--depth', 'missing.npy'], '--depth missing.npy: file not found'),
     (['--depth', '{tmp}/depth8.png'], 'expected a single-channel 16-bit PNG'),
-    (['--depth', '{tmp}/depth_small.npy', '--rgb', '{tmp}/rgb.png'], 'but --rgb'),
+    (['--depth', '{tmp}/depth_small.npy', '--rgb', '{tmp}/rgb.png'], 'the image is 320x240'),
     (['--rgb', 'missing.png'], '--rgb missing.png: file not found'),
     (['--video', '{tmp}/wrong_size.mp4'], 'frames are 64x48, the track is for 320x240'),
 ])

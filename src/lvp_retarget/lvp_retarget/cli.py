@@ -1,14 +1,24 @@
-"""`lvp_retarget TRACK.npz --out commands.npz`: Inspire hand commands and gripper events."""
+"""`lvp_retarget TRACK.npz --out commands.npz`: Inspire hand commands and gripper events.
+
+Exit status (lvp_common.cli_exit's table): 0 ok, 1 a bad input (named), 5 retargeting failed,
+64 usage error, 70 internal error (`--debug` shows the traceback).
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from lvp_common.artifacts import ArtifactError, Handedness, HandTrack
+from lvp_common.cli_exit import (
+    CliArgumentParser,
+    CliError,
+    ExitCode,
+    check_output_path,
+    run_cli,
+)
 
 from lvp_retarget.dexterous import (
     DexterousRetargetConfig,
@@ -23,7 +33,7 @@ from lvp_retarget.inspire_hand import DescriptionError
 def build_parser() -> argparse.ArgumentParser:
     """Return the command line parser of `lvp_retarget`."""
     d, g = DexterousRetargetConfig(), GripperRetargetConfig()
-    p = argparse.ArgumentParser(
+    p = CliArgumentParser(
         prog='lvp_retarget', description='Retarget a hand track (lvp_track .npz) to Inspire '
         'hand commands (radians, [0, 1] with 1 = open, native 0..1000) and Franka gripper '
         'close/open events.')
@@ -48,29 +58,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_track(path: Path) -> HandTrack:
-    """Read an lvp_track .npz (lvp_hand_tracking's format)."""
+    """Read an lvp_track .npz (lvp_hand_tracking's format); CliError naming what is wrong."""
     from lvp_hand_tracking.track_file import load_track_npz
 
-    return load_track_npz(path)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line tool; return the exit status."""
-    args = build_parser().parse_args(argv)
+    if not path.is_file():
+        raise CliError(ExitCode.INVALID_GOAL, f'TRACK {path}: file not found')
     try:
-        track = load_track(args.track)
-        side = Handedness(args.handedness) if args.handedness else track.handedness
+        return load_track_npz(path)
+    except (OSError, KeyError, ValueError, EOFError) as exc:  # ArtifactError is a ValueError
+        raise CliError(ExitCode.INVALID_GOAL, f'TRACK {path}: not a hand track written by '
+                       f'lvp_track ({type(exc).__name__}: {exc})') from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    """Retarget the track named by `args` and write the commands file."""
+    check_output_path(args.out, '--out')
+    track = load_track(args.track)
+    side = Handedness(args.handedness) if args.handedness else track.handedness
+    try:
         config = DexterousRetargetConfig(
             method=RetargetingMethod(args.method), urdf_path=args.urdf,
             scaling_factor=args.scaling_factor, max_joint_speed=args.max_joint_speed)
-        commands = DexterousRetargeter(side, config).retarget_sequence(track.times,
-                                                                       track.keypoints_m)
-        gripper = retarget_gripper(track.times, track.keypoints_m, GripperRetargetConfig(
-            close_aperture=args.close_aperture, open_aperture=args.open_aperture))
-    except (OSError, KeyError, ArtifactError, RetargetError, GripperRetargetError,
-            DescriptionError) as exc:
-        print(f'lvp_retarget: {exc}', file=sys.stderr)
-        return 1
+        gripper_config = GripperRetargetConfig(close_aperture=args.close_aperture,
+                                               open_aperture=args.open_aperture)
+        retargeter = DexterousRetargeter(side, config)
+    except (ValueError, OSError) as exc:  # the configs' errors, DescriptionError (--urdf)
+        raise CliError(ExitCode.INVALID_GOAL, str(exc)) from exc
+    commands = retargeter.retarget_sequence(track.times, track.keypoints_m)
+    gripper = retarget_gripper(track.times, track.keypoints_m, gripper_config)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open('wb') as f:
         np.savez_compressed(
@@ -86,6 +101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
           f'{mean.min():.2f}..{mean.max():.2f} (1 = open); gripper events '
           f'{[(e.action.value, round(e.time, 2)) for e in gripper.events]} -> {args.out}')
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line tool; return the exit status (lvp_common.cli_exit's table)."""
+    return run_cli(build_parser(), argv, run, {
+        RetargetError: ExitCode.RETARGET_FAILED, GripperRetargetError: ExitCode.RETARGET_FAILED,
+        ArtifactError: ExitCode.RETARGET_FAILED, DescriptionError: ExitCode.INVALID_GOAL,
+        OSError: ExitCode.ARCHIVE_FAILED})
 
 
 if __name__ == '__main__':
