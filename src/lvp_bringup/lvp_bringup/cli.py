@@ -432,6 +432,9 @@ def read_replay(archive: str | Path):
     """Read an archive to replay: (PlanRecord, EeMapping); StageError if it cannot be."""
     from lvp_common.plan_archive import read_plan_archive
 
+    if not Path(archive).exists():
+        raise StageError('validation', ErrorCode.INVALID_GOAL,
+                         f'plan archive not found: {archive}')
     try:
         record = read_plan_archive(archive)
     except (OSError, ValueError, KeyError, TypeError) as exc:  # PlanArchiveError, bad JSON
@@ -451,9 +454,6 @@ def read_replay(archive: str | Path):
         raise StageError('validation', ErrorCode.INVALID_GOAL,
                          f'{archive}: ee_mapping names embodiment {mapping.embodiment!r}; '
                          f'expected one of {", ".join(EMBODIMENTS)}')
-    if not np.all(np.isfinite(record.wrist_base.positions)):
-        raise StageError('validation', ErrorCode.INVALID_GOAL,
-                         f'{archive}: the wrist path holds NaN or infinite positions')
     return record, mapping
 
 
@@ -611,8 +611,7 @@ def cmd_replay(args) -> int:
         executor = (None if args.plan_only else
                     replay_executor(record, mapping, backend, backend_options_from_args(args)))
     except StageError as exc:
-        print(f'lvp replay: {exc}; nothing executed', file=sys.stderr)
-        return int(exc.code)
+        raise CliError(exc.code, f'replay: {exc}; nothing executed') from exc
     bars = _StageBars(not args.quiet)
     where = 'MuJoCo' if backend == 'sim' else f'the {backend} backend'
     if not args.plan_only:

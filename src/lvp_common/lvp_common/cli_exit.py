@@ -59,7 +59,7 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
 class CliError(Exception):
     """An error a tool reports as one line and exits with `code`."""
 
-    def __init__(self, code: ExitCode, message: str) -> None:
+    def __init__(self, code: ExitCode | int, message: str) -> None:
         super().__init__(message)
         self.code = ExitCode(code)
         self.message = message

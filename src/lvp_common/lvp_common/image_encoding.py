@@ -49,6 +49,8 @@ for _pattern in ('rggb', 'bggr', 'gbrg', 'grbg'):
 
 def encoding_layout(encoding: str) -> EncodingLayout:
     """Return the numpy dtype and channel count of an image encoding name."""
+    if not encoding:
+        raise ImageEncodingError('the image has no encoding (empty encoding field)')
     if encoding in _NAMED:
         return _NAMED[encoding]
     match = _CV_TYPE.match(encoding.upper())

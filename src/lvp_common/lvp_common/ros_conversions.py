@@ -22,6 +22,7 @@ from trajectory_msgs.msg import JointTrajectoryPoint
 
 from lvp_common.artifacts import (
     NUM_HAND_KEYPOINTS,
+    ArtifactError,
     CameraIntrinsics,
     GraspCandidate,
     GraspPlan,
@@ -77,14 +78,35 @@ def make_header(frame_id: str = '', stamp: float | Time = 0.0) -> Header:
 # ---------------------------------------------------------------- images
 
 
+MAX_ROW_PADDING = 64
+"""Most bytes of padding accepted at the end of an Image row (alignment is at most a cache
+line); more means the data is not in the encoding it is labelled with."""
+
+
 def image_to_numpy(msg: Image) -> np.ndarray:
-    """Return the pixels of an Image: (H, W) for one channel, else (H, W, C), native dtype."""
+    """Return the pixels of an Image: (H, W) for one channel, else (H, W, C), native dtype.
+
+    Refuses an empty image, and a step or buffer size that does not fit width x bytes per
+    pixel of the encoding (e.g. rgb8 bytes labelled mono16).
+    """
+    if msg.width == 0 or msg.height == 0 or len(msg.data) == 0:
+        raise ImageEncodingError(f'empty image ({msg.width}x{msg.height} pixels, '
+                                 f'{len(msg.data)} data bytes, encoding {msg.encoding!r})')
     layout = encoding_layout(msg.encoding)
-    row_bytes = msg.width * layout.channels * layout.dtype.itemsize
-    if msg.step < row_bytes or len(msg.data) < msg.step * msg.height:
+    pixel_bytes = layout.channels * layout.dtype.itemsize
+    row_bytes = msg.width * pixel_bytes
+    name = f'Image {msg.width}x{msg.height} {msg.encoding}'
+    if msg.step < row_bytes:
+        raise ImageEncodingError(f'{name}: step {msg.step} is less than width x {pixel_bytes} '
+                                 f'bytes per pixel = {row_bytes}')
+    if msg.step - row_bytes >= MAX_ROW_PADDING:
         raise ImageEncodingError(
-            f'Image {msg.width}x{msg.height} {msg.encoding}: step {msg.step} and '
-            f'{len(msg.data)} data bytes are too small (need {row_bytes} per row)')
+            f'{name}: step {msg.step} is {msg.step - row_bytes} bytes more than width x '
+            f'{pixel_bytes} bytes per pixel = {row_bytes}: the data is not {msg.encoding} '
+            f'(e.g. {msg.step // msg.width} bytes per pixel)')
+    if len(msg.data) != msg.step * msg.height:
+        raise ImageEncodingError(f'{name}: {len(msg.data)} data bytes, expected step '
+                                 f'{msg.step} x height {msg.height} = {msg.step * msg.height}')
     buf = np.frombuffer(bytes(msg.data), dtype=np.uint8)[:msg.step * msg.height]
     rows = buf.reshape(msg.height, msg.step)[:, :row_bytes]
     dtype = layout.dtype.newbyteorder('>' if msg.is_bigendian else '<')
@@ -124,6 +146,7 @@ def depth_image_to_metres(msg: Image) -> np.ndarray:
     """Return a depth Image as float32 metres, NaN where invalid (REP 118).
 
     Accepts 32FC1 (metres; NaN/inf/0 invalid) and 16UC1 / mono16 (millimetres; 0 invalid).
+    Refuses negative depth and a depth image with no valid pixel.
     """
     pixels = image_to_numpy(msg)
     if msg.encoding.upper() == '32FC1':
@@ -133,7 +156,15 @@ def depth_image_to_metres(msg: Image) -> np.ndarray:
     else:
         raise ImageEncodingError(f'depth image encoding {msg.encoding!r}: expected 32FC1 '
                                  '(metres) or 16UC1 (millimetres)')
-    depth[~np.isfinite(depth) | (depth <= 0.0)] = np.nan
+    finite = np.isfinite(depth)
+    negative = int(np.count_nonzero(finite & (depth < 0.0)))
+    if negative:
+        raise ImageEncodingError(f'depth image: {negative} pixel(s) of negative depth (min '
+                                 f'{float(depth[finite].min()):.3g} m)')
+    depth[~finite | (depth <= 0.0)] = np.nan
+    if not np.isfinite(depth).any():
+        raise ImageEncodingError(f'depth image {msg.width}x{msg.height} {msg.encoding}: no '
+                                 'valid depth pixel (all NaN, inf or 0)')
     return depth
 
 
@@ -319,14 +350,25 @@ def wrist_trajectory_to_msg(traj: WristTrajectory, stamp: float | Time = 0.0
 
 
 def wrist_trajectory_from_msg(msg: WristTrajectoryMsg) -> WristTrajectory:
+    """Convert a WristTrajectory message; ArtifactError naming the first non-finite waypoint."""
     n = len(msg.poses)
-    poses = [pose_from_msg(p) for p in msg.poses]
+    positions = points_to_array([p.position for p in msg.poses])
+    quaternions = np.array([quaternion_to_array(p.orientation) for p in msg.poses],
+                           dtype=np.float64).reshape(n, 4)
+    times = np.asarray(msg.times, dtype=np.float64)
+    bad = ~(np.isfinite(positions).all(axis=1) & np.isfinite(quaternions).all(axis=1))
+    if bad.any():
+        i = int(np.argmax(bad))
+        when = f' (t = {times[i]:.3f} s)' if i < len(times) and np.isfinite(times[i]) else ''
+        raise ArtifactError(f'WristTrajectory: waypoint {i}{when} of {n} has a non-finite pose: '
+                            f'position {positions[i].tolist()}, quaternion (x, y, z, w) '
+                            f'{quaternions[i].tolist()}')
     fingers = points_to_array(msg.finger_keypoints).reshape(n, NUM_HAND_KEYPOINTS, 3) \
         if msg.finger_keypoints else None
     return WristTrajectory(
-        times=np.asarray(msg.times, dtype=np.float64),
-        positions=np.array([p.position for p in poses]).reshape(n, 3),
-        quaternions=np.array([p.quaternion for p in poses]).reshape(n, 4),
+        times=times,
+        positions=positions,
+        quaternions=quaternions,
         frame_id=msg.header.frame_id, smoothed=msg.smoothed, finger_keypoints=fingers,
         residuals_px=np.asarray(msg.residuals_px, dtype=np.float64) if msg.residuals_px else None)
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from lvp_common.artifacts import (
+    ArtifactError,
     CameraIntrinsics,
     GraspCandidate,
     GraspPlan,
@@ -72,10 +73,58 @@ def test_colour_conversion_to_rgb8():
 def test_image_errors_name_the_problem():
     with pytest.raises(ImageEncodingError, match='yuv422'):
         rc.image_to_numpy(Image(height=1, width=1, encoding='yuv422', step=2, data=b'00'))
-    with pytest.raises(ImageEncodingError, match='too small'):
+    with pytest.raises(ImageEncodingError, match='6 data bytes, expected step 6 x height 2'):
         rc.image_to_numpy(Image(height=2, width=2, encoding='rgb8', step=6, data=b'0' * 6))
+    with pytest.raises(ImageEncodingError, match='step 4 is less than width x 3 bytes'):
+        rc.image_to_numpy(Image(height=2, width=2, encoding='rgb8', step=4, data=b'0' * 8))
     with pytest.raises(ImageEncodingError, match='rgb8 needs'):
         rc.numpy_to_image(np.zeros((2, 2), np.uint8), 'rgb8')
+
+
+def test_empty_image_is_named_empty_not_an_unsupported_encoding():
+    with pytest.raises(ImageEncodingError, match=r'empty image \(0x0 pixels, 0 data bytes'):
+        rc.image_to_rgb8(Image())
+    with pytest.raises(ImageEncodingError, match='no encoding'):
+        rc.image_to_numpy(Image(height=1, width=1, step=3, data=b'000'))
+
+
+def test_rgb8_bytes_labelled_mono16_are_refused():
+    msg = rc.rgb8_to_image(np.zeros((48, 64, 3), np.uint8))
+    msg.encoding = 'mono16'  # the step and buffer stay rgb8's: 3 bytes per pixel
+    with pytest.raises(ImageEncodingError, match=r'step 192 is 64 bytes more than width x 2'):
+        rc.image_to_numpy(msg)
+    msg.step = 128  # a consistent step for mono16 leaves the buffer 1.5x too long
+    with pytest.raises(ImageEncodingError, match='9216 data bytes, expected step 128'):
+        rc.depth_image_to_metres(msg)
+
+
+def test_row_padding_up_to_alignment_is_read():
+    pixels = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    padded = np.zeros((2, 16), np.uint8)
+    padded[:, :9] = pixels.reshape(2, 9)
+    msg = Image(height=2, width=3, encoding='rgb8', step=16, data=padded.tobytes())
+    assert (rc.image_to_numpy(msg) == pixels).all()
+
+
+@pytest.mark.parametrize('depth, match', [
+    (np.full((4, 4), np.nan, np.float32), 'no valid depth pixel'),
+    (np.zeros((4, 4), np.float32), 'no valid depth pixel'),
+    (np.full((4, 4), -0.5, np.float32), '16 pixel'),
+])
+def test_depth_without_valid_pixels_or_negative_is_refused(depth, match):
+    with pytest.raises(ImageEncodingError, match=match):
+        rc.depth_image_to_metres(rc.metres_to_depth_image(depth))
+    with pytest.raises(ImageEncodingError, match='no valid depth pixel'):
+        rc.depth_image_to_metres(rc.numpy_to_image(np.zeros((4, 4), np.uint16), '16UC1'))
+
+
+def test_non_finite_wrist_waypoint_is_named():
+    traj = WristTrajectory(np.arange(4) / 16.0, np.zeros((4, 3)), np.tile([0, 0, 0, 1.0], (4, 1)),
+                           'panda_link0')
+    msg = rc.wrist_trajectory_to_msg(traj)
+    msg.poses[2].position.y = float('nan')
+    with pytest.raises(ArtifactError, match=r'waypoint 2 \(t = 0.125 s\) of 4'):
+        rc.wrist_trajectory_from_msg(msg)
 
 
 def test_depth_images_in_metres():

@@ -27,6 +27,7 @@ import os
 import signal
 import sys
 import threading
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -119,27 +120,25 @@ def read_inputs(args: argparse.Namespace) -> tuple[RobotModel, WristTrajectory, 
         raise InputError(f'--embodiment {args.embodiment}: {exc}') from exc
     try:
         ee_path, name = load_ee_path_npz(args.path, args.path_name)
-    except ValueError as exc:  # GeometryError: a NaN or zero quaternion
-        if isinstance(exc, MotionFileError):
-            raise
+    except MotionFileError:
+        raise
+    except ValueError as exc:  # GeometryError: NaN, or a zero quaternion; index = (waypoint, i)
         raise InputError(f'{args.path}: the path\'s poses are not valid: {exc}') from exc
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f'{args.path}: not an .npz file ({exc})') from exc
     if ee_path.frame_id not in robot.base_frame_names:
         raise InputError(f'{args.path}: path {name!r} is in frame {ee_path.frame_id!r}; '
                          f'{args.embodiment} targets must be in the robot base frame '
                          f'({" or ".join(robot.base_frame_names)})')
     if ee_path.num_frames == 0:
         raise InputError(f'{args.path}: path {name!r} has no poses')
-    for field, values in (('times', ee_path.times), ('positions', ee_path.positions),
-                          ('quaternions', ee_path.quaternions)):
-        bad = np.flatnonzero(~np.isfinite(np.asarray(values, dtype=np.float64)).reshape(
-            len(values), -1).all(axis=1))
-        if len(bad):
-            raise InputError(f'{args.path}: path {name!r} has NaN or infinite {field} at '
-                             f'waypoint(s) {bad[:10].tolist()}')
     events: tuple[GripperEvent, ...] = ()
     commands = None
     if args.commands is not None:
-        hand, gripper = load_commands_npz(args.commands)
+        try:
+            hand, gripper = load_commands_npz(args.commands)
+        except (zipfile.BadZipFile, EOFError) as exc:
+            raise InputError(f'--commands {args.commands}: not an .npz file ({exc})') from exc
         if args.embodiment == 'franka_gripper':
             events = gripper
         else:

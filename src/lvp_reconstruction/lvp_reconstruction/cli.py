@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import zipfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -94,7 +95,7 @@ def read_track(path: Path) -> tuple[HandTrack, np.ndarray | None]:
         track = load_track_npz(path)
         with np.load(path) as data:  # frame_indices: lvp_track --stride keeps every N-th frame
             indices = data['frame_indices'] if 'frame_indices' in data else None
-    except (KeyError, ValueError, OSError) as exc:
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f'TRACK {path}: not a hand track written by lvp_track ({exc})') from exc
     return track, indices
 

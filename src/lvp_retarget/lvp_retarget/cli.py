@@ -7,6 +7,7 @@ Exit status (lvp_common.cli_exit's table): 0 ok, 1 a bad input (named), 5 retarg
 from __future__ import annotations
 
 import argparse
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def load_track(path: Path) -> HandTrack:
         raise CliError(ExitCode.INVALID_GOAL, f'TRACK {path}: file not found')
     try:
         return load_track_npz(path)
-    except (OSError, KeyError, ValueError, EOFError) as exc:  # ArtifactError is a ValueError
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise CliError(ExitCode.INVALID_GOAL, f'TRACK {path}: not a hand track written by '
                        f'lvp_track ({type(exc).__name__}: {exc})') from exc
 
