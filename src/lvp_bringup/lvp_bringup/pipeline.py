@@ -192,6 +192,10 @@ class PipelineConfig:
     require_grasp_candidate: bool = False
     """GRASP_FAILED when the antipodal detector finds no grasp (else reported and continued)."""
     g1_side: str = 'right'
+    arm_model: str = ''
+    """The Franka arm planned for ('panda' | 'fr3', lvp_exec.robots.ARM_MODELS), whose joint
+    limits IK, timing and the safety filter use; '' = the one the executor drives (lvp_exec.
+    backends.executor_arm_model: fr3 on ros2_control, panda in the sim)."""
     grasp: bool | None = None
     """Whether the task grasps the object (G1: open before contact, pinch, hold); None decides
     from the task sentence (`task_grasps`)."""
@@ -316,11 +320,19 @@ class _StageRunner:
 
 
 def robot_for(embodiment: str, config: PipelineConfig):
-    """Load the lvp_exec arm model of an embodiment."""
-    from lvp_exec.robots import G1ArmConfig, load_g1_arm, load_panda
+    """Load the lvp_exec arm model of an embodiment (the Franka: config.arm_model, else the
+    arm the configured executor drives)."""
+    from lvp_exec.backends import ExecutionSetupError, executor_arm_model, resolve_arm_model
+    from lvp_exec.robots import G1ArmConfig, load_franka, load_g1_arm
 
     if embodiment == 'franka_gripper':
-        return load_panda()
+        try:
+            arm = (resolve_arm_model(config.arm_model, 'sim') if config.arm_model
+                   else executor_arm_model(config.executor) if config.executor is not None
+                   else resolve_arm_model('', 'sim'))
+        except ExecutionSetupError as exc:
+            raise StageError('ik', ErrorCode.INVALID_GOAL, str(exc)) from exc
+        return load_franka(arm)
     if embodiment == 'g1_inspire':
         return load_g1_arm(G1ArmConfig(side=config.g1_side))
     raise StageError('ik', ErrorCode.INVALID_GOAL,

@@ -23,11 +23,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from lvp_exec.robots import ARM_MODELS
+
 EXECUTION_BACKENDS = ('sim', 'ros2_control', 'unitree')
 """MuJoCo, ros2_control (FollowJointTrajectory + franka_gripper), Unitree (arm_sdk + Inspire)."""
 
 ROBOT_BACKEND_EMBODIMENT = {'ros2_control': 'franka_gripper', 'unitree': 'g1_inspire'}
 """The embodiment each robot backend drives (the sim drives both)."""
+
+DEFAULT_ARM_MODEL = {'ros2_control': 'fr3', 'sim': 'panda'}
+"""The Franka arm model each backend drives when `arm_model` is '' (franka_ros2 drives FR3s)."""
+DEFAULT_PATH_TOLERANCE_RAD = 0.15
+"""Largest tracking error (rad, any arm joint) before a backend aborts the motion; the same value
+as lvp_exec.sim.PATH_TOLERANCE_RAD, the sim's default (a test pins them together)."""
 
 
 class ExecutionSetupError(RuntimeError):
@@ -48,8 +56,12 @@ class BackendOptions:
     (franka_ros2's FR3 names). unitree: `network_interface` (empty: Cyclone DDS's default),
     `dds_domain_id`, `arm_takeover_s` / `arm_release_s` (arm_sdk weight ramps). Both:
     `robot_wait_s`, how long to wait for the action servers, the first joint state or
-    rt/lowstate, and the command readers. sim: `sim_world` (an lvp_sim WorldConfig; None = the
-    embodiment's layout) and `sim_render_fps` (scene-camera frames per second; 0: none).
+    rt/lowstate, and the command readers. sim and ros2_control: `arm_model`, the Franka arm
+    planned for and driven ('panda' | 'fr3'; '' = DEFAULT_ARM_MODEL of the backend),
+    `path_tolerance_rad` (sim: abort beyond this tracking error; ros2_control: the goal's
+    path_tolerance for every joint, 0 = the controller's configured one). sim: `sim_world` (an
+    lvp_sim WorldConfig; None = the embodiment's layout) and `sim_render_fps` (scene-camera frames
+    per second; 0: none).
     """
 
     controller_action: str | None = None
@@ -61,6 +73,8 @@ class BackendOptions:
     dds_domain_id: int = 0
     arm_takeover_s: float = 1.0
     arm_release_s: float = 1.0
+    arm_model: str = ''
+    path_tolerance_rad: float = DEFAULT_PATH_TOLERANCE_RAD
     sim_world: Any = None
     sim_render_fps: float = 0.0
 
@@ -76,6 +90,22 @@ def check_backend_fits(backend: str, embodiment: str) -> None:
                                    f'not {embodiment!r}')
 
 
+def resolve_arm_model(arm_model: str, backend: str) -> str:
+    """Return the Franka arm model `backend` drives: `arm_model`, or the backend's default
+    when it is '' (ros2_control: 'fr3', otherwise 'panda')."""
+    if arm_model and arm_model not in ARM_MODELS:
+        raise ExecutionSetupError(f'arm_model {arm_model!r} is not one of {ARM_MODELS} (or \'\' '
+                                  f'for the backend\'s default)')
+    return arm_model or DEFAULT_ARM_MODEL.get(backend, 'panda')
+
+
+def executor_arm_model(executor: Any) -> str:
+    """Return the Franka arm model an executor drives (set by make_executor; else the default
+    of its backend): plan with this model, so its limits are the ones checked."""
+    return getattr(executor, 'arm_model', '') or resolve_arm_model(
+        '', getattr(executor, 'name', 'sim'))
+
+
 def make_executor(backend: str, embodiment: str | None = None,
                   options: BackendOptions | None = None, node: Any = None) -> Any:
     """Build the `backend` Executor; refuse one that does not drive `embodiment` (None: any).
@@ -88,14 +118,18 @@ def make_executor(backend: str, embodiment: str | None = None,
     options = options or BackendOptions()
     if embodiment is not None:
         check_backend_fits(backend, embodiment)
+    arm_model = resolve_arm_model(options.arm_model, backend)
     try:
         if backend == 'sim':
             from lvp_exec.sim import MujocoExecutor, SimConfig
 
-            return MujocoExecutor(world_config=options.sim_world,
-                                  config=SimConfig(render_fps=options.sim_render_fps))
+            sim: Any = MujocoExecutor(world_config=options.sim_world,
+                                      config=SimConfig(render_fps=options.sim_render_fps))
+            # The sim simulates the Panda; a plan may still be made for the FR3's limits.
+            sim.arm_model = arm_model
+            return sim
         if backend == 'ros2_control':
-            return _ros2_control_executor(options, node)
+            return _ros2_control_executor(options, arm_model, node)
         if backend == 'unitree':
             return _unitree_executor(options)
     except ExecutionSetupError:
@@ -114,7 +148,7 @@ def close_executor(executor: Any) -> None:
         close()
 
 
-def _ros2_control_executor(options: BackendOptions, node: Any) -> Any:
+def _ros2_control_executor(options: BackendOptions, arm_model: str, node: Any) -> Any:
     try:
         from lvp_exec import ros2_control_backend as ros2
     except ImportError as exc:
@@ -127,17 +161,22 @@ def _ros2_control_executor(options: BackendOptions, node: Any) -> Any:
         raise ExecutionSetupError(
             f'controller_joint_names must name the {len(ros2.PANDA_TO_FR3)} arm joints (for '
             f'{list(ros2.PANDA_TO_FR3)}), got {names}')
+    tolerance = options.path_tolerance_rad
+    if not tolerance >= 0.0:  # also refuses NaN
+        raise ExecutionSetupError(f'path_tolerance_rad must be >= 0 rad (0: the controller\'s '
+                                  f'own), got {tolerance}')
     wait = options.robot_wait_s
     namespace = (ros2.DEFAULT_GRIPPER_NAMESPACE if options.gripper_action_namespace is None
                  else options.gripper_action_namespace)
     config = ros2.Ros2ControlExecutorConfig(
         controller=ros2.TrajectoryControllerConfig(
             action_name=options.controller_action or ros2.DEFAULT_ARM_ACTION,
-            server_timeout=wait, joint_name_map=dict(zip(ros2.PANDA_TO_FR3, names))),
+            server_timeout=wait, joint_name_map=dict(zip(ros2.PANDA_TO_FR3, names)),
+            path_tolerance=ros2.Tolerance(position=tolerance) if tolerance > 0.0 else None),
         gripper=ros2.GripperConfig(namespace=namespace, server_timeout=wait)
         if namespace else None,
         joint_states_topic=options.joint_states_topic or ros2.DEFAULT_JOINT_STATES_TOPIC,
-        joint_states_timeout=wait)
+        joint_states_timeout=wait, arm_model=arm_model)
     return ros2.Ros2ControlExecutor(node, config)
 
 
@@ -172,8 +211,9 @@ BACKEND_PARAMETERS: dict[str, str] = {
                                'the model\'s order (panda_joint1..7); also looked up in '
                                'joint_states'),
     'gripper_action_namespace': ('ros2_control: namespace of franka_gripper\'s '
-                                 'homing/move/grasp actions; empty = no gripper (plans with '
-                                 'gripper events then fail before the arm moves)'),
+                                 'homing/move/grasp actions (/franka_gripper: franka_ros2 >= '
+                                 '0.1.15; older installs: /fr3_gripper); empty = no gripper '
+                                 '(plans with gripper events then fail before the arm moves)'),
     'joint_states_topic': ('ros2_control: sensor_msgs/JointState topic of the robot (start '
                            'state)'),
     'robot_wait_s': ('ros2_control/unitree: wait for the action servers, the first joint state '
@@ -183,6 +223,12 @@ BACKEND_PARAMETERS: dict[str, str] = {
     'dds_domain_id': 'unitree: DDS domain of the G1 (0)',
     'arm_takeover_s': 'unitree: arm_sdk weight ramp 0 -> 1 before the motion, s',
     'arm_release_s': 'unitree: arm_sdk weight ramp 1 -> 0 after the motion or a stop, s',
+    'arm_model': ('sim/ros2_control: the Franka arm planned for and driven, whose joint limits '
+                  'the plan is checked against: panda or fr3; empty = fr3 on ros2_control '
+                  '(franka_ros2), panda in the sim'),
+    'path_tolerance_rad': ('sim/ros2_control: largest tracking error of any arm joint before '
+                           'the motion is aborted, rad (ros2_control: the goal\'s '
+                           'path_tolerance; 0 = the controller\'s configured one)'),
 }
 """ROS parameter name -> description: the backend choice and `BackendOptions`' robot fields."""
 
@@ -204,7 +250,8 @@ def backend_parameter_defaults() -> dict[str, Any]:
             'joint_states_topic': DEFAULT_JOINT_STATES_TOPIC,
             'robot_wait_s': options.robot_wait_s, 'network_interface': options.network_interface,
             'dds_domain_id': options.dds_domain_id, 'arm_takeover_s': options.arm_takeover_s,
-            'arm_release_s': options.arm_release_s}
+            'arm_release_s': options.arm_release_s, 'arm_model': options.arm_model,
+            'path_tolerance_rad': options.path_tolerance_rad}
 
 
 def declare_backend_parameters(node: Any, names: Iterable[str] = tuple(BACKEND_PARAMETERS)
@@ -218,9 +265,16 @@ def declare_backend_parameters(node: Any, names: Iterable[str] = tuple(BACKEND_P
 
 
 def backend_options_from_parameters(node: Any) -> BackendOptions:
-    """The BackendOptions of a node that declared BACKEND_PARAMETERS (no sim rendering)."""
+    """The BackendOptions of a node that declared BACKEND_PARAMETERS (no sim rendering);
+    `arm_model` and `path_tolerance_rad` take their defaults on a node that did not declare
+    them."""
     def value(name: str) -> Any:
         return node.get_parameter(name).value
+
+    defaults = BackendOptions()
+
+    def optional(name: str) -> Any:
+        return value(name) if node.has_parameter(name) else getattr(defaults, name)
 
     return BackendOptions(
         controller_action=value('controller_action'),
@@ -231,7 +285,9 @@ def backend_options_from_parameters(node: Any) -> BackendOptions:
         network_interface=value('network_interface'),
         dds_domain_id=int(value('dds_domain_id')),
         arm_takeover_s=float(value('arm_takeover_s')),
-        arm_release_s=float(value('arm_release_s')))
+        arm_release_s=float(value('arm_release_s')),
+        arm_model=str(optional('arm_model')),
+        path_tolerance_rad=float(optional('path_tolerance_rad')))
 
 
 class ExecutionBackends:
@@ -280,10 +336,18 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument('--gripper-action-namespace', metavar='NS',
                    help='namespace of franka_gripper\'s homing/move/grasp actions; \'\' = no '
                    'gripper (gripper events then fail before the arm moves) (default '
-                   '/fr3_gripper)')
+                   '/franka_gripper, franka_ros2 >= 0.1.15; older installs: /fr3_gripper)')
     r.add_argument('--joint-states-topic', metavar='TOPIC',
                    help='sensor_msgs/JointState topic of the robot: the start state (default '
                    '/joint_states)')
+    r.add_argument('--arm-model', choices=('', *ARM_MODELS), default='',
+                   help='the Franka arm planned for and driven; its joint limits are checked '
+                   '(default: fr3 on ros2_control, panda in the sim)')
+    parser.add_argument('--path-tolerance-rad', type=float,
+                        default=DEFAULT_PATH_TOLERANCE_RAD, metavar='RAD',
+                        help='sim/ros2_control: abort the motion when an arm joint is this far '
+                        'from the trajectory, rad (ros2_control: 0 = the controller\'s own; '
+                        f'default {DEFAULT_PATH_TOLERANCE_RAD})')
     u = parser.add_argument_group('unitree (G1)')
     u.add_argument('--network-interface', default='', metavar='IFACE',
                    help='network interface to the G1 (e.g. eth0, on 192.168.123.x); default: '
@@ -310,4 +374,5 @@ def backend_options_from_args(args: argparse.Namespace, **sim: Any) -> BackendOp
         gripper_action_namespace=args.gripper_action_namespace,
         joint_states_topic=args.joint_states_topic, robot_wait_s=args.robot_wait_s,
         network_interface=args.network_interface, dds_domain_id=args.dds_domain_id,
-        arm_takeover_s=args.arm_takeover_s, arm_release_s=args.arm_release_s, **sim)
+        arm_takeover_s=args.arm_takeover_s, arm_release_s=args.arm_release_s,
+        arm_model=args.arm_model, path_tolerance_rad=args.path_tolerance_rad, **sim)

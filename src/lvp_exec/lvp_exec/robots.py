@@ -1,11 +1,13 @@
-"""Arm models for execution: Franka Panda + Franka hand, and one Unitree G1 arm, on pinocchio.
+"""Arm models for execution: Franka Panda or FR3 + Franka hand, and one Unitree G1 arm.
 
-Both come from the URDFs of example-robot-data (BSD). Each model is reduced to the 7 arm joints
-(everything else locked at a nominal pose) and carries one end-effector frame, `ee_frame`, that
-the wrist path targets:
+All come from the URDFs of example-robot-data (BSD), on pinocchio; the FR3 is the Panda's
+kinematics with the FR3's own joint limits (see `load_fr3`). Each model is reduced to the 7
+arm joints (everything else locked at a nominal pose) and carries one end-effector frame,
+`ee_frame`, that the wrist path targets:
 
-- Panda: `panda_hand_tcp`, the Franka hand's tool centre point (0.1034 m along the flange z axis
-  from `panda_hand`, between the fingertips), z = approach axis, y = finger closing axis.
+- Panda and FR3: `panda_hand_tcp`, the Franka hand's tool centre point (0.1034 m along the
+  flange z axis from `panda_hand`, between the fingertips), z = approach axis, y = finger
+  closing axis.
 - G1: `<side>_hand_mount`, a frame added on `<side>_wrist_yaw_link` at `hand_mount` (by default
   the pose of the URDF's `<side>_rubber_hand` link, where a dexterous hand is bolted on).
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,19 @@ from lvp_common.geometry import Pose
 PANDA_ARM_JOINTS = tuple(f'panda_joint{i}' for i in range(1, 8))
 PANDA_ACCELERATION_LIMITS = (15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0)
 """Franka's published joint acceleration limits (rad/s^2); the URDF has none."""
+
+FR3_JOINT_LIMITS = {
+    'lower': (-2.7437, -1.7837, -2.9007, -3.0421, -2.8065, 0.5445, -3.0159),
+    'upper': (2.7437, 1.7837, 2.9007, -0.1518, 2.8065, 4.5169, 3.0159),
+    'velocity': (2.62, 2.62, 2.62, 2.62, 5.26, 4.18, 5.26),
+    'acceleration': (10.0,) * 7,
+}
+"""The FR3's joint limits (rad, rad/s, rad/s^2), joints 1..7. Positions and speeds: Franka's
+franka_description 1.0.1, robots/fr3/joint_limits.yaml (the URDF franka_ros2 loads); accelerations:
+libfranka 0.21 include/franka/rate_limiting.h, kMaxJointAcceleration. libfranka also lowers the
+speed limit near the position limits; the safety filter's margins keep plans away from them."""
+ARM_MODELS = ('panda', 'fr3')
+"""The Franka arm models: the Panda (franka_ros, the sim) and the FR3 (franka_ros2)."""
 
 G1_ARM_JOINT_SUFFIXES = ('shoulder_pitch', 'shoulder_roll', 'shoulder_yaw', 'elbow',
                          'wrist_roll', 'wrist_pitch', 'wrist_yaw')
@@ -226,6 +241,35 @@ def load_panda(config: PandaConfig | None = None) -> RobotModel:
         home=np.array(config.home, dtype=np.float64))
 
 
+def load_fr3(config: PandaConfig | None = None) -> RobotModel:
+    """Load the FR3 arm (7 joints): the Panda model with the FR3's joint limits.
+
+    franka_description's robots/fr3/kinematics.yaml and robots/fer/kinematics.yaml (the Panda)
+    hold the same joint origins, so the Panda URDF's kinematics, hand and TCP are the FR3's; the
+    joints keep the URDF's names panda_joint1..7 (the ros2_control backend renames them to
+    franka_ros2's fr3_joint1..7). What differs is the limits, FR3_JOINT_LIMITS: e.g. joint 6 in
+    0.5445..4.5169 rad where the Panda allows -0.0175..3.7525.
+    """
+    panda = load_panda(config)
+    model = panda.model
+    model.lowerPositionLimit = np.array(FR3_JOINT_LIMITS['lower'], dtype=np.float64)
+    model.upperPositionLimit = np.array(FR3_JOINT_LIMITS['upper'], dtype=np.float64)
+    model.velocityLimit = np.array(FR3_JOINT_LIMITS['velocity'], dtype=np.float64)
+    velocity_cap = (config or PandaConfig()).velocity_cap
+    return replace(panda, name='fr3', limits=_limits(model, FR3_JOINT_LIMITS['acceleration'],
+                                                     velocity_cap))
+
+
+def load_franka(arm_model: str = 'panda', config: PandaConfig | None = None) -> RobotModel:
+    """Load the Franka arm model `arm_model`: 'panda' or 'fr3'."""
+    if arm_model == 'panda':
+        return load_panda(config)
+    if arm_model == 'fr3':
+        return load_fr3(config)
+    raise RobotModelError(f'unknown Franka arm_model {arm_model!r}; expected one of '
+                          f'{ARM_MODELS}')
+
+
 @dataclass(frozen=True)
 class G1ArmConfig:
     """One Unitree G1 arm (7 joints) on a fixed pelvis; other joints locked at `locked_pose`.
@@ -282,21 +326,22 @@ EMBODIMENTS = ('franka_gripper', 'g1_inspire')
 """The project's embodiments: Franka arm + parallel gripper, Unitree G1 arm + Inspire hand."""
 
 
-def load_embodiment_robot(embodiment: str, g1_side: str = 'right') -> RobotModel:
-    """Load the arm of an embodiment: the Panda ('franka_gripper') or one G1 arm ('g1_inspire',
-    the `g1_side` arm)."""
+def load_embodiment_robot(embodiment: str, g1_side: str = 'right',
+                          arm_model: str = 'panda') -> RobotModel:
+    """Load the arm of an embodiment: the Franka `arm_model` ('franka_gripper': 'panda' or
+    'fr3') or one G1 arm ('g1_inspire', the `g1_side` arm)."""
     if embodiment == 'franka_gripper':
-        return load_panda()
+        return load_franka(arm_model)
     if embodiment == 'g1_inspire':
         return load_g1_arm(G1ArmConfig(side=g1_side))
     raise RobotModelError(f'unknown embodiment {embodiment!r}; expected one of {EMBODIMENTS}')
 
 
 def load_robot(name: str) -> RobotModel:
-    """Load a robot by name: 'panda', 'g1_right_arm' or 'g1_left_arm'."""
-    if name == 'panda':
-        return load_panda()
+    """Load a robot by name: 'panda', 'fr3', 'g1_right_arm' or 'g1_left_arm'."""
+    if name in ARM_MODELS:
+        return load_franka(name)
     if name in ('g1_right_arm', 'g1_left_arm'):
         return load_g1_arm(G1ArmConfig(side=name.split('_')[1]))
-    raise RobotModelError(f"unknown robot {name!r}; expected 'panda', 'g1_right_arm' or "
+    raise RobotModelError(f"unknown robot {name!r}; expected 'panda', 'fr3', 'g1_right_arm' or "
                           "'g1_left_arm'")

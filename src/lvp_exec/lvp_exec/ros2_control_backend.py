@@ -53,7 +53,10 @@ from rclpy.task import Future
 from lvp_exec.execution import ExecutionError, ExecutionRequest, ExecutionStoppedError
 
 DEFAULT_ARM_ACTION = '/fr3_arm_controller/follow_joint_trajectory'
-DEFAULT_GRIPPER_NAMESPACE = '/fr3_gripper'
+"""franka_ros2's JointTrajectoryController of the FR3 (franka_fr3_moveit_config)."""
+DEFAULT_GRIPPER_NAMESPACE = '/franka_gripper'
+"""franka_ros2 names its gripper node `franka_gripper` since v0.1.15 (May 2024; Jazzy and current
+Humble); older installs name it `<arm_id>_gripper`: set the namespace to `/fr3_gripper` there."""
 DEFAULT_JOINT_STATES_TOPIC = '/joint_states'
 FR3_ARM_JOINTS = tuple(f'fr3_joint{i}' for i in range(1, 8))
 
@@ -381,9 +384,23 @@ class FollowJointTrajectoryClient:
         self._active: TrajectoryExecution | None = None
 
     def wait_for_server(self, timeout: float | None = None) -> None:
-        """Raise ActionServerTimeoutError unless the controller's action appears in time."""
-        _connect(self._client, self.config.action_name, 'control_msgs/FollowJointTrajectory',
-                 self.config.server_timeout if timeout is None else timeout)
+        """Raise ActionServerTimeoutError, naming the controller and how to start it, unless
+        the controller's action appears in time."""
+        timeout = self.config.server_timeout if timeout is None else timeout
+        if self._client.wait_for_server(timeout_sec=timeout):
+            return
+        action = self.config.action_name
+        parts = action.strip('/').split('/')  # <namespace>/<controller>/follow_joint_trajectory
+        controller = parts[-2] if len(parts) > 1 else action
+        raise ActionServerTimeoutError(
+            f'no control_msgs/FollowJointTrajectory action server at {action!r} after '
+            f'{timeout:.1f} s: the joint trajectory controller {controller!r} is not running '
+            '(or not in this ROS_DOMAIN_ID). franka_ros2\'s franka_bringup franka.launch.py '
+            'starts only state broadcasters; start the controller with `ros2 launch '
+            'franka_fr3_moveit_config moveit.launch.py robot_ip:=<ip>` (it spawns '
+            f'fr3_arm_controller), or load it into the running controller_manager with `ros2 '
+            f'run controller_manager spawner {controller}` (its type and joints in the '
+            'controller_manager\'s parameters); `ros2 control list_controllers` shows what runs')
 
     def build_goal(self, trajectory: JointTrajectory) -> Any:
         """Return the FollowJointTrajectory goal for `trajectory` (header stamp 0: start now)."""
@@ -524,8 +541,17 @@ class FrankaGripperClient:
         deadline = time.monotonic() + (self.config.server_timeout if timeout is None
                                        else timeout)
         for command, client in self._clients.items():
-            _connect(client, self._names[command], f'franka_msgs/{command.value.capitalize()}',
-                     max(deadline - time.monotonic(), 0.0))
+            try:
+                _connect(client, self._names[command],
+                         f'franka_msgs/{command.value.capitalize()}',
+                         max(deadline - time.monotonic(), 0.0))
+            except ActionServerTimeoutError as exc:
+                raise ActionServerTimeoutError(
+                    f'{exc} The gripper node: `ros2 launch franka_gripper gripper.launch.py '
+                    'robot_ip:=<ip>` (franka_ros2\'s moveit.launch.py includes it); its actions '
+                    'are under /franka_gripper since franka_ros2 0.1.15, under /fr3_gripper '
+                    'before: set the gripper action namespace to what `ros2 action list` '
+                    'shows') from None
 
     def homing(self) -> GripperResult:
         return self._call(GripperCommand.HOMING, self._types[GripperCommand.HOMING].Goal(),
@@ -632,9 +658,11 @@ class Ros2ControlExecutorConfig:
     """Where the arm controller, the gripper and the joint states are, and how long to wait.
 
     `controller.joint_name_map` renames the model's joints to the controller's (default: the
-    Panda model's `panda_joint*` -> franka_ros2's `fr3_joint*`); the joint states are looked up
+    Franka models' `panda_joint*` -> franka_ros2's `fr3_joint*`); the joint states are looked up
     under the same controller names. `gripper` None: no gripper (a request with gripper events
-    is refused before anything moves).
+    is refused before anything moves). `arm_model`: the arm driven ('fr3' or 'panda', the
+    lvp_exec.robots model name); a request planned for another model is refused before
+    anything moves (its joint limits were not this arm's); None: not checked.
     """
 
     controller: TrajectoryControllerConfig = field(
@@ -650,6 +678,7 @@ class Ros2ControlExecutorConfig:
     """s between two `should_stop` calls while the arm moves."""
     stop_timeout: float = 5.0
     """s to wait for the controller to confirm a cancel."""
+    arm_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -732,6 +761,11 @@ class Ros2ControlExecutor:
     """
 
     name = 'ros2_control'
+
+    @property
+    def arm_model(self) -> str:
+        """The Franka arm model driven ('' when the config does not say): plan for this one."""
+        return self.config.arm_model or ''
 
     def __init__(self, node: Node | None = None,
                  config: Ros2ControlExecutorConfig | None = None, *,
@@ -822,6 +856,13 @@ class Ros2ControlExecutor:
         if commands is not None and len(commands.times):
             raise ExecutionError('the ros2_control backend drives a parallel gripper, not a '
                                  'dexterous hand: the request has Inspire hand commands')
+        planned_for = getattr(request.robot, 'name', None)
+        if self.config.arm_model and planned_for != self.config.arm_model:
+            raise ExecutionError(
+                f'the ros2_control backend drives a {self.config.arm_model!r} arm but the '
+                f'motion was planned for {planned_for!r}: its joint limits were not checked '
+                f'against the arm driven; plan with arm_model {self.config.arm_model!r} '
+                '(nothing sent)')
         if events and self._gripper is None:
             raise ExecutionError(f'the request has {len(events)} gripper events but no gripper '
                                  'is configured (gripper action namespace empty)')

@@ -2,7 +2,8 @@
 
 The fake joint_trajectory_controller and franka_gripper (test/ros_helpers.py) run in an rclpy
 context of their own on a background executor; the clients talk to them over loopback (Fast
-DDS), as to a real robot. control_msgs / franka_msgs are the test-only fixtures of test/fixtures.
+DDS), as to a real robot. control_msgs / franka_msgs are the test-only fixtures of test/fixtures,
+type-identical to the upstream packages (test_interface_fixtures.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from lvp_common.artifacts import GripperAction, GripperEvent, JointTrajectory
 from lvp_common.ros_conversions import duration_to_seconds
 from lvp_exec.ros2_control_backend import (
+    DEFAULT_GRIPPER_NAMESPACE,
     ActionServerTimeoutError,
     ExecutionStatus,
     FollowJointTrajectoryClient,
@@ -91,6 +93,8 @@ def test_trajectory_executes_with_feedback_and_goal_arrives_intact(ros):
     assert [(t.name, t.position) for t in goal.path_tolerance] == [(j, 0.1) for j in JOINTS]
     assert [(t.name, t.position, t.velocity) for t in goal.goal_tolerance] == [
         ('fr3_joint7', 0.01, 0.05)]
+    # the multi-DOF component tolerances of the real goal stay empty: the arm has none
+    assert list(goal.component_path_tolerance) == [] == list(goal.component_goal_tolerance)
 
     # feedback travels on its own topic: give the last ones a moment after the result
     deadline = time.monotonic() + 2.0
@@ -223,6 +227,37 @@ def test_failed_grasp_is_reported(ros):
     assert gripper.execute_event(GripperEvent(0.0, GripperAction.CLOSE, 0.0)).success
     with pytest.raises(ValueError, match='outside'):
         gripper.move(0.1)
+    gripper.destroy()
+
+
+def test_missing_controller_is_named_with_how_to_start_it(ros):
+    _, client, _ = ros
+    arm = FollowJointTrajectoryClient(client.node, TrajectoryControllerConfig(
+        action_name='/r1/fr3_arm_controller/follow_joint_trajectory', server_timeout=0.3))
+    with pytest.raises(ActionServerTimeoutError) as error:
+        arm.execute(ramp())
+    text = str(error.value)
+    assert "controller 'fr3_arm_controller' is not running" in text
+    assert 'franka_fr3_moveit_config moveit.launch.py' in text
+    assert 'spawner fr3_arm_controller' in text
+    gripper = FrankaGripperClient(client.node, GripperConfig(namespace='/r1/franka_gripper',
+                                                             server_timeout=0.3))
+    with pytest.raises(ActionServerTimeoutError, match='gripper.launch.py') as error:
+        gripper.wait_for_servers()
+    assert '/r1/franka_gripper/homing' in str(error.value)
+    arm.destroy()
+    gripper.destroy()
+
+
+def test_gripper_actions_default_to_franka_ros2s_names(ros):
+    """franka_ros2 >= 0.1.15 serves the gripper as node `franka_gripper`."""
+    robot, client, _ = ros
+    assert DEFAULT_GRIPPER_NAMESPACE == '/franka_gripper' == GripperConfig().namespace
+    fake = FakeFrankaGripper(robot.node, '/franka_gripper')
+    gripper = FrankaGripperClient(client.node)
+    gripper.wait_for_servers()
+    assert gripper.move(0.05).success
+    assert fake.calls == [('move', 0.05)]
     gripper.destroy()
 
 
