@@ -1,8 +1,9 @@
-"""Video plans taken from a recorded demonstration instead of the video model.
+"""Video plans taken from a demonstration instead of the video model.
 
-Used where no model weights are present: the plan is a real (or rendered) video of a human hand
-doing the task, labelled as a demonstration in every artifact so it is never mistaken for a
-generated plan.
+Used where no model weights are present: the plan is a recorded video of a human hand doing the
+task, or the synthetic in-scene demonstration (lvp_sim's procedural hand doing the task in the
+simulated tabletop world, as `lvp demo` uses), labelled as a demonstration in every artifact so
+it is never mistaken for a generated plan.
 """
 
 from __future__ import annotations
@@ -40,3 +41,34 @@ def plan_from_demonstration(config: DemonstrationConfig, request: PlanRequest,
                      metadata={'demonstration_file': str(Path(config.video_path).resolve()),
                                'source_fps': f'{clip.source_fps:g}',
                                'source_size': f'{clip.source_size[0]}x{clip.source_size[1]}'})
+
+
+class DemonstrationError(ValueError):
+    """No demonstration can be made for the request."""
+
+
+def synthetic_task_for(prompts: tuple[str, ...]) -> str:
+    """The lvp_sim task a request asks for: its sentence (as `lvp demo` prints it) or name."""
+    from lvp_sim.demonstrations import TASK_PROMPTS
+
+    wanted = ' '.join(prompts).strip().rstrip('.').lower()
+    for name, sentence in TASK_PROMPTS.items():
+        if wanted in (name, sentence.lower()):
+            return name
+    known = '; '.join(f'{sentence!r} ({name})' for name, sentence in TASK_PROMPTS.items())
+    raise DemonstrationError(f'no synthetic demonstration of {" / ".join(prompts)!r}: the '
+                             f'synthetic demonstrations are {known}')
+
+
+def plan_from_synthetic_demonstration(request: PlanRequest, embodiment: str = 'franka_gripper',
+                                      num_frames: int = 49, fps: float = 16.0) -> VideoPlan:
+    """Render lvp_sim's demonstration of the request's task for its seed, in `embodiment`'s
+    world (labelled SYNTHETIC_DEMONSTRATION): the plan `lvp demo` makes for the same seed."""
+    from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration
+    from lvp_sim.world import world_config_for
+
+    task = synthetic_task_for(request.prompts)
+    demo = render_demonstration(DemonstrationConfig(
+        task=task, seed=int(request.seed), num_frames=num_frames, fps=fps,
+        world=world_config_for(embodiment)))
+    return demo.plan

@@ -1,7 +1,10 @@
-"""Serve GenerateVideoPlan from a recorded demonstration (no video model needed).
+"""Serve GenerateVideoPlan from a demonstration (no video model needed).
 
 Same action and topic as the model-backed planner, so the rest of the graph does not care which
-one runs; every plan it returns says `source: recorded_demonstration`.
+one runs. With `video_path` set, every plan is that recording (`source: recorded_demonstration`);
+without it, the synthetic in-scene demonstration of the goal's task for the goal's seed, in the
+`embodiment`'s lvp_sim world (`source: synthetic_demonstration`, what `lvp demo` plans): the
+launch files' default, so a first goal works without weights or a video.
 """
 
 from __future__ import annotations
@@ -22,20 +25,36 @@ from rclpy.node import Node
 from lvp_common import topics
 from lvp_interfaces.action import GenerateVideoPlan
 from lvp_interfaces.msg import VideoPlan as VideoPlanMsg
-from lvp_planner.demonstration import DemonstrationConfig, plan_from_demonstration
+from lvp_planner.demonstration import (
+    DemonstrationConfig,
+    DemonstrationError,
+    plan_from_demonstration,
+    plan_from_synthetic_demonstration,
+)
+from lvp_planner.feedback_heartbeat import FeedbackHeartbeat
+
+EMBODIMENTS = ('franka_gripper', 'g1_inspire')
 
 
 class DemonstrationPlanner(Node):
-    """Answer each GenerateVideoPlan goal with the configured demonstration video."""
+    """Answer each GenerateVideoPlan goal with the demonstration video or the synthetic one."""
 
     def __init__(self) -> None:
         super().__init__('demonstration_planner')
-        self.declare_parameter('video_path', '', describe('demonstration video file (required)'))
+        self.declare_parameter('video_path', '', describe(
+            'demonstration video file; empty = the synthetic in-scene demonstration of the '
+            "goal's task (lvp_sim) for the goal's seed"))
         self.declare_parameter('fps', 16.0, describe('plan frame rate, Hz'))
-        self.declare_parameter('width', 832, describe('plan width, pixels'))
-        self.declare_parameter('height', 480, describe('plan height, pixels'))
-        self.declare_parameter('start_s', 0.0, describe('where the plan starts in the video, s'))
-        self.declare_parameter('duration_s', 0.0, describe('plan length, s; 0 = to the end'))
+        self.declare_parameter('width', 832, describe('video_path: plan width, pixels'))
+        self.declare_parameter('height', 480, describe('video_path: plan height, pixels'))
+        self.declare_parameter('start_s', 0.0, describe('video_path: where the plan starts, s'))
+        self.declare_parameter('duration_s', 0.0,
+                               describe('video_path: plan length, s; 0 = to the end'))
+        self.declare_parameter('embodiment', 'franka_gripper', describe(
+            f'synthetic: whose lvp_sim world the demonstration is rendered in: one of '
+            f'{EMBODIMENTS} (the plan_and_execute embodiment of the setup)'))
+        self.declare_parameter('num_frames', 49,
+                               describe('synthetic: plan length, frames (at fps; >= 8)'))
         self._busy = threading.Lock()
         self._plan_pub = self.create_publisher(VideoPlanMsg, topics.VIDEO_PLAN, LATCHED)
         self._server = ActionServer(
@@ -76,14 +95,12 @@ class DemonstrationPlanner(Node):
         except (ImageEncodingError, ArtifactError) as exc:
             return _abort(goal_handle, GenerateVideoPlan.Result.INVALID_GOAL, str(exc))
         config = self._config()
-        if not config.video_path:
-            return _abort(goal_handle, GenerateVideoPlan.Result.MODEL_NOT_LOADED,
-                          'parameter video_path is empty: no demonstration to plan from')
         feedback = GenerateVideoPlan.Feedback(chunk=0, num_chunks=1, step=0, num_steps=1)
-        goal_handle.publish_feedback(feedback)
         try:
-            plan = plan_from_demonstration(config, request,
-                                           should_stop=lambda: goal_handle.is_cancel_requested)
+            with FeedbackHeartbeat(goal_handle, feedback):
+                plan = self._make_plan(config, request, goal_handle)
+        except DemonstrationError as exc:
+            return _abort(goal_handle, GenerateVideoPlan.Result.INVALID_GOAL, str(exc))
         except (VideoReadError, ArtifactError) as exc:
             return _abort(goal_handle, GenerateVideoPlan.Result.GENERATION_FAILED, str(exc))
         if goal_handle.is_cancel_requested:
@@ -98,9 +115,26 @@ class DemonstrationPlanner(Node):
         self._plan_pub.publish(msg)
         goal_handle.succeed()
         result.plan, result.elapsed_s = msg, time.monotonic() - started
-        self.get_logger().info(
-            f'demonstration plan: {plan.num_frames} frames from {config.video_path}')
+        self.get_logger().info(f'demonstration plan ({plan.source.value}): {plan.num_frames} '
+                               f'frames from {config.video_path or "lvp_sim"}')
         return result
+
+    def _make_plan(self, config: DemonstrationConfig, request: PlanRequest,
+                   goal_handle: ServerGoalHandle):
+        if config.video_path:
+            return plan_from_demonstration(config, request,
+                                           should_stop=lambda: goal_handle.is_cancel_requested)
+        embodiment = self.get_parameter('embodiment').get_parameter_value().string_value
+        if embodiment not in EMBODIMENTS:
+            raise DemonstrationError(f'parameter embodiment {embodiment!r} is not one of '
+                                     f'{EMBODIMENTS}')
+        num_frames = self.get_parameter('num_frames').get_parameter_value().integer_value
+        try:
+            return plan_from_synthetic_demonstration(request, embodiment, num_frames, config.fps)
+        except DemonstrationError:
+            raise
+        except ValueError as exc:  # lvp_sim refuses the num_frames or fps parameter
+            raise ArtifactError(f'synthetic demonstration: {exc}') from exc
 
 
 def _abort(goal_handle: ServerGoalHandle, code: int, message: str) -> GenerateVideoPlan.Result:
