@@ -1,7 +1,7 @@
 """Every node a launch file starts exists, and every parameter it sets is declared by that node.
 
-`launch`/`launch_ros` are not installable from PyPI here, so the launch files are read with ast:
-the check is on what they name, which is what goes wrong when code moves.
+Read with ast, without ROS: the check is on what the files name, which is what goes wrong when
+code moves. test_launch_ros.py runs them with the real `ros2 launch`.
 """
 
 import ast
@@ -13,8 +13,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((REPO / 'launch').glob('*.launch.py'))
-EXTERNAL_EXECUTABLES = {'robot_state_publisher': 'robot_state_publisher', 'rviz2': 'rviz2'}
+EXTERNAL_EXECUTABLES = {'robot_state_publisher': 'robot_state_publisher', 'rviz2': 'rviz2',
+                        'controller_manager': 'spawner'}
 """ROS packages (not ours) a launch file may start, and their executables."""
+BACKEND_PARAMETERS_SOURCE = REPO / 'src' / 'lvp_exec' / 'lvp_exec' / 'backends.py'
+"""plan_and_execute declares the execution backend's parameters from lvp_exec's table."""
+
+
+def declaring_sources(source: Path) -> str:
+    """Text of the node's package modules (a node may declare parameters from helpers)."""
+    texts = [path.read_text() for path in source.parent.glob('*.py')]
+    if source.stem == 'plan_and_execute_node':
+        texts.append(BACKEND_PARAMETERS_SOURCE.read_text())
+    return '\n'.join(texts)
 
 
 def console_scripts(package: str) -> dict[str, str]:
@@ -56,7 +67,7 @@ def test_launched_executables_and_parameters_exist(path):
             f'(has {sorted(scripts)})')
         module = scripts[node['executable']].split(':')[0]
         source = (REPO / 'src' / node['package'] / Path(*module.split('.'))).with_suffix('.py')
-        text = source.read_text()
+        text = declaring_sources(source)
         for name in node['parameters']:
             assert f"'{name}'" in text and 'declare_parameter' in text, (
                 f"{path.name}: {module} declares no parameter {name!r}")
@@ -99,9 +110,17 @@ def test_config_parameters_exist(path):
 
     modules = node_modules()
     config = yaml.safe_load(path.read_text())
-    for node, body in config.items():
+    for key, body in config.items():
+        # `/**/name` applies in every namespace (namespace:=r1); a bare name only at the root
+        assert key.startswith('/**/'), f'{path.name}: {key!r} is lost under a namespace'
+        node = key.removeprefix('/**/')
+        if path.name == 'fr3_arm_controller.yaml':
+            assert node == 'fr3_arm_controller'
+            assert body['ros__parameters']['type'] == \
+                'joint_trajectory_controller/JointTrajectoryController'
+            continue
         assert node in modules, f'{path.name}: no launch file starts a node named {node!r}'
-        text = modules[node].read_text()
+        text = declaring_sources(modules[node])
         for name in flat_names(body['ros__parameters']):
             assert f"'{name}'" in text and 'declare_parameter' in text, (
                 f'{path.name}: {modules[node].name} declares no parameter {name!r}')
@@ -114,6 +133,30 @@ def test_setup_has_launch_config_and_rviz(setup):
     assert (REPO / 'rviz' / f'{setup}.rviz').is_file()
 
 
+def default_description(setup: str) -> Path:
+    """The URDF the setup's launch file gives robot_state_publisher by default."""
+    from ament_index_python.packages import get_package_share_directory
+
+    tree = ast.parse((REPO / 'launch' / f'{setup}.launch.py').read_text())
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and getattr(call.func, 'id', None) == \
+                'robot_state_publisher':
+            return Path(get_package_share_directory('example-robot-data'),
+                        ast.literal_eval(call.args[1]))
+    raise AssertionError(f'{setup}.launch.py starts no robot_state_publisher')
+
+
+def urdf_root_link(path: Path) -> str:
+    """The link no joint has as its child."""
+    import xml.etree.ElementTree as ET
+
+    robot = ET.parse(path).getroot()
+    children = {j.find('child').get('link') for j in robot.iter('joint')}  # type: ignore[union-attr]
+    roots = [link.get('name') for link in robot.iter('link') if link.get('name') not in children]
+    assert len(roots) == 1, f'{path}: roots {roots}'
+    return str(roots[0])
+
+
 @pytest.mark.parametrize('path', RVIZ_FILES, ids=lambda p: p.name)
 def test_rviz_config_parses_and_uses_live_topics(path):
     import yaml
@@ -123,7 +166,11 @@ def test_rviz_config_parses_and_uses_live_topics(path):
     known = {v for k, v in vars(topics).items() if k.isupper() and isinstance(v, str)}
     config = yaml.safe_load(path.read_text())
     manager = config['Visualization Manager']
-    assert manager['Global Options']['Fixed Frame'] == 'base_link'
+    # the robot model's root: the frame robot_state_publisher's TF tree hangs from
+    root = urdf_root_link(default_description(path.stem))
+    assert root == {'franka_gripper': 'panda_link0', 'g1_inspire': 'pelvis'}[path.stem]
+    assert manager['Global Options']['Fixed Frame'] == root
+    assert manager['Views']['Current']['Target Frame'] == root
     displays = manager['Displays']
     classes = {d['Class'] for d in displays}
     for wanted in ('rviz_default_plugins/RobotModel', 'rviz_default_plugins/PointCloud2',
@@ -131,6 +178,7 @@ def test_rviz_config_parses_and_uses_live_topics(path):
                    'rviz_default_plugins/Image'):
         assert wanted in classes, f'{path.name}: no {wanted} display'
     for display in displays:
+        assert display.get('Reference Frame', root) == root, display['Name']
         topic = display.get('Topic', {}).get('Value')
         if topic is not None and display['Class'] != 'rviz_default_plugins/RobotModel':
             assert topic in known, f'{path.name}: {display["Name"]} shows {topic!r}, not a ' \
@@ -234,29 +282,42 @@ def test_launch_arguments_select_the_execution_backend(setup, overrides, backend
         assert params['network_interface'] == overrides.get('network_interface', '')
 
 
-@pytest.mark.parametrize('path', [REPO / 'launch' / f'{s}.launch.py'
-                                  for s in ('franka_gripper', 'g1_inspire')],
-                         ids=lambda p: p.name)
-def test_each_artifact_has_one_publisher(path):
-    """Stage nodes run only with stage_nodes:=true, and then plan_and_execute leaves their
-    topics to them (stage_nodes_publish); robot_state_publisher follows the playback."""
-    from lvp_common import topics
-
-    tree = ast.parse(path.read_text())
+@pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
+def test_only_plan_and_execute_publishes_the_artifacts(path):
+    """No stage nodes in the launches: the artifacts on the topics are the ones executed."""
     stage_executables = {'hand_tracking_node', 'reconstruction_node', 'grasp_node',
                          'retarget_node'}
-    for call in ast.walk(tree):
-        if not (isinstance(call, ast.Call) and getattr(call.func, 'id', None) == 'Node'):
-            continue
-        kwargs = {k.arg: k.value for k in call.keywords}
-        executable = ast.literal_eval(kwargs['executable'])
-        if executable in stage_executables:
-            condition = ast.unparse(kwargs['condition'])
-            assert condition == 'IfCondition(stage_nodes)', (executable, condition)
-        if executable == 'robot_state_publisher':
-            remaps = ast.unparse(kwargs['remappings'])
-            assert remaps == "[('joint_states', topics.JOINT_STATES)]", remaps
-    for stage_nodes in ('true', 'false'):
-        params = plan_and_execute_parameters(path, {'stage_nodes': stage_nodes})
-        assert params['stage_nodes_publish'] == stage_nodes
-    assert topics.JOINT_STATES == 'lvp/joint_states'
+    executables = {node['executable'] for node in launched_nodes(path)}
+    assert not executables & stage_executables, path.name
+    tree = ast.parse(path.read_text())
+    assert 'stage_nodes' not in declared_arguments(tree)
+    assert 'stage_nodes_publish' not in path.read_text()
+
+
+@pytest.mark.parametrize('robot_ip, spawn_controller, spawned', [
+    ('', 'true', 'False'), ('172.16.0.2', 'true', 'True'), ('172.16.0.2', 'false', 'False'),
+    ('172.16.0.2', 'False', 'False')])
+def test_franka_spawns_the_controller_only_on_the_robot(robot_ip, spawn_controller, spawned):
+    path = REPO / 'launch' / 'franka_gripper.launch.py'
+    tree = ast.parse(path.read_text())
+    args = {**declared_arguments(tree), 'robot_ip': robot_ip, 'spawn_controller': spawn_controller}
+    env = {t.id: a.value for a in ast.walk(tree) if isinstance(a, ast.Assign)
+           for t in a.targets if isinstance(t, ast.Name)}
+    assert substitution_value(env['spawn'], args, env) == spawned
+    params = plan_and_execute_parameters(path, {'arm_model': 'fr3'})
+    assert params['arm_model'] == 'fr3'
+
+
+@pytest.mark.parametrize('use_sim, robot_ip, use_rsp, started', [
+    ('true', '', 'true', 'True'), ('true', '', 'false', 'False'),
+    ('true', '172.16.0.2', 'true', 'False'), ('false', '', 'true', 'False')])
+def test_franka_robot_model_follows_the_playback_only_in_the_sim(use_sim, robot_ip, use_rsp,
+                                                                 started):
+    """On the robot, franka_ros2's own robot_state_publisher runs on its joint_states."""
+    path = REPO / 'launch' / 'franka_gripper.launch.py'
+    tree = ast.parse(path.read_text())
+    args = {**declared_arguments(tree), 'use_sim': use_sim, 'robot_ip': robot_ip,
+            'use_robot_state_publisher': use_rsp}
+    env = {t.id: a.value for a in ast.walk(tree) if isinstance(a, ast.Assign)
+           for t in a.targets if isinstance(t, ast.Name)}
+    assert substitution_value(env['model_in_sim'], args, env) == started

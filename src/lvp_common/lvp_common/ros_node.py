@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 
 import rclpy
@@ -23,28 +24,28 @@ def describe(text: str) -> ParameterDescriptor:
 
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
              multithreaded: bool = False) -> None:
-    """Init rclpy, spin the node until Ctrl-C or shutdown, then clean up (the node's `close()`
-    first, when it has one).
+    """Init rclpy, spin the node until Ctrl-C or shutdown, then clean up quietly (the node's
+    `close()` first, when it has one).
 
     multithreaded: at least 4 threads, so that a callback blocked on a long goal (a plan, a
     moving robot) leaves others to serve cancels, action clients and subscriptions.
     """
     rclpy.init(args=args)
+    node: Node | None = None
     try:
         node = make_node()
-    except BaseException:
-        rclpy.try_shutdown()
-        raise
-    executor = MultiThreadedExecutor(num_threads=max(4, os.cpu_count() or 1)) \
-        if multithreaded else None
-    try:
+        executor = MultiThreadedExecutor(num_threads=max(4, os.cpu_count() or 1)) \
+            if multithreaded else None
         rclpy.spin(node, executor=executor)
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        pass  # Ctrl-C, or `ros2 launch` stopping the node: how a node is meant to end
     finally:
-        close = getattr(node, 'close', None)
-        if callable(close):
-            close()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        # a second Ctrl-C (launch sends SIGINT to every node) must not cut close() short: it
+        # stops the robot
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if node is not None:
+            close = getattr(node, 'close', None)
+            if callable(close):
+                close()
+            node.destroy_node()
+        rclpy.try_shutdown()

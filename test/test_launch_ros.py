@@ -1,0 +1,188 @@
+"""The launch files under the real ROS 2 tools: `ros2 launch`, `ros2 param`, over loopback.
+
+launch, launch_ros and ros2cli are the Jazzy wheels of ../shared/ros2-launch (`make test-env`);
+the packages come from the colcon build of the workspace (`make workspace-build`, build/ws), as
+a ROS user runs them. robot_state_publisher and rviz2 (C++) are not installed here: the launches
+switch them off, or check that their absence is one message and not an aborted launch.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_launch_files import declared_arguments
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+INSTALL = REPO / 'build' / 'ws' / 'install'
+VENV_BIN = Path(sys.executable).parent
+SHARE = INSTALL / 'lvp_bringup' / 'share' / 'lvp_bringup'
+START_S = 120.0
+"""Hang guard for a launch to serve its action (imports on a loaded 2-core machine)."""
+
+
+def installed_share_is_current() -> str:
+    """Return why build/ws/install's lvp_bringup share differs from the sources, or ''."""
+    if not (INSTALL / 'local_setup.bash').is_file():
+        return f'{INSTALL} is not built'
+    for folder, pattern in (('launch', '*.launch.py'), ('config', '*.yaml'), ('rviz', '*.rviz')):
+        for source in (REPO / folder).glob(pattern):
+            built = SHARE / folder / source.name
+            if not built.is_file() or not filecmp.cmp(source, built, shallow=False):
+                return f'{built} is missing or older than {source}'
+    return ''
+
+
+@pytest.fixture(scope='module')
+def launch_env() -> Iterator[dict[str, str]]:
+    """The environment of a shell that sourced the venv and the workspace's local_setup.bash."""
+    try:
+        import launch_ros  # noqa: F401
+        import ros2cli  # noqa: F401
+    except ImportError as error:
+        pytest.fail(f'ROS 2 launch tools missing ({error}): run `make test-env`')
+    stale = installed_share_is_current()
+    if stale:
+        pytest.fail(f'{stale}: run `make workspace-build`')
+    dump = subprocess.run(
+        ['bash', '-c', f'. {VENV_BIN}/activate && . {INSTALL}/local_setup.bash && env -0'],
+        capture_output=True, check=True, env={k: v for k, v in os.environ.items()
+                                              if k not in ('AMENT_PREFIX_PATH', 'PYTHONPATH')})
+    env = dict(item.split('=', 1) for item in dump.stdout.decode().split('\0') if '=' in item)
+    # the nodes import the sources the venv has installed editable, so that a Python change
+    # needs no rebuild; the share (launch, config, rviz) and the executables come from build/ws
+    env['PYTHONPATH'] = os.pathsep.join(
+        p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p and str(INSTALL) not in p)
+    # a domain of this test process (as conftest's ros_domain_id), apart from other test runs
+    env.update(ROS_DOMAIN_ID=str(10 + os.getpid() % 90), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
+               RMW_IMPLEMENTATION='rmw_fastrtps_cpp', MUJOCO_GL='egl', PYTHONUNBUFFERED='1',
+               ROS_HOME=str(REPO / 'build' / 'ros_home'))
+    yield env
+    # a verb run without --no-daemon would have left a daemon in this domain
+    subprocess.run(['ros2', 'daemon', 'stop'], env=env, capture_output=True, timeout=30)
+
+
+def ros2(env: dict[str, str], *args: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess:
+    """Run a ros2cli command and return it (stdout and stderr as text)."""
+    return subprocess.run(['ros2', *args], env=env, capture_output=True, text=True,
+                          timeout=timeout_s)
+
+
+class Launch:
+    """`ros2 launch lvp_bringup <file> <args>` in a process group of its own, output to a file."""
+
+    def __init__(self, env: dict[str, str], launch_file: str, *args: str, log: Path) -> None:
+        self.log = log
+        with log.open('w') as out:
+            self.process = subprocess.Popen(
+                ['ros2', 'launch', 'lvp_bringup', launch_file, *args], env=env, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def interrupt(self, timeout_s: float = 60.0) -> int:
+        """Ctrl-C as a terminal sends it (to the whole group); return the launch's exit code."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        return self.process.wait(timeout=timeout_s)
+
+    def kill(self) -> None:
+        """Kill whatever of the group is left (no node outlives a test)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=30)
+
+
+def wait_for_action(env: dict[str, str], launch: Launch, action: str) -> None:
+    """Wait until the launch's `action` server is up, failing early if the launch died."""
+    import rclpy
+    from rclpy.action import ActionClient
+    from ros_helpers import RosContext, spin_until
+
+    from lvp_interfaces.action import PlanAndExecute
+
+    with RosContext(int(env['ROS_DOMAIN_ID'])) as context:
+        node = rclpy.create_node('launch_test_probe', context=context)
+        client = ActionClient(node, PlanAndExecute, action)
+        deadline = time.monotonic() + START_S
+        while not client.server_is_ready():
+            out = launch.output()
+            assert launch.process.poll() is None, f'launch exited:\n{out}'
+            assert 'process has died' not in out, f'a node died:\n{out}'
+            assert time.monotonic() < deadline, \
+                f'{action} never appeared in {START_S:.0f} s:\n{launch.output()}'
+            spin_until(node, client.server_is_ready, 1.0)
+        client.destroy()
+        node.destroy_node()
+
+
+@pytest.mark.parametrize('launch_file', sorted(p.name for p in (REPO / 'launch').glob('*.py')))
+def test_show_args_lists_every_declared_argument(launch_env, launch_file):
+    import ast
+
+    shown = ros2(launch_env, 'launch', 'lvp_bringup', launch_file, '--show-args')
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    declared = declared_arguments(ast.parse((REPO / 'launch' / launch_file).read_text()))
+    for name in declared:
+        assert f"'{name}':" in shown.stdout, f'{launch_file} --show-args lacks {name!r}'
+
+
+def test_g1_headless_under_a_namespace_gets_its_params_and_stops_on_ctrl_c(launch_env, tmp_path):
+    import yaml
+
+    launch = Launch(launch_env, 'g1_inspire.launch.py', 'use_rviz:=false',
+                    'use_robot_state_publisher:=false', 'namespace:=r1',
+                    log=tmp_path / 'launch.log')
+    try:
+        wait_for_action(launch_env, launch, '/r1/plan_and_execute')
+        config = yaml.safe_load((REPO / 'config' / 'g1_inspire.yaml').read_text())
+        for node, name in (('plan_and_execute', 'arm_release_s'),
+                           ('plan_and_execute', 'archive_dir'),
+                           ('demonstration_planner', 'width')):
+            want = config[f'/**/{node}']['ros__parameters'][name]
+            got = ros2(launch_env, 'param', 'get', '--no-daemon', '--spin-time', '5',
+                       f'/r1/{node}', name)
+            assert got.returncode == 0, got.stdout + got.stderr
+            assert got.stdout.strip().endswith(f'value is: {want}'), (node, name, got.stdout)
+        # the launch argument beats the file: the G1 without network_interface runs the sim
+        got = ros2(launch_env, 'param', 'get', '--no-daemon', '--spin-time', '5',
+                   '/r1/plan_and_execute', 'execution_backend')
+        assert got.stdout.strip().endswith('value is: sim'), got.stdout
+        assert launch.interrupt() == 0, launch.output()
+        out = launch.output()
+        for process in ('plan_and_execute', 'demonstration_planner'):
+            finished = rf'\[INFO\] \[{process}-\d+\]: process has finished cleanly'
+            assert re.search(finished, out), out
+        assert 'Traceback' not in out and 'KeyboardInterrupt' not in out, out
+    finally:
+        launch.kill()
+
+
+def test_franka_without_rviz_or_robot_state_publisher_says_so_and_runs(launch_env, tmp_path):
+    from lvp_bringup.launch_support import missing_program
+
+    missing = {package: missing_program(package, package)
+               for package in ('rviz2', 'robot_state_publisher')}
+    if not all(missing.values()):
+        pytest.skip(f'rviz2 / robot_state_publisher are installed here: {missing}')
+    launch = Launch(launch_env, 'franka_gripper.launch.py', log=tmp_path / 'launch.log')
+    try:
+        wait_for_action(launch_env, launch, '/plan_and_execute')
+        out = launch.output()
+        assert "package 'rviz2' is not installed" in out and 'starting without RViz' in out, out
+        assert "package 'robot_state_publisher' is not installed" in out, out
+        assert launch.process.poll() is None
+    finally:
+        launch.kill()
