@@ -321,3 +321,82 @@ def test_franka_robot_model_follows_the_playback_only_in_the_sim(use_sim, robot_
     env = {t.id: a.value for a in ast.walk(tree) if isinstance(a, ast.Assign)
            for t in a.targets if isinstance(t, ast.Name)}
     assert substitution_value(env['model_in_sim'], args, env) == started
+
+
+# --- package.xml dependencies -------------------------------------------------------------------
+
+ROSDEP_KEYS = {'numpy': 'python3-numpy', 'scipy': 'python3-scipy', 'cv2': 'python3-opencv',
+               'imageio': 'python3-imageio', 'matplotlib': 'python3-matplotlib',
+               'yaml': 'python3-yaml', 'tqdm': 'python3-tqdm'}
+"""Python modules with a rosdep key: package.xml names them, rosdep installs them."""
+PIP_ONLY = {'mediapipe', 'imageio_ffmpeg', 'torch', 'diffusers', 'transformers', 'accelerate',
+            'tokenizers', 'dex_retargeting', 'mujoco', 'toppra', 'mcap', 'rosbags', 'cyclonedds',
+            'trimesh'}
+"""Modules without a rosdep key (requirements/python.txt installs them; cyclonedds: the
+Unitree backend, see the lvp_exec README)."""
+LAUNCH_SUPPORT = REPO / 'src' / 'lvp_bringup' / 'lvp_bringup' / 'launch_support.py'
+
+
+def ros_packages() -> set[str]:
+    """ROS packages: the workspace's and those in the ament index here (with the launch tools)."""
+    from ament_index_python.packages import get_packages_with_prefixes
+
+    return ({p.parent.name for p in REPO.glob('src/*/package.xml')}
+            | set(get_packages_with_prefixes()) | {'launch', 'launch_ros'})
+
+
+def used_packages(package: str) -> set[str]:
+    """Top-level modules the package's code imports, plus the ROS packages its launch files
+    (lvp_bringup) start or look up."""
+    import sys
+
+    sources = list((REPO / 'src' / package / package).glob('**/*.py'))
+    if package == 'lvp_bringup':
+        sources += LAUNCH_FILES
+    used: set[str] = set()
+    for source in sources:
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                used |= {alias.name.split('.')[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                used.add(node.module.split('.')[0])
+            elif isinstance(node, ast.Call) and node.args \
+                    and isinstance(node.args[0], ast.Constant) \
+                    and isinstance(node.args[0].value, str):
+                # import_interface('control_msgs', ...), FindPackageShare('example-robot-data'),
+                # missing_program('rviz2', ...), get_package_prefix(...)
+                name = getattr(node.func, 'id', getattr(node.func, 'attr', ''))
+                if name in ('import_interface', 'import_module', 'FindPackageShare',
+                            'missing_program', 'get_package_prefix'):
+                    used.add(node.args[0].value.split('.')[0])
+            if isinstance(node, ast.Call) and getattr(node.func, 'id', None) == 'Node':
+                for keyword in node.keywords:
+                    if keyword.arg == 'package' and isinstance(keyword.value, ast.Constant) \
+                            and isinstance(keyword.value.value, str):
+                        used.add(keyword.value.value)
+    if package == 'lvp_bringup' and "('xacro',)" in LAUNCH_SUPPORT.read_text():
+        used.add('xacro')  # robot_state_publisher's description: `xacro <file>`
+    return used - set(sys.stdlib_module_names) - {package}
+
+
+@pytest.mark.parametrize('package', sorted(p.parent.name for p in REPO.glob('src/*/package.xml')
+                                           if p.parent.name != 'lvp_interfaces'))
+def test_package_xml_exec_depends_cover_what_the_code_uses(package):
+    import xml.etree.ElementTree as ET
+
+    manifest = ET.parse(REPO / 'src' / package / 'package.xml').getroot()
+    depends = {e.text for tag in ('exec_depend', 'depend') for e in manifest.iter(tag)}
+    ros = ros_packages() | {'xacro', 'robot_state_publisher', 'rviz2', 'controller_manager'}
+    missing = []
+    for module in sorted(used_packages(package)):
+        if module in ros:
+            key = module
+        elif module in ROSDEP_KEYS:
+            key = ROSDEP_KEYS[module]
+        else:
+            assert module in PIP_ONLY, f'{package} imports {module!r}: add its rosdep key to ' \
+                                       'ROSDEP_KEYS (and package.xml) or it to PIP_ONLY'
+            continue
+        if key not in depends:
+            missing.append(key)
+    assert not missing, f'src/{package}/package.xml lacks <exec_depend> {missing}'
