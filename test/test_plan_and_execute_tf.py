@@ -3,12 +3,14 @@
 A goal whose camera frame TF does not have ends INVALID_GOAL at validation naming the transform;
 once this test publishes base <- mount <- camera on /tf_static (the test-only tf2_msgs of
 test/fixtures), the same goal passes validation with the camera pose composed through the tree
-and stops at planning (no planner runs here).
+and stops at planning (no planner runs here). An unwritable archive folder is refused at
+validation.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -84,6 +86,18 @@ def test_camera_to_base_from_tf(tmp_path, ros_domain_id):
             assert (result.failed_stage, result.error_code) == ('planning',
                                                                Result.PLANNER_FAILED), (
                 result.failed_stage, result.error_message)
+
+            # an archive folder that cannot be written: refused at validation, before anything
+            # is planned or moves (a file now stands where the folder was)
+            archives = tmp_path / 'archives'
+            shutil.rmtree(archives)
+            archives.write_text('not a folder')
+            result = goal_result(send_goal(client, node, goal_with_frame('cam_optical')), node)
+            assert (result.failed_stage, result.error_code) == ('validation',
+                                                               Result.ARCHIVE_FAILED), (
+                result.failed_stage, result.error_message)
+            assert f'archive folder {archives} is not writable' in result.error_message, (
+                result.error_message)
             node.destroy_node()
     finally:
         log = stop_node(server)

@@ -108,6 +108,7 @@ class PlaybackExecutor:
         self.inner = inner
         self.playback = playback
         self.name = inner.name
+        self.arm_model = getattr(inner, 'arm_model', '')
 
     def start_positions(self, robot: Any) -> np.ndarray | None:
         return self.inner.start_positions(robot)

@@ -33,7 +33,7 @@ from lvp_common.ros_conversions import (
 )
 from lvp_common.tf_buffer import TransformLookupError
 from lvp_common.tf_listener import TfUnavailableError
-from lvp_exec.backends import ExecutionSetupError, check_backend_fits
+from lvp_exec.backends import ExecutionSetupError, check_backend_fits, resolve_arm_model
 from rclpy.action.server import ServerGoalHandle
 from rclpy.task import Future
 
@@ -76,6 +76,8 @@ class GoalRun:
         self._stage = 'validation'
         self.executor: Any = None
         """The execution backend for this goal (None for plan_only goals)."""
+        self.arm_model = ''
+        """The Franka arm planned for (the one the backend drives)."""
 
     def run(self) -> PlanAndExecute.Result:
         """Run the goal; every failure ends in an error code, stage and message."""
@@ -115,6 +117,10 @@ class GoalRun:
         embodiment = session.goal_embodiment(goal.embodiment, node.param('embodiment'))
         samples = session.sample_count(goal.num_samples, node.param('max_samples'))
         backend = node.param('execution_backend')
+        try:  # plan for the arm the backend drives, so that its limits are the ones checked
+            self.arm_model = resolve_arm_model(node.param('arm_model'), backend)
+        except ExecutionSetupError as exc:
+            raise session.invalid(f'parameter arm_model: {exc}') from exc
         if not goal.plan_only:
             try:
                 check_backend_fits(backend, embodiment)
@@ -312,7 +318,7 @@ class GoalRun:
         executor = None if self.executor is None else PlaybackExecutor(self.executor,
                                                                        node.playback)
         config = PipelineConfig(plan_only=bool(self.goal.plan_only), handedness=handedness,
-                                executor=executor,
+                                executor=executor, arm_model=self.arm_model,
                                 should_stop=lambda: bool(self.handle.is_cancel_requested),
                                 min_tcp_height=node.param('min_tcp_height'),
                                 require_grasp_candidate=node.param('require_grasp_candidate'))

@@ -28,16 +28,10 @@ from lvp_common.ros_conversions import make_header, pose_to_transform_msg
 from lvp_common.ros_node import LATCHED, describe, run_node
 from lvp_common.tf_listener import TF_STATIC_TOPIC, TfListener, TfUnavailableError
 from lvp_exec.backends import (
-    EXECUTION_BACKENDS,
     ExecutionSetupError,
     backend_options_from_parameters,
+    declare_backend_parameters,
     make_executor,
-)
-from lvp_exec.ros2_control_backend import (
-    DEFAULT_ARM_ACTION,
-    DEFAULT_GRIPPER_NAMESPACE,
-    DEFAULT_JOINT_STATES_TOPIC,
-    FR3_ARM_JOINTS,
 )
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
@@ -67,7 +61,7 @@ _STAGE_NODE_TOPICS = (topics.HAND_TRACK, topics.HAND_MARKERS, topics.WRIST_TRAJE
                       topics.GRASP_MARKERS, topics.HAND_COMMANDS)
 """Published by the stage nodes when they run (`stage_nodes_publish`)."""
 
-PARAMETERS: dict[str, tuple[Any, str]] = {
+PARAMETERS: dict[str, tuple[Any, str]] = {  # and lvp_exec's backend parameters
     'embodiment': ('franka_gripper', f'robot used when a goal names none: one of {EMBODIMENTS}'),
     'camera_to_base': (Parameter.Type.DOUBLE_ARRAY, 'camera optical frame in the robot base: x, '
                        'y, z (m), qx, qy, qz, qw; published on /tf_static (base_frame -> the '
@@ -76,20 +70,6 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                    f'root of the goal\'s embodiment: {BASE_FRAMES}'),
     'tf_timeout_s': (1.0, 'camera_to_base empty: wait up to this long (s) at each goal for the '
                      'camera frame in base_frame on /tf_static and /tf'),
-    'execution_backend': ('sim', f'how the motion is executed: one of {EXECUTION_BACKENDS}'),
-    'controller_action': (DEFAULT_ARM_ACTION, 'ros2_control: FollowJointTrajectory action of '
-                          "the arm's joint_trajectory_controller"),
-    'controller_joint_names': (list(FR3_ARM_JOINTS), "ros2_control: the controller's names of "
-                               'the 7 arm joints, in the model\'s order (panda_joint1..7)'),
-    'gripper_action_namespace': (DEFAULT_GRIPPER_NAMESPACE, "ros2_control: franka_gripper's "
-                                 'action namespace; empty = no gripper'),
-    'joint_states_topic': (DEFAULT_JOINT_STATES_TOPIC,
-                           "ros2_control: the robot's sensor_msgs/JointState (start state)"),
-    'robot_wait_s': (5.0, 'ros2_control/unitree: wait for the robot to answer, s'),
-    'network_interface': ('', 'unitree: network interface to the G1; empty = DDS default'),
-    'dds_domain_id': (0, 'unitree: DDS domain of the G1'),
-    'arm_takeover_s': (1.0, 'unitree: arm_sdk weight ramp 0 -> 1 before the motion, s'),
-    'arm_release_s': (1.0, 'unitree: arm_sdk weight ramp 1 -> 0 after the motion, s'),
     'archive_dir': ('~/.ros/lvp/plan_archives', 'folder for the plan archives (one rosbag2 '
                     'folder per plan); checked writable before anything moves'),
     'archive_keep': (50, 'keep the newest N plan archives in archive_dir (~3 MB each); 0 = all'),
@@ -119,6 +99,7 @@ class PlanAndExecuteNode(Node):
         super().__init__('plan_and_execute')
         for name, (default, text) in PARAMETERS.items():
             self.declare_parameter(name, default, describe(text))
+        declare_backend_parameters(self)
         self._busy = threading.Lock()
         self._lock = threading.Lock()
         group = ReentrantCallbackGroup()
