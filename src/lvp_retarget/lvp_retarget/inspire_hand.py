@@ -60,12 +60,16 @@ class JointSpec:
 
 @dataclass(frozen=True)
 class Actuator:
-    """One of the hand's 6 linear actuators, driving `joint` over [closed, open] radians."""
+    """One of the hand's 6 linear actuators and its calibration: the command c in [0, 1]
+    (1 = open) puts `joint` at closed_position + c * (open_position - closed_position) rad,
+    so c = (closed_position - q) / (closed_position - open_position), clipped to [0, 1]."""
 
     name: str
     joint: str
     open_position: float
+    """rad of `joint` at command 1 (open)."""
     closed_position: float
+    """rad of `joint` at command 0 (closed)."""
 
 
 FINGERS = ('thumb', 'index', 'middle', 'ring', 'pinky')
@@ -73,14 +77,21 @@ TIP_LINKS = tuple(f'{finger}_tip' for finger in FINGERS)
 ROOT_LINK = 'base'
 
 INSPIRE_ACTUATORS = (
-    Actuator('little', 'pinky_proximal_joint', 0.0, 1.47),
-    Actuator('ring', 'ring_proximal_joint', 0.0, 1.47),
-    Actuator('middle', 'middle_proximal_joint', 0.0, 1.47),
-    Actuator('index', 'index_proximal_joint', 0.0, 1.47),
-    Actuator('thumb_bend', 'thumb_proximal_pitch_joint', 0.0, 0.6),
-    Actuator('thumb_rotation', 'thumb_proximal_yaw_joint', 0.0, 1.308),
+    Actuator('little', 'pinky_proximal_joint', 0.0, 1.7),
+    Actuator('ring', 'ring_proximal_joint', 0.0, 1.7),
+    Actuator('middle', 'middle_proximal_joint', 0.0, 1.7),
+    Actuator('index', 'index_proximal_joint', 0.0, 1.7),
+    Actuator('thumb_bend', 'thumb_proximal_pitch_joint', 0.0, 0.5),
+    Actuator('thumb_rotation', 'thumb_proximal_yaw_joint', -0.1, 1.3),
 )
-"""The RH56's actuator order (its ANGLE_SET registers 0..5); native 1000 = open, 0 = closed."""
+"""The RH56's actuators in its order (ANGLE_SET registers 0..5, the order of Unitree's
+rt/inspire/cmd per hand) with the calibration Unitree publishes for the Inspire DFX on the G1:
+unitreerobotics/xr_teleoperate, teleop/robot_control/robot_hand_inspire.py (main branch, v1.1+),
+which maps the proximal joint angle q of fingers 0..1.7 rad, thumb bend (pitch) 0..0.5 rad and
+thumb rotation (yaw) -0.1..1.3 rad to the command (max - q) / (max - min), 1 = open: the same
+formula and direction as `Actuator`. The model's joint limits (`_FLEX`, the thumb joints) are the
+kinematic model's own and narrower; the simulator clips commanded angles to them. Native 1000 =
+open, 0 = closed."""
 
 INSPIRE_NATIVE_MAX = 1000
 
