@@ -158,7 +158,7 @@ def test_replay_help_names_every_backend_and_option(capsys):
     # the defaults the help states are lvp_exec's
     for default in (DEFAULT_ARM_ACTION, DEFAULT_GRIPPER_NAMESPACE, DEFAULT_JOINT_STATES_TOPIC,
                     f'{FR3_ARM_JOINTS[0]},...,{FR3_ARM_JOINTS[-1]}'):
-        assert f'(default {default})' in text, default
+        assert f'(default {default}' in text, default
 
 
 def test_replay_on_a_robot_refuses_another_embodiment_first(demo_run, tmp_path, capsys):

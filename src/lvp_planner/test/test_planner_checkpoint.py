@@ -11,10 +11,12 @@ from lvp_common.artifacts import PlanRequest
 from lvp_planner.checkpoint import (
     WAN21_I2V_14B_CONFIG,
     CheckpointError,
+    check_model_files,
     load_diffusers_transformer,
     load_lightning_transformer,
     load_planner_models,
 )
+from lvp_planner.conditioning import prompt_truncation_notes
 from lvp_planner.sampler import VideoPlanner
 from lvp_planner.tiny_models import build_tiny_transformer, save_wan_dir
 
@@ -199,3 +201,38 @@ def test_incomplete_wan_folder_is_refused(tmp_path, tiny_models):
         load_planner_models(wan_dir)
     with pytest.raises(CheckpointError, match='not found'):
         load_planner_models(tmp_path / 'nowhere')
+
+
+@pytest.mark.parametrize('component', ['vae', 'text_encoder', 'image_encoder'])
+def test_nan_in_each_wan_component_is_refused_naming_it(tmp_path, tiny_models, component):
+    module = getattr(tiny_models, component)
+    name, weight = next((n, p) for n, p in module.named_parameters() if p.ndim >= 2)
+    with torch.no_grad():
+        weight.view(-1)[3] = float('nan')
+    wan_dir = save_wan_dir(tiny_models, tmp_path / 'wan')
+    with pytest.raises(CheckpointError, match=rf'{component}: non-finite .* {re.escape(name)}'):
+        load_planner_models(wan_dir)
+
+
+def test_garbage_checkpoint_says_it_is_not_a_checkpoint(tmp_path, tiny_models):
+    wan_dir = save_wan_dir(tiny_models, tmp_path / 'wan')
+    garbage = tmp_path / 'lvp.ckpt'
+    garbage.write_bytes(b'\x80\x02}q\x00 half of a download')
+    for load in (lambda: load_lightning_transformer(garbage),
+                 lambda: load_planner_models(wan_dir, checkpoint=garbage),
+                 lambda: check_model_files(wan_dir, garbage)):
+        with pytest.raises(CheckpointError, match='lvp.ckpt is not a valid checkpoint') as info:
+            load()
+        message = str(info.value)  # torch's own words would be a zip/mmap format error
+        assert 'PytorchStreamReader' not in message and 'mmap' not in message
+    with pytest.raises(CheckpointError, match='no config.json'):
+        check_model_files(wan_dir, tmp_path)
+    with pytest.raises(CheckpointError, match='no vae/'):
+        check_model_files(tmp_path, garbage)
+
+
+def test_overlong_prompts_get_a_truncation_note(tiny_models):
+    notes = prompt_truncation_notes(tiny_models.tokenizer, ['pick up the cup', 'word ' * 40], 8)
+    assert len(notes) == 1
+    assert notes[0].startswith('prompt 2 is ') and 'reads the first 8' in notes[0]
+    assert prompt_truncation_notes(tiny_models.tokenizer, ['pick up'], 8) == []

@@ -273,3 +273,52 @@ def test_clip_input_squashes_the_whole_frame():
 def test_config_rejects_bad_values(changes):
     with pytest.raises(ValueError, match=next(iter(changes))):
         SamplerConfig(**{'num_frames': 9, **changes})
+
+
+@pytest.mark.parametrize('batched', [False, True])
+def test_guidance_wiring_with_a_stub_transformer_distinct_per_pass(
+        tiny_models, tiny_config, scene_image, monkeypatch, batched):
+    # The stub answers 1 to the conditional pass, 3 to the no-text pass and 7 to the
+    # no-history pass, so every mix-up of the three outputs changes the guided flow.
+    import lvp_planner.sampler as sampler
+
+    planner = planner_for(tiny_models, tiny_config, batched_guidance=batched,
+                          text_guidance_scale=2.5, history_guidance_scale=1.5)
+    empty = planner.encode_text([tiny_config.negative_prompt])[0]
+    noised_history_level = float(tiny_config.num_train_timesteps - 1)
+    seen = []
+
+    def stub(hidden_states, timestep, encoder_hidden_states, **_):
+        values = []
+        for text, levels in zip(encoder_hidden_states, timestep):
+            if torch.equal(text, empty):
+                values.append(3.0)
+            elif float(levels[0]) == noised_history_level:
+                values.append(7.0)
+            else:
+                values.append(1.0)
+        seen.append(values)
+        out = torch.ones_like(hidden_states[:, :16])
+        return (out * torch.tensor(values).view(-1, 1, 1, 1, 1),)
+
+    flows = []
+
+    def recording_scheduler(config):
+        scheduler = make_scheduler(config)
+        step = scheduler.step
+
+        def record(flow, t, latents, **kwargs):
+            flows.append(flow.clone())
+            return step(flow, t, latents, **kwargs)
+
+        scheduler.step = record  # type: ignore[method-assign]
+        return scheduler
+
+    monkeypatch.setattr(tiny_models.transformer, 'forward', stub)
+    monkeypatch.setattr(sampler, 'make_scheduler', recording_scheduler)
+    planner.sample(scene_image, ['pick up the cup'], seed=0)
+    expected = 1.0 + 2.5 * (1.0 - 3.0) + 1.5 * (1.0 - 7.0)
+    assert len(flows) == tiny_config.num_inference_steps
+    assert sorted(sum(seen, [])) == sorted([1.0, 3.0, 7.0] * len(flows))
+    for flow in flows:
+        assert torch.allclose(flow, torch.full_like(flow, expected))

@@ -1,8 +1,16 @@
 import numpy as np
 import pytest
+from lvp_common.artifacts import CameraIntrinsics
 from lvp_common.geometry import rotation_angle_between
 from lvp_common.hand_frame import hand_frame_rotations
-from lvp_reconstruction.lifting import LiftingConfig, LiftingError, clip_hand_model, lift_hand
+from lvp_reconstruction.lifting import (
+    LiftingConfig,
+    LiftingError,
+    clip_hand_model,
+    lift_hand,
+    project,
+    translation_given_rotation,
+)
 from lvp_reconstruction.synthetic_hand import hand_keypoints, make_track, wrist_path
 from scipy.spatial.transform import Rotation
 
@@ -128,3 +136,47 @@ def test_depth_mirrored_frames_are_reflected_to_the_known_handedness():
     print(f'mirrored frames: {np.median(given_deg[flip]):.0f} deg off as given, '
           f'{fixed_deg[flip].max():.1e} deg reflected')
     assert np.median(given_deg[flip]) > 20.0
+
+
+# fx != fy and an off-centre principal point: a swapped focal length or axis shows up.
+ANISOTROPIC = CameraIntrinsics(fx=720.0, fy=430.0, cx=400.0, cy=260.0, width=832, height=480)
+
+
+def test_project_uses_fx_for_x_and_fy_for_y():
+    k = ANISOTROPIC.matrix
+    points = np.array([[0.1, -0.05, 0.5], [-0.2, 0.15, 1.25]])
+    expected = np.array([[400.0 + 720.0 * 0.2, 260.0 - 430.0 * 0.1],
+                         [400.0 - 720.0 * 0.16, 260.0 + 430.0 * 0.12]])
+    assert project(points, k) == pytest.approx(expected)
+
+
+def test_translation_solve_is_exact_with_anisotropic_focal_lengths():
+    seq = wrist_path(num_frames=5, intrinsics=ANISOTROPIC)
+    rot = Rotation.from_rotvec([0.2, -0.3, 0.1]).as_matrix()
+    obj = hand_keypoints(0.3)
+    t = np.array([0.05, -0.03, 0.6])
+    uv = ANISOTROPIC.project(obj @ rot.T + t)
+    assert translation_given_rotation(obj, uv, seq.intrinsics.matrix, rot) == pytest.approx(
+        t, abs=1e-9)
+
+
+def test_exact_keypoints_give_the_exact_pose_with_fx_not_fy():
+    seq = wrist_path(intrinsics=ANISOTROPIC)
+    track = make_track(seq, pixel_noise_px=0.0, metric_noise_m=0.0, axis_error_deg=20.0)
+    fit = lift_hand(track.keypoints_px, track.keypoints_m, seq.intrinsics, TRACK_SIZE)
+    pos_mm, ang_deg = _wrist_errors(fit, track, seq)
+    assert fit.valid.all()
+    assert pos_mm.max() < 1e-3 and ang_deg.max() < 1e-3
+
+
+def test_frames_outside_the_wrist_depth_range_are_invalid():
+    # the path's wrist depth swings 0.45..0.65 m; the range cuts it at 0.5 and 0.6 m
+    seq = wrist_path(intrinsics=ANISOTROPIC)
+    track = make_track(seq, pixel_noise_px=0.0, metric_noise_m=0.0)
+    config = LiftingConfig(palm_length_m=0.0, min_depth_m=0.5, max_depth_m=0.6)
+    fit = lift_hand(track.keypoints_px, track.keypoints_m, seq.intrinsics, config)
+    depth = seq.wrist_positions[:, 2]
+    clear = (np.abs(depth - 0.5) > 1e-3) & (np.abs(depth - 0.6) > 1e-3)
+    inside = (depth >= 0.5) & (depth <= 0.6)
+    assert inside[clear].any() and (~inside[clear]).any()
+    assert (fit.valid[clear] == inside[clear]).all()

@@ -112,3 +112,21 @@ def test_release_is_the_opening_after_the_grasp_not_a_blip():
     kept = aperture.copy()
     kept[36:] = 0.05
     assert release_time(t, kept, after=0.6) is None
+
+
+def test_continuous_width_is_the_aperture_less_the_finger_pads() -> None:
+    # below the pad offset -> 0; in range -> aperture - 15 mm; past full opening -> 8 cm
+    aperture = np.array([0.005, 0.015, 0.02, 0.05, 0.07, 0.095, 0.12])
+    expected = np.array([0.0, 0.0, 0.005, 0.035, 0.055, 0.08, 0.08])
+    times = np.arange(len(aperture)) / 16.0
+    result = retarget_gripper(times, _keypoints_with_apertures(aperture), RAW)
+    assert result.widths == pytest.approx(expected, abs=1e-12)
+    assert result.apertures == pytest.approx(aperture, abs=1e-12)
+    # a hand half the reference size: apertures (and widths) are those of the reference hand
+    small = retarget_gripper(times, 0.5 * _keypoints_with_apertures(aperture),
+                             GripperRetargetConfig())
+    assert small.widths == pytest.approx(expected, abs=1e-12)
+    offset = retarget_gripper(times, _keypoints_with_apertures(aperture),
+                              GripperRetargetConfig(reference_palm_length=0.0,
+                                                    finger_pad_offset=0.0, max_width=0.1))
+    assert offset.widths == pytest.approx(np.minimum(aperture, 0.1), abs=1e-12)
