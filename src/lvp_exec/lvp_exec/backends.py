@@ -265,16 +265,9 @@ def declare_backend_parameters(node: Any, names: Iterable[str] = tuple(BACKEND_P
 
 
 def backend_options_from_parameters(node: Any) -> BackendOptions:
-    """The BackendOptions of a node that declared BACKEND_PARAMETERS (no sim rendering);
-    `arm_model` and `path_tolerance_rad` take their defaults on a node that did not declare
-    them."""
+    """The BackendOptions of a node that declared BACKEND_PARAMETERS (no sim rendering)."""
     def value(name: str) -> Any:
         return node.get_parameter(name).value
-
-    defaults = BackendOptions()
-
-    def optional(name: str) -> Any:
-        return value(name) if node.has_parameter(name) else getattr(defaults, name)
 
     return BackendOptions(
         controller_action=value('controller_action'),
@@ -286,8 +279,8 @@ def backend_options_from_parameters(node: Any) -> BackendOptions:
         dds_domain_id=int(value('dds_domain_id')),
         arm_takeover_s=float(value('arm_takeover_s')),
         arm_release_s=float(value('arm_release_s')),
-        arm_model=str(optional('arm_model')),
-        path_tolerance_rad=float(optional('path_tolerance_rad')))
+        arm_model=str(value('arm_model')),
+        path_tolerance_rad=float(value('path_tolerance_rad')))
 
 
 class ExecutionBackends:

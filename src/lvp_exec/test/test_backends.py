@@ -11,8 +11,10 @@ from lvp_exec.backends import (
     ExecutionSetupError,
     add_backend_arguments,
     backend_options_from_args,
+    backend_options_from_parameters,
     backend_parameter_defaults,
     close_executor,
+    declare_backend_parameters,
     make_executor,
 )
 from lvp_exec.execution import ExecutionError, ExecutionRequest
@@ -37,6 +39,27 @@ def test_command_line_options_reach_backend_options():
     assert backend_options_from_args(parser.parse_args([])).arm_model == ''
     with pytest.raises(SystemExit):
         parser.parse_args(['--arm-model', 'fr4'])
+
+
+@pytest.mark.ros
+def test_node_parameters_reach_backend_options(ros_domain_id):
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.parameter import Parameter
+
+    context = Context()
+    rclpy.init(context=context, domain_id=ros_domain_id)
+    try:
+        node = rclpy.create_node('backend_parameters', context=context, parameter_overrides=[
+            Parameter('arm_model', value='panda'), Parameter('path_tolerance_rad', value=0.05),
+            Parameter('gripper_action_namespace', value='/fr3_gripper')])
+        declare_backend_parameters(node)
+        options = backend_options_from_parameters(node)
+        assert (options.arm_model, options.path_tolerance_rad) == ('panda', 0.05)
+        assert options.gripper_action_namespace == '/fr3_gripper'
+        node.destroy_node()
+    finally:
+        context.try_shutdown()
 
 
 def ramp(robot, duration=0.4):
