@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_launch_files import declared_arguments
@@ -128,6 +129,122 @@ def wait_for_action(env: dict[str, str], launch: Launch, action: str) -> None:
         node.destroy_node()
 
 
+def params_file(setup: str, tmp: Path) -> Path:
+    """The setup's config/<setup>.yaml with the archives written under `tmp`."""
+    import yaml
+
+    config = yaml.safe_load((REPO / 'config' / f'{setup}.yaml').read_text())
+    config['/**/plan_and_execute']['ros__parameters']['archive_dir'] = str(tmp / 'archives')
+    path = tmp / f'{setup}.yaml'
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+class GoalCli:
+    """`ros2 action send_goal --feedback` in a process of its own, its output read as it comes."""
+
+    def __init__(self, env: dict[str, str], action: str, goal: str) -> None:
+        import threading
+
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            ['ros2', 'action', 'send_goal', '--feedback', action,
+             'lvp_interfaces/action/PlanAndExecute', goal],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    def output(self) -> str:
+        return ''.join(self.lines)
+
+    def wait_for(self, text: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s  # a hang guard
+        while text not in self.output():
+            assert self.process.poll() is None or text in self.output(), self.output()
+            assert time.monotonic() < deadline, f'no {text!r} in:\n{self.output()}'
+            time.sleep(0.1)
+
+    def finish(self, timeout_s: float) -> str:
+        self.process.wait(timeout=timeout_s)
+        self._reader.join(timeout=5)
+        return self.output()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+RVIZ_TYPES = {'rviz_default_plugins/PointCloud2': 'sensor_msgs/msg/PointCloud2',
+              'rviz_default_plugins/Path': 'nav_msgs/msg/Path',
+              'rviz_default_plugins/MarkerArray': 'visualization_msgs/msg/MarkerArray',
+              'rviz_default_plugins/Image': 'sensor_msgs/msg/Image'}
+
+
+def check_rviz_topics(env: dict[str, str], setup: str, namespace: str) -> None:
+    """Every topic the setup's .rviz file displays is published, with the displayed type and
+    the QoS the display subscribes with; /tf_static places the camera in the fixed frame."""
+    import rclpy
+    import yaml
+    from lvp_common.tf_listener import TF_STATIC_TOPIC, tf_message_type
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from ros_helpers import RosContext, spin_until
+
+    manager = yaml.safe_load((REPO / 'rviz' / f'{setup}.rviz').read_text())[
+        'Visualization Manager']
+    fixed = manager['Global Options']['Fixed Frame']
+    with RosContext(int(env['ROS_DOMAIN_ID'])) as context:
+        node = rclpy.create_node('rviz_probe', context=context)
+        for display in manager['Displays']:
+            topic = display.get('Topic', {}).get('Value')
+            if topic is None:
+                continue
+            name = f'{namespace}/{topic}'
+            want = RVIZ_TYPES[display['Class']]
+            if topic.endswith('/compressed'):  # image_transport's compressed transport
+                want = 'sensor_msgs/msg/CompressedImage'
+            assert spin_until(node, lambda n=name: bool(node.get_publishers_info_by_topic(n)),
+                              10.0), f'{setup}.rviz: nothing publishes {name}'
+            for info in node.get_publishers_info_by_topic(name):
+                assert info.topic_type == want, (name, info.topic_type, want)
+                assert info.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL, name
+                assert info.qos_profile.reliability == ReliabilityPolicy.RELIABLE, name
+        frames: list = []
+        latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+        def record(msg: Any) -> None:
+            frames.extend(msg.transforms)
+
+        node.create_subscription(tf_message_type(), TF_STATIC_TOPIC, record, latched)
+        assert spin_until(node, lambda: any(t.header.frame_id == fixed for t in frames), 10.0), \
+            f'no /tf_static transform from {fixed}: {[t.header.frame_id for t in frames]}'
+        node.destroy_node()
+
+
+def send_goal_and_check(env: dict[str, str], action: str, goal: str) -> str:
+    """Send a goal with the CLI; it must print a compact SUCCESS result (hang guard 120 s)."""
+    cli = GoalCli(env, action, goal)
+    try:
+        started = time.monotonic()
+        out = cli.finish(timeout_s=120.0)
+        wall_s = time.monotonic() - started
+    finally:
+        cli.kill()
+    assert 'Goal finished with status: SUCCEEDED' in out, out
+    assert 'error_code: 0' in out and 'archive_path: /' in out, out
+    assert 'plan_source: synthetic_demonstration' in out, out
+    print(f'{action}: `ros2 action send_goal` returned SUCCESS in {wall_s:.1f} s, '
+          f'{len(out) / 1e3:.0f} kB printed')
+    return out
+
+
 @pytest.mark.parametrize('launch_file', sorted(p.name for p in (REPO / 'launch').glob('*.py')))
 def test_show_args_lists_every_declared_argument(launch_env, launch_file):
     import ast
@@ -139,15 +256,16 @@ def test_show_args_lists_every_declared_argument(launch_env, launch_file):
         assert f"'{name}':" in shown.stdout, f'{launch_file} --show-args lacks {name!r}'
 
 
-def test_g1_headless_under_a_namespace_gets_its_params_and_stops_on_ctrl_c(launch_env, tmp_path):
+def test_g1_headless_under_a_namespace_params_goal_rviz_topics(launch_env, tmp_path):
     import yaml
 
+    params = params_file('g1_inspire', tmp_path)
     launch = Launch(launch_env, 'g1_inspire.launch.py', 'use_rviz:=false',
                     'use_robot_state_publisher:=false', 'namespace:=r1',
-                    log=tmp_path / 'launch.log')
+                    f'params_file:={params}', log=tmp_path / 'launch.log')
     try:
         wait_for_action(launch_env, launch, '/r1/plan_and_execute')
-        config = yaml.safe_load((REPO / 'config' / 'g1_inspire.yaml').read_text())
+        config = yaml.safe_load(params.read_text())
         for node, name in (('plan_and_execute', 'arm_release_s'),
                            ('plan_and_execute', 'archive_dir'),
                            ('demonstration_planner', 'width')):
@@ -160,29 +278,70 @@ def test_g1_headless_under_a_namespace_gets_its_params_and_stops_on_ctrl_c(launc
         got = ros2(launch_env, 'param', 'get', '--no-daemon', '--spin-time', '5',
                    '/r1/plan_and_execute', 'execution_backend')
         assert got.stdout.strip().endswith('value is: sim'), got.stdout
+        send_goal_and_check(launch_env, '/r1/plan_and_execute',
+                            "{task: 'press the red button', seed: 0}")
+        assert list((tmp_path / 'archives').iterdir()), 'no archive written'
+        check_rviz_topics(launch_env, 'g1_inspire', '/r1')
+    finally:
+        launch.kill()
+
+
+def test_franka_goal_cancel_and_ctrl_c(launch_env, tmp_path):
+    """A goal from the CLI succeeds, one canceled mid-run ends CANCELED, Ctrl-C stops every
+    node cleanly; without robot_state_publisher installed the launch says so and runs the rest."""
+    import rclpy
+    from action_msgs.msg import GoalStatus, GoalStatusArray
+    from lvp_bringup.launch_support import missing_program
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from ros_helpers import RosContext, spin_until
+
+    launch = Launch(launch_env, 'franka_gripper.launch.py', 'use_rviz:=false',
+                    f'params_file:={params_file("franka_gripper", tmp_path)}',
+                    log=tmp_path / 'launch.log')
+    try:
+        wait_for_action(launch_env, launch, '/plan_and_execute')
+        if missing_program('robot_state_publisher', 'robot_state_publisher'):
+            assert "package 'robot_state_publisher' is not installed" in launch.output()
+            assert 'starting without robot_state_publisher' in launch.output()
+        send_goal_and_check(launch_env, '/plan_and_execute',
+                            "{task: 'pick up the green cube', seed: 1}")
+        check_rviz_topics(launch_env, 'franka_gripper', '')
+
+        # Ctrl-C on `ros2 action send_goal` mid-run cancels the goal; the server ends it CANCELED
+        with RosContext(int(launch_env['ROS_DOMAIN_ID'])) as context:
+            node = rclpy.create_node('status_probe', context=context)
+            statuses: dict[str, int] = {}
+
+            def record(msg: GoalStatusArray) -> None:
+                statuses.update({bytes(s.goal_info.goal_id.uuid).hex(): s.status
+                                 for s in msg.status_list})
+
+            node.create_subscription(
+                GoalStatusArray, '/plan_and_execute/_action/status', record,
+                QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                           durability=DurabilityPolicy.TRANSIENT_LOCAL))
+            cli = GoalCli(launch_env, '/plan_and_execute',
+                          "{task: 'pick up the green cube', seed: 2}")
+            try:
+                cli.wait_for('stage: hand_tracking', timeout_s=120.0)
+                cli.process.send_signal(signal.SIGINT)
+                out = cli.finish(timeout_s=30.0)
+            finally:
+                cli.kill()
+            assert 'Canceling goal...' in out and 'Goal canceled.' in out, out
+            goal_id = re.search(r'Goal accepted with ID: ([0-9a-f]+)', out)
+            assert goal_id, out
+            assert spin_until(node, lambda: statuses.get(goal_id[1]) == GoalStatus.STATUS_CANCELED,
+                              60.0), (statuses.get(goal_id[1]), launch.output()[-3000:])
+            node.destroy_node()
+        assert 'goal done: CANCELED' in launch.output()
+
+        # Ctrl-C in the launch's terminal (SIGINT to the whole group): every node ends cleanly
         assert launch.interrupt() == 0, launch.output()
         out = launch.output()
         for process in ('plan_and_execute', 'demonstration_planner'):
             finished = rf'\[INFO\] \[{process}-\d+\]: process has finished cleanly'
             assert re.search(finished, out), out
         assert 'Traceback' not in out and 'KeyboardInterrupt' not in out, out
-    finally:
-        launch.kill()
-
-
-def test_franka_without_rviz_or_robot_state_publisher_says_so_and_runs(launch_env, tmp_path):
-    from lvp_bringup.launch_support import missing_program
-
-    missing = {package: missing_program(package, package)
-               for package in ('rviz2', 'robot_state_publisher')}
-    if not all(missing.values()):
-        pytest.skip(f'rviz2 / robot_state_publisher are installed here: {missing}')
-    launch = Launch(launch_env, 'franka_gripper.launch.py', log=tmp_path / 'launch.log')
-    try:
-        wait_for_action(launch_env, launch, '/plan_and_execute')
-        out = launch.output()
-        assert "package 'rviz2' is not installed" in out and 'starting without RViz' in out, out
-        assert "package 'robot_state_publisher' is not installed" in out, out
-        assert launch.process.poll() is None
     finally:
         launch.kill()
