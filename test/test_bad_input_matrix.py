@@ -98,6 +98,10 @@ CASES = {
     'demo --checkpoint without --wan-dir': Case(
         'lvp', ('demo', '--checkpoint', 'garbage.ckpt', '--out', 'out'), INVALID,
         '--checkpoint needs --wan-dir'),
+    'plan video mostly corrupt': Case(
+        'lvp', ('run', '--plan-video', 'corrupt.mp4', '--out', 'out', '--image', 'img.png'),
+        ExitCode.PLANNER_FAILED, 'of 30 frames failed to decode or decoded corrupt', ('out',),
+        ('corrupt.mp4',)),
     'plan video missing': Case('lvp', RUN + ('img.png',), ExitCode.PLANNER_FAILED,
                                'video file not found: plan.mp4'),
     # lvp replay: archives
@@ -131,6 +135,9 @@ CASES = {
         'garbage.ckpt is not a valid checkpoint', ('out.mp4',), ('wan',)),
     'plan missing --prompt': Case('lvp_plan', ('--wan-dir', 'wan', '--image', 'img.png',
                                                '--out', 'out.mp4'), USAGE, '--prompt'),
+    'track video mostly corrupt': Case('lvp_track', ('corrupt.mp4', '--out', 'out/t.npz'),
+                                       INVALID, 'more than 10 % of the frames; refusing it',
+                                       ('out',), ('corrupt.mp4',)),
     'track garbage video': Case('lvp_track', ('garbage.png', '--out', 'out/t.npz'), INVALID,
                                 'garbage.png'),
     'reconstruct garbage track': Case('lvp_reconstruct', ('garbage.npz', '--out', 'out/r.npz'),
@@ -174,12 +181,27 @@ def build_inputs(folder: Path, extras: tuple[str, ...]) -> None:
             np.savez(folder / extra, times=np.arange(6) / 16.0, ee_positions=positions,
                      ee_quaternions=np.tile([1.0, 0, 0, 0], (6, 1)),
                      ee_frame_id=np.array('panda_link0'))
+        elif extra == 'corrupt.mp4':
+            write_corrupt_video(folder / extra)
         elif extra == 'nan_cloud.npy':
             points = np.random.default_rng(0).uniform(-0.1, 0.1, (50, 3))
             points[7] = np.nan
             np.save(folder / extra, points)
         else:
             _write_archive(folder / extra, extra)
+
+
+def write_corrupt_video(path: Path, chunks: int = 7, seed: int = 0) -> None:
+    """A 30-frame H.264 clip with `chunks` runs of 3 kB of random bytes written over it."""
+    from lvp_common.video_io import write_video
+
+    rng = np.random.default_rng(seed)
+    write_video(path, (rng.integers(0, 4, (30, 96, 128, 3)) * 64).astype(np.uint8), 16.0)
+    data = bytearray(path.read_bytes())
+    for k in range(1, chunks + 1):
+        start = len(data) * k // (chunks + 2)
+        data[start:start + 3000] = rng.integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
 
 
 def _write_archive(path: Path, kind: str) -> None:

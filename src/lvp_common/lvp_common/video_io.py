@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,14 +15,81 @@ class VideoReadError(OSError):
     """A video file is missing, unreadable, or holds no frames in the asked range."""
 
 
+MAX_CORRUPT_FRACTION = 0.1
+"""Most frames of a video that may fail to decode (or decode corrupt) before it is refused."""
+
+
+@dataclass(frozen=True)
+class DecodeCheck:
+    """What FFmpeg reported decoding a video's first video stream."""
+
+    packets: int
+    corrupt_frames: int
+    """Frames FFmpeg could not decode, or decoded with concealed (corrupt) blocks."""
+
+    @property
+    def corrupt_fraction(self) -> float:
+        return self.corrupt_frames / max(self.packets, 1)
+
+    def note(self, path: str | Path) -> str:
+        """A one-line report for users ('' when the video decoded cleanly)."""
+        if not self.corrupt_frames:
+            return ''
+        return (f'video {path}: {self.corrupt_frames} of {self.packets} frames failed to decode '
+                f'or decoded corrupt ({100 * self.corrupt_fraction:.1f} %); FFmpeg concealed them')
+
+
+_FAILURE = re.compile(r'Invalid data|No such file|does not contain|matches no streams|[Ee]rror')
+_SUMMARY = re.compile(r'(\d+) packets read.*?(\d+) frames decoded(?:; (\d+) decode errors)?')
+
+
+def check_video_decoding(path: str | Path) -> DecodeCheck:
+    """Decode the video's first video stream (to nowhere) and count its bad frames.
+
+    Costs one decode of the file (FFmpeg alone, no frame is copied to Python).
+    """
+    from imageio_ffmpeg import get_ffmpeg_exe
+
+    cmd = [get_ffmpeg_exe(), '-nostdin', '-v', 'verbose', '-i', str(path), '-map', '0:v:0',
+           '-f', 'null', '-']
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, errors='replace',
+                              timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise VideoReadError(f'cannot decode video {path}: {exc}') from exc
+    log = done.stderr
+    corrupt = log.count('corrupt decoded frame')
+    summary = _SUMMARY.search(log)
+    if done.returncode != 0 or summary is None:
+        reasons = [re.sub(r'\[[^\]]*@ 0x[0-9a-f]+\] ?', '', line).strip()
+                   for line in log.splitlines() if _FAILURE.search(line)]
+        raise VideoReadError(f'cannot decode video {path}: not a video FFmpeg can read ('
+                             f'{reasons[0] if reasons else f"exit status {done.returncode}"})')
+    packets, errors = int(summary.group(1)), int(summary.group(3) or 0)
+    return DecodeCheck(packets, min(packets, corrupt + errors))
+
+
+def decode_note(path: str | Path, max_corrupt_fraction: float = MAX_CORRUPT_FRACTION) -> str:
+    """Refuse a video with too many bad frames (VideoReadError); else say which went bad."""
+    check = check_video_decoding(path)
+    if check.corrupt_fraction > max_corrupt_fraction:
+        raise VideoReadError(f'{check.note(path)}: more than {100 * max_corrupt_fraction:g} % '
+                             'of the frames; refusing it')
+    return check.note(path)
+
+
 @dataclass(frozen=True)
 class VideoClip:
-    """Frames (T, H, W, 3) uint8 RGB at `fps`; source_fps and source_size describe the file."""
+    """Frames (T, H, W, 3) uint8 RGB at `fps`; source_fps and source_size describe the file.
+
+    decode_note: what went wrong decoding the file ('' when nothing did).
+    """
 
     frames: np.ndarray
     fps: float
     source_fps: float
     source_size: tuple[int, int]
+    decode_note: str = ''
 
 
 def fit_to_size(frame: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -38,17 +107,21 @@ def fit_to_size(frame: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def read_video(path: str | Path, fps: float | None = None, size: tuple[int, int] | None = None,
                start_s: float = 0.0, duration_s: float | None = None,
-               should_stop: Callable[[], bool] | None = None) -> VideoClip:
+               should_stop: Callable[[], bool] | None = None,
+               max_corrupt_fraction: float | None = MAX_CORRUPT_FRACTION) -> VideoClip:
     """Read a video file, resampled to `fps` (nearest frame) and fitted to `size` = (w, h).
 
     Keeps the file's own rate and size where they are None. Raises VideoReadError naming the
-    file when it cannot be read or the range holds no frame.
+    file when it cannot be read, the range holds no frame, or more than max_corrupt_fraction
+    of its frames fail to decode (None: no decode check); fewer bad frames are reported in
+    the clip's decode_note.
     """
     import imageio.v3 as iio
 
     path = Path(path)
     if not path.is_file():
         raise VideoReadError(f'video file not found: {path}')
+    note = '' if max_corrupt_fraction is None else decode_note(path, max_corrupt_fraction)
     try:
         meta = iio.immeta(path, plugin='FFMPEG')
         source_fps = float(meta['fps'])
@@ -70,7 +143,7 @@ def read_video(path: str | Path, fps: float | None = None, size: tuple[int, int]
         raise VideoReadError(f'cannot read video {path}: {exc}') from exc
     if not frames:
         raise VideoReadError(f'video {path} has no frames between {start_s} s and {end_s} s')
-    return VideoClip(np.stack(frames), out_fps, source_fps, source_size)
+    return VideoClip(np.stack(frames), out_fps, source_fps, source_size, note)
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: float) -> Path:

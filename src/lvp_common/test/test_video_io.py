@@ -1,6 +1,14 @@
 import numpy as np
 import pytest
-from lvp_common.video_io import VideoReadError, fit_to_size, read_video, write_video
+from lvp_common.video_io import (
+    MAX_CORRUPT_FRACTION,
+    DecodeCheck,
+    VideoReadError,
+    check_video_decoding,
+    fit_to_size,
+    read_video,
+    write_video,
+)
 
 
 def test_fit_to_size_crops_without_distortion():
@@ -33,3 +41,39 @@ def test_read_video_errors_name_the_file(tmp_path):
     junk.write_bytes(b'not a video')
     with pytest.raises(VideoReadError, match='junk.mp4'):
         read_video(junk)
+
+
+def write_corrupt_video(path, chunks: int, seed: int = 0):
+    """A 30-frame H.264 clip with `chunks` runs of 3 kB of random bytes written over it."""
+    rng = np.random.default_rng(seed)
+    write_video(path, (rng.integers(0, 4, (30, 96, 128, 3)) * 64).astype(np.uint8), 16.0)
+    data = bytearray(path.read_bytes())
+    for k in range(1, chunks + 1):
+        start = len(data) * k // (chunks + 2)
+        data[start:start + 3000] = rng.integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_decode_errors_are_counted_noted_and_refused_above_the_threshold(tmp_path):
+    clean = write_corrupt_video(tmp_path / 'clean.mp4', 0)
+    assert check_video_decoding(clean) == DecodeCheck(packets=30, corrupt_frames=0)
+    assert read_video(clean).decode_note == ''
+    one = write_corrupt_video(tmp_path / 'one.mp4', 1)
+    check = check_video_decoding(one)
+    assert 1 <= check.corrupt_frames <= 2 and check.corrupt_fraction < MAX_CORRUPT_FRACTION
+    clip = read_video(one)
+    assert len(clip.frames) == 30
+    assert clip.decode_note.startswith(f'video {one}: {check.corrupt_frames} of 30 frames failed')
+    many = write_corrupt_video(tmp_path / 'many.mp4', 7)
+    assert check_video_decoding(many).corrupt_fraction > MAX_CORRUPT_FRACTION
+    with pytest.raises(VideoReadError, match=r'of 30 frames failed to decode .* refusing it'):
+        read_video(many)
+    assert len(read_video(many, max_corrupt_fraction=None).frames) >= 20  # concealed, read
+
+
+def test_a_file_that_is_no_video_is_named(tmp_path):
+    garbage = tmp_path / 'plan.mp4'
+    garbage.write_bytes(b'\x00\x00\x00\x18ftypmp42 then nothing')
+    with pytest.raises(VideoReadError, match='plan.mp4: not a video FFmpeg can read'):
+        read_video(garbage)

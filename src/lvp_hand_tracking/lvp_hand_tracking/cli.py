@@ -35,6 +35,7 @@ from lvp_hand_tracking.tracker import (
 )
 from lvp_hand_tracking.video_frames import (
     VideoReadError,
+    decode_note,
     iter_video_frames,
     probe_video,
     write_video_stream,
@@ -100,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f'--hfov {args.hfov}: expected a horizontal field of view in (1, 179) '
                          'degrees')
     info = probe_video(args.video)
+    note = decode_note(args.video)  # refuses a video with too many corrupt frames
+    if note:
+        print(f'note: {note}')
     intrinsics = None
     if args.hfov is not None:
         intrinsics = CameraIntrinsics.from_fov(info.width, info.height, args.hfov)

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +56,32 @@ class MediaPipeConfig:
                 raise ValueError(f'MediaPipeConfig.{name} must lie in [0, 1], got {value}')
 
 
+_NATIVE_NOISE = re.compile(
+    r'^(INFO: |WARNING: (Logging before InitGoogle|Read-only tensor)|[IW]\d{4} [\d:. ]+\d+ )')
+"""LiteRT INFO lines and absl INFO/WARNING lines that MediaPipe's C++ writes straight to the
+stderr file descriptor (absl is never initialised, so no log level reaches it)."""
+_STDERR_LOCK = threading.Lock()
+
+
+@contextmanager
+def _native_noise_filtered() -> Iterator[None]:
+    """Capture fd 2 while MediaPipe's native code runs; pass on all but its INFO/WARNING noise."""
+    with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().decode(errors='replace').splitlines()
+                    if line and not _NATIVE_NOISE.match(line)]
+            if kept:
+                print('\n'.join(kept), file=sys.stderr)
+
+
 _LABELS = {'left': Handedness.LEFT, 'right': Handedness.RIGHT}
 _SWAPPED = {Handedness.LEFT: Handedness.RIGHT, Handedness.RIGHT: Handedness.LEFT}
 
@@ -93,7 +126,8 @@ class MediaPipeHandBackend:
     def start_clip(self) -> None:
         """Start a fresh landmarker (VIDEO mode keeps tracking state and a timestamp clock)."""
         self.close()
-        self._landmarker = self._create()
+        with _native_noise_filtered():
+            self._landmarker = self._create()
         self._last_ms = -1
 
     def detect(self, frame_rgb: np.ndarray, timestamp_s: float) -> list[HandDetection]:
@@ -111,12 +145,14 @@ class MediaPipeHandBackend:
         if stamp_ms <= self._last_ms:
             raise BackendError(f'frame timestamps must increase by at least 1 ms: got '
                                f'{stamp_ms} ms after {self._last_ms} ms')
+        first = self._last_ms < 0  # the first inference logs its buffer set-up
         self._last_ms = stamp_ms
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=frame)
-        if self.config.running_mode == 'video':
-            result = self._landmarker.detect_for_video(image, stamp_ms)
-        else:
-            result = self._landmarker.detect(image)
+        with _native_noise_filtered() if first else nullcontext():
+            if self.config.running_mode == 'video':
+                result = self._landmarker.detect_for_video(image, stamp_ms)
+            else:
+                result = self._landmarker.detect(image)
         height, width = frame.shape[:2]
         detections = []
         for landmarks, world, categories in zip(result.hand_landmarks,
@@ -134,7 +170,8 @@ class MediaPipeHandBackend:
     def close(self) -> None:
         """Release the landmarker."""
         if self._landmarker is not None:
-            self._landmarker.close()
+            with _native_noise_filtered():
+                self._landmarker.close()
             self._landmarker = None
 
     def __enter__(self) -> MediaPipeHandBackend:

@@ -14,9 +14,9 @@ from typing import cast
 
 import imageio_ffmpeg
 import numpy as np
-from lvp_common.video_io import VideoReadError
+from lvp_common.video_io import VideoReadError, decode_note
 
-__all__ = ['VideoInfo', 'VideoReadError', 'iter_video_frames', 'probe_video',
+__all__ = ['VideoInfo', 'VideoReadError', 'decode_note', 'iter_video_frames', 'probe_video',
            'write_video_stream']
 
 

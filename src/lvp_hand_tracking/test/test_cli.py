@@ -1,21 +1,29 @@
+import os
+import re
+
 import cv2
 import imageio_ffmpeg
 import numpy as np
 from lvp_common.artifacts import Handedness
+from lvp_common.video_io import write_video
 from lvp_hand_tracking.cli import main
 from lvp_hand_tracking.overlay import draw_hand
 from lvp_hand_tracking.track_file import load_track_npz
 
 
 def test_lvp_track_writes_track_overlay_and_snapshot(shared_data, tmp_path, hand_model_path,
-                                                     capsys):
+                                                     capfd):
     video = shared_data / 'hand_video' / 'gesture_1280x720_30fps.mp4'
     out, overlay, snap = tmp_path / 'track.npz', tmp_path / 'overlay.mp4', tmp_path / 'snap.png'
     code = main([str(video), '--out', str(out), '--overlay', str(overlay), '--snapshot',
                  str(snap), '--stride', '10', '--max-frames', '8', '--model',
                  str(hand_model_path)])
     assert code == 0
-    assert 'detected in 8/8 frames' in capsys.readouterr().out
+    captured = capfd.readouterr()  # file-descriptor level: MediaPipe's C++ writes to fd 2
+    assert 'detected in 8/8 frames' in captured.out
+    noise = [line for line in captured.err.splitlines()
+             if re.match(r'(INFO: |WARNING: |[IW]\d{4} )', line)]
+    assert noise == [], noise
     track = load_track_npz(out)
     assert track.num_frames == 8 and track.detected.all()
     assert track.handedness is Handedness.RIGHT and track.image_size == (1280, 720)
@@ -34,3 +42,29 @@ def test_draw_hand_marks_keypoints():
     keypoints = np.stack([np.linspace(10, 90, 21), np.linspace(10, 90, 21)], axis=1)
     drawn = draw_hand(frame, keypoints)
     assert frame.sum() == 0 and drawn[50, 50].any() and drawn[10, 10].any()
+
+
+def test_native_log_noise_is_dropped_and_real_errors_pass(capfd):
+    from lvp_hand_tracking.mediapipe_backend import _native_noise_filtered
+
+    with _native_noise_filtered():
+        os.write(2, b'INFO: [environment.cc:36] Creating LiteRT environment with options\n'
+                    b'WARNING: Logging before InitGoogle() is written to STDERR\n'
+                    b'W0000 00:00:1796641214.064809    2277 inference_runner_litert.cc:1433] '
+                    b'Input tensor memory is not aligned\n'
+                    b'E0000 00:00:1796641214.1 2277 graph.cc:1] a real failure\n')
+    assert capfd.readouterr().err == 'E0000 00:00:1796641214.1 2277 graph.cc:1] a real failure\n'
+
+
+def test_lvp_track_refuses_a_mostly_corrupt_video(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    video = tmp_path / 'corrupt.mp4'
+    write_video(video, (rng.integers(0, 4, (30, 96, 128, 3)) * 64).astype(np.uint8), 16.0)
+    data = bytearray(video.read_bytes())
+    for k in range(1, 8):
+        start = len(data) * k // 9
+        data[start:start + 3000] = rng.integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    video.write_bytes(bytes(data))
+    assert main([str(video), '--out', str(tmp_path / 't.npz')]) == 1
+    assert 'frames failed to decode or decoded corrupt' in capsys.readouterr().err
+    assert not (tmp_path / 't.npz').exists()
