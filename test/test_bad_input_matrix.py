@@ -276,3 +276,11 @@ def test_archive_metadata_of_the_bad_json_case_is_really_not_json(tmp_path):
             if t == topics.ARCHIVE_METADATA]
     with pytest.raises(json.JSONDecodeError):
         json.loads(meta[0].data)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize('tool', ['lvp', 'lvp_exec', 'lvp_grasp', 'lvp_track', 'lvp_plan',
+                                  'lvp_reconstruct', 'lvp_retarget'])
+def test_every_tool_exits_64_on_a_usage_error_not_argparses_2(tool, mains, capsys):
+    assert mains[tool](['--no-such-option']) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err.startswith('usage: ') and 'Traceback' not in err
