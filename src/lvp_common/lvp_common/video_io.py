@@ -147,7 +147,11 @@ def read_video(path: str | Path, fps: float | None = None, size: tuple[int, int]
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: float) -> Path:
-    """Write RGB uint8 frames (T, H, W, 3) as an H.264 mp4 (or any format imageio knows)."""
+    """Write RGB uint8 frames (T, H, W, 3) as an H.264 mp4 (or any format imageio knows).
+
+    The file appears at `path` complete or not at all (written as <stem>.partial<suffix>,
+    then renamed).
+    """
     import imageio.v3 as iio
 
     path = Path(path)
@@ -155,6 +159,11 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float) -> Path:
     arr = np.asarray(frames)
     # yuv420p needs even sizes
     h, w = arr.shape[1] - arr.shape[1] % 2, arr.shape[2] - arr.shape[2] % 2
-    iio.imwrite(path, arr[:, :h, :w], fps=fps, plugin='FFMPEG', codec='libx264',
-                macro_block_size=1)
+    partial = path.with_name(f'{path.stem}.partial{path.suffix}')
+    try:
+        iio.imwrite(partial, arr[:, :h, :w], fps=fps, plugin='FFMPEG', codec='libx264',
+                    macro_block_size=1)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path

@@ -77,3 +77,19 @@ def test_a_file_that_is_no_video_is_named(tmp_path):
     garbage.write_bytes(b'\x00\x00\x00\x18ftypmp42 then nothing')
     with pytest.raises(VideoReadError, match='plan.mp4: not a video FFmpeg can read'):
         read_video(garbage)
+
+
+def test_write_video_leaves_no_partial_file(tmp_path, monkeypatch):
+    frames = np.zeros((4, 16, 16, 3), np.uint8)
+    out = write_video(tmp_path / 'plan.mp4', frames, 8.0)
+    assert out.is_file() and sorted(p.name for p in tmp_path.iterdir()) == ['plan.mp4']
+    import imageio.v3 as iio
+
+    def fail(path, *args, **kwargs):
+        path.write_bytes(b'half a video')
+        raise OSError('disk full')
+
+    monkeypatch.setattr(iio, 'imwrite', fail)
+    with pytest.raises(OSError, match='disk full'):
+        write_video(tmp_path / 'other.mp4', frames, 8.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['plan.mp4']
