@@ -16,15 +16,25 @@ from rclpy.executors import Executor, SingleThreadedExecutor
 from rclpy.node import Node
 
 
-def start_node(module: str, params: dict[str, object], domain_id: int) -> subprocess.Popen:
-    """Run `python -m module` with ROS parameters, in `domain_id`, limited to localhost."""
+def start_node(module: str, params: dict[str, object], domain_id: int,
+               log: str | os.PathLike | None = None) -> subprocess.Popen:
+    """Run `python -m module` with ROS parameters, in `domain_id`, limited to localhost.
+
+    Its output goes to a pipe that stop_node reads, or, for long runs (a full pipe would block
+    the node), to the file `log`.
+    """
     args = [sys.executable, '-m', module, '--ros-args']
     for name, value in params.items():
         args += ['-p', f'{name}:={value}']
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
                PYTHONUNBUFFERED='1')
-    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    if log is None:
+        return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+    with open(log, 'w') as out:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+    process.log_path = log  # type: ignore[attr-defined]
+    return process
 
 
 def stop_node(process: subprocess.Popen) -> str:
@@ -36,7 +46,8 @@ def stop_node(process: subprocess.Popen) -> str:
         except subprocess.TimeoutExpired:
             process.kill()
     out, _ = process.communicate()
-    return out or ''
+    log = getattr(process, 'log_path', None)
+    return open(log).read() if log is not None else out or ''
 
 
 def spin_until(spinner: Node | Executor, done: Callable[[], bool], timeout_s: float) -> bool:

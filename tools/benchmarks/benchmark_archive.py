@@ -54,7 +54,7 @@ def make_record(frames: np.ndarray) -> PlanRecord:
     depth = (0.8 + 0.3 * np.linspace(0, 1, h)[:, None] + rng.normal(0, 0.003, (h, w))
              ).astype(np.float32)
     observation = Observation(frames[0], depth, CameraIntrinsics.from_fov(w, h, 60.0),
-                              Pose([0.5, 0.0, 0.7], [0.0, 0.0, 0.0, 1.0]))
+                              Pose(np.array([0.5, 0.0, 0.7]), np.array([0.0, 0.0, 0.0, 1.0])))
     plan = VideoPlan(frames, 16.0, ('pick up the green cube',), PlanSource.RECORDED_DEMONSTRATION)
     return PlanRecord(prompts=plan.prompts, embodiment='franka_gripper', observation=observation,
                       plan=plan, metadata={'tool': 'benchmark_archive'})

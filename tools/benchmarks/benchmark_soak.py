@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = render_demonstration(DemonstrationConfig(num_frames=args.frames))
     obs = demo.observation
+    assert obs.depth is not None and obs.intrinsics is not None and obs.camera_to_base is not None
     header = make_header(obs.camera_frame)
     goal = PlanAndExecute.Goal(task='pick up the green cube', plan_only=True,
                                image=rgb8_to_image(obs.rgb, header),
@@ -70,10 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix='lvp-soak-'))
     video = write_video(work / 'demo.mp4', demo.plan.frames, demo.plan.fps)
     planner = start_node('lvp_planner.demonstration_node', {'video_path': video},
-                         args.domain_id)
+                         args.domain_id, log=work / 'planner.log')
     server = start_node('lvp_bringup.plan_and_execute_node',
                         {'camera_to_base': camera_to_base, 'archive_dir': work / 'archives',
-                         'archive_keep': 5, 'planner_wait_s': 60.0}, args.domain_id)
+                         'archive_keep': 5, 'planner_wait_s': 60.0}, args.domain_id,
+                        log=work / 'plan_and_execute.log')
     rss: list[float] = []
     codes: list[int] = []
     started = time.monotonic()
@@ -94,14 +96,15 @@ def main(argv: list[str] | None = None) -> int:
                     raise SystemExit(f'goal {k + 1}: no result')
                 codes.append(answer.result().result.error_code)
                 rss.append(rss_mb(server.pid))
-                print(f'goal {k + 1:3d}: error_code {codes[-1]}, RSS {rss[-1]:7.1f} MB, '
+                print(f'goal {k + 1:3d}: error_code {codes[-1]}, RSS {rss[-1]:7.1f} MB '
+                      f'(planner {rss_mb(planner.pid):7.1f} MB), '
                       f'{time.monotonic() - started:6.0f} s', flush=True)
             node.destroy_node()
     finally:
         stop_node(server)
         stop_node(planner)
     print(f'{len(rss)} plan_only goals ({args.frames}-frame plans), '
-          f'{sum(c == 0 for c in codes)} SUCCESS')
+          f'{sum(c == 0 for c in codes)} SUCCESS; node logs in {work}')
     tenth = min(10, len(rss))
     print(f'RSS: goal 1 {rss[0]:.1f} MB, goal {tenth} {rss[tenth - 1]:.1f} MB, '
           f'last {rss[-1]:.1f} MB')

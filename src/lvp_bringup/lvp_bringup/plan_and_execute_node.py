@@ -55,12 +55,6 @@ _LIVE_TOPICS_OF_OTHERS = (topics.OBSERVATION_IMAGE, topics.OBSERVATION_DEPTH,
                           topics.OBSERVATION_CAMERA_INFO, topics.VIDEO_PLAN)
 """Published by the camera driver and the planner, not by this node."""
 
-_STAGE_NODE_TOPICS = (topics.HAND_TRACK, topics.HAND_MARKERS, topics.WRIST_TRAJECTORY_CAMERA,
-                      topics.WRIST_TRAJECTORY_BASE, topics.WRIST_PATH_RAW,
-                      topics.WRIST_PATH_SMOOTHED, topics.SCENE_CLOUD, topics.GRASP_CANDIDATES,
-                      topics.GRASP_MARKERS, topics.HAND_COMMANDS)
-"""Published by the stage nodes when they run (`stage_nodes_publish`)."""
-
 PARAMETERS: dict[str, tuple[Any, str]] = {  # and lvp_exec's backend parameters
     'embodiment': ('franka_gripper', f'robot used when a goal names none: one of {EMBODIMENTS}'),
     'camera_to_base': (Parameter.Type.DOUBLE_ARRAY, 'camera optical frame in the robot base: x, '
@@ -85,8 +79,6 @@ PARAMETERS: dict[str, tuple[Any, str]] = {  # and lvp_exec's backend parameters
     'min_tcp_height': (0.02, 'lowest Franka TCP height above the table (base plane), m'),
     'require_grasp_candidate': (False, 'fail with GRASP_FAILED when no grasp is found'),
     'publish_artifacts': (True, "publish every plan's artifacts, latched, on the lvp/ topics"),
-    'stage_nodes_publish': (False, 'the stage nodes publish the stage artifacts: leave those '
-                            'topics to them'),
     'publish_joint_states': (True, f'play the executed (or planned) trajectory on '
                              f'{topics.JOINT_STATES} ({JOINT_STATE_RATE:g} Hz)'),
 }
@@ -257,16 +249,15 @@ class PlanAndExecuteNode(Node):
         """Publish a plan's archived messages (less others' topics) plus RViz markers."""
         if not self.param('publish_artifacts'):
             return
-        skipped = _LIVE_TOPICS_OF_OTHERS + (
-            _STAGE_NODE_TOPICS if self.param('stage_nodes_publish') else ())
-        out = [(topic, msg) for topic, _t, msg in messages if topic not in skipped]
+        out = [(topic, msg) for topic, _t, msg in messages
+               if topic not in _LIVE_TOPICS_OF_OTHERS]
         stamp = self.get_clock().now().to_msg()
-        if record.hand_track is not None and topics.HAND_MARKERS not in skipped:
+        if record.hand_track is not None:
             from lvp_hand_tracking.tracking_node import skeleton_markers
 
             frame = record.observation.camera_frame if record.observation else ''
             out.append((topics.HAND_MARKERS, skeleton_markers(record.hand_track, frame, stamp)))
-        if record.grasps is not None and topics.GRASP_MARKERS not in skipped:
+        if record.grasps is not None:
             from lvp_grasp.grasp_node import grasp_markers
 
             out.append((topics.GRASP_MARKERS, grasp_markers(record.grasps, 5, stamp)))

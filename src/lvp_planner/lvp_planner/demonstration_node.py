@@ -34,6 +34,9 @@ from lvp_planner.demonstration import (
 from lvp_planner.feedback_heartbeat import FeedbackHeartbeat
 
 EMBODIMENTS = ('franka_gripper', 'g1_inspire')
+RESULT_TIMEOUT_S = 60
+"""How long a finished goal's result (a whole plan, ~60 MB) is kept for a late get_result
+(rclpy's default, 900 s, held ~60 plans in memory under steady use)."""
 
 
 class DemonstrationPlanner(Node):
@@ -61,7 +64,7 @@ class DemonstrationPlanner(Node):
             self, GenerateVideoPlan, topics.GENERATE_VIDEO_PLAN_ACTION,
             execute_callback=self._execute, goal_callback=self._on_goal,
             cancel_callback=lambda _goal: CancelResponse.ACCEPT,
-            callback_group=ReentrantCallbackGroup())
+            callback_group=ReentrantCallbackGroup(), result_timeout=RESULT_TIMEOUT_S)
 
     def _config(self) -> DemonstrationConfig:
         param = self.get_parameter
