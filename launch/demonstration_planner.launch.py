@@ -14,6 +14,9 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('video_path', default_value='',
                               description='demonstration video used as the plan; empty = the '
                                           'synthetic in-scene demonstration'),
+        DeclareLaunchArgument('embodiment', default_value='franka_gripper',
+                              description='synthetic demonstration: whose lvp_sim world it is '
+                                          'rendered in (franka_gripper or g1_inspire)'),
         DeclareLaunchArgument('namespace', default_value='',
                               description='namespace of the node'),
         DeclareLaunchArgument('params_file',
@@ -23,6 +26,7 @@ def generate_launch_description() -> LaunchDescription:
                               description='node parameters'),
         Node(package='lvp_planner', executable='demonstration_planner',
              name='demonstration_planner', namespace=arg('namespace'),
-             parameters=[arg('params_file'), {'video_path': arg('video_path')}],
+             parameters=[arg('params_file'), {'video_path': arg('video_path'),
+                                              'embodiment': arg('embodiment')}],
              output='screen'),
     ])

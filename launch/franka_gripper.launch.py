@@ -99,7 +99,8 @@ def generate_launch_description() -> LaunchDescription:
         Node(package='lvp_planner', executable='demonstration_planner',
              name='demonstration_planner', namespace=ns, output='screen',
              condition=UnlessCondition(model_planner),
-             parameters=[params, {'video_path': arg('demonstration_video')}]),
+             parameters=[params, {'video_path': arg('demonstration_video'),
+                                  'embodiment': SETUP}]),
         Node(package='lvp_bringup', executable='plan_and_execute', name='plan_and_execute',
              namespace=ns, output='screen', remappings=camera,
              parameters=[params, {

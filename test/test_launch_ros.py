@@ -272,7 +272,7 @@ def test_g1_headless_under_a_namespace_params_goal_rviz_topics(launch_env, tmp_p
                    '/r1/plan_and_execute', 'execution_backend')
         assert got.stdout.strip().endswith('value is: sim'), got.stdout
         send_goal_and_check(launch_env, '/r1/plan_and_execute',
-                            "{task: 'press the red button', seed: 0}")
+                            "{task: 'pick up the green cube', seed: 0}")
         assert list((tmp_path / 'archives').iterdir()), 'no archive written'
         check_rviz_topics(launch_env, 'g1_inspire', '/r1')
     finally:
