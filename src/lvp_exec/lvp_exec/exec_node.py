@@ -20,6 +20,7 @@ latched, on `topics.MOTION_EE_PATH` and `topics.MOTION_JOINT_TRAJECTORY`.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -69,6 +70,11 @@ from lvp_exec.robots import (  # noqa: E402
     RobotModelError,
     load_embodiment_robot,
 )
+from lvp_exec.safety import (  # noqa: E402
+    SafetyConfig,
+    declare_safety_parameters,
+    safety_config_from_parameters,
+)
 from lvp_interfaces.action import ExecuteMotion  # noqa: E402
 
 STAGE_WEIGHTS = {'validation': 0.05, 'ik': 0.2, 'timing': 0.1, 'safety': 0.05, 'executing': 0.6}
@@ -99,6 +105,7 @@ class ExecuteMotionNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('execute_motion', **kwargs)
         declare_backend_parameters(self)
+        declare_safety_parameters(self)
         self.declare_parameter('g1_side', 'right',
                                describe("g1_inspire goals drive this G1 arm: 'right' or 'left'"))
         self.backends = ExecutionBackends(self)
@@ -197,11 +204,12 @@ class _MotionGoal:
     def run(self) -> ExecuteMotion.Result:
         try:
             self._feedback('validation', 0.0)
-            request, executor = self._validate()
+            request, executor, safety = self._validate()
             self._finish_stage('validation')
             self.node.publish_path(request.ee_path)
             self._motion = MotionResult(request.robot, request.ee_path)
-            execute_motion(request, executor, MotionConfig(plan_only=bool(self.goal.plan_only)),
+            execute_motion(request, executor,
+                           MotionConfig(safety=safety, plan_only=bool(self.goal.plan_only)),
                            self._run_stage, self._motion)
             self.result.error_code = int(MotionErrorCode.SUCCESS)
         except GoalRefusedError as exc:
@@ -227,7 +235,7 @@ class _MotionGoal:
 
     # -- validation -------------------------------------------------------------------------
 
-    def _validate(self) -> tuple[MotionRequest, Any]:
+    def _validate(self) -> tuple[MotionRequest, Any, SafetyConfig]:
         goal, node = self.goal, self.node
 
         def invalid(message: str) -> GoalRefusedError:
@@ -236,6 +244,9 @@ class _MotionGoal:
         embodiment = goal.embodiment
         if embodiment not in EMBODIMENTS:
             raise invalid(f'unknown embodiment {embodiment!r}; expected one of {EMBODIMENTS}')
+        non_finite = _first_non_finite_waypoint(goal.ee_path)
+        if non_finite is not None:
+            raise invalid(f'ee_path: {non_finite}')
         try:
             ee_path = wrist_trajectory_from_msg(goal.ee_path)
         except (ArtifactError, ValueError) as exc:
@@ -274,8 +285,13 @@ class _MotionGoal:
                 executor = node.backends.executor(backend)
             except ExecutionSetupError as exc:
                 raise GoalRefusedError(MotionErrorCode.EXECUTION_FAILED, str(exc)) from exc
+        try:
+            safety = safety_config_from_parameters(node, robot)
+        except ValueError as exc:
+            raise GoalRefusedError(MotionErrorCode.EXECUTION_FAILED,
+                                   f'the node\'s safety parameters are invalid: {exc}') from exc
         request = MotionRequest(robot, ee_path, events, commands, should_stop=self._should_stop)
-        return request, executor
+        return request, executor, safety
 
     # -- stages, feedback and cancel ----------------------------------------------------------
 
@@ -318,6 +334,22 @@ class _MotionGoal:
         self.handle.publish_feedback(ExecuteMotion.Feedback(
             stage=stage, stage_progress=float(progress), overall_progress=float(min(overall,
                                                                                     1.0))))
+
+
+def _first_non_finite_waypoint(path: Any) -> str | None:
+    """Name the first waypoint of a WristTrajectory message with a non-finite time, position or
+    orientation, or return None."""
+    times = list(path.times)
+    for i, pose in enumerate(path.poses):
+        p, q = pose.position, pose.orientation
+        fields = {'time': times[i] if i < len(times) else 0.0, 'position.x': p.x,
+                  'position.y': p.y, 'position.z': p.z, 'orientation.x': q.x,
+                  'orientation.y': q.y, 'orientation.z': q.z, 'orientation.w': q.w}
+        bad = [name for name, value in fields.items() if not math.isfinite(value)]
+        if bad:
+            at = f' (t = {times[i]:.3f} s)' if i < len(times) and math.isfinite(times[i]) else ''
+            return f'waypoint {i}{at} has a non-finite {", ".join(bad)}'
+    return None
 
 
 def main(args: list[str] | None = None) -> None:

@@ -5,7 +5,9 @@ timing and the safety filter all passed:
 
     ik         DampedLeastSquaresIk along the EE path (targets in the robot base frame: the
                Franka TCP, the G1 hand mount), warm-started from the start state: the
-               executor's measured joint positions, else the robot's home
+               executor's measured joint positions, else the robot's home; a path that jumps
+               (speed implied by its timestamps) or whose IK solutions jump in joint space is
+               refused here (`check_ee_path`, `check_joint_steps`: UNREACHABLE)
     timing     `parameterize` (TOPP-RA) from the start state at rest to the last waypoint at rest
     safety     SafetyFilter.check of the sampled trajectory (the G1: with the Inspire fingertips
                at the commanded closure) against the start state
@@ -39,9 +41,12 @@ from lvp_exec.ik import (
 )
 from lvp_exec.robots import RobotModel
 from lvp_exec.safety import (
+    PathDiscontinuityError,
     SafetyConfig,
     SafetyFilter,
     SafetyViolationError,
+    check_ee_path,
+    check_joint_steps,
     default_safety_config,
     inspire_fingertips,
 )
@@ -237,13 +242,18 @@ def execute_motion(request: MotionRequest, executor: Any = None,
     result.start_joints, result.start_measured = start, measured
 
     ik = DampedLeastSquaresIk(robot, config.ik)
+    limits = config.safety or default_safety_config(robot)
 
     def solve() -> JointPath:
         if request.ee_path.num_frames == 0:
             raise ValueError('the EE path has no poses')
-        return ik.solve(request.ee_path, start)
+        check_ee_path(request.ee_path, limits)
+        joint_path = ik.solve(request.ee_path, start)
+        check_joint_steps(robot, request.ee_path, joint_path.positions, limits)
+        return joint_path
 
-    result.joint_path = _stage('ik', (UnreachablePathError, PathFrameError, ValueError), solve,
+    result.joint_path = _stage('ik', (UnreachablePathError, PathFrameError,
+                                      PathDiscontinuityError, ValueError), solve,
                                result, run_stage)
     joint_path = result.joint_path
     assert joint_path is not None
@@ -252,7 +262,7 @@ def execute_motion(request: MotionRequest, executor: Any = None,
                           result, run_stage)
     timed = result.timed
     assert timed is not None
-    safety = SafetyFilter(robot, config.safety or default_safety_config(robot))
+    safety = SafetyFilter(robot, limits)
     result.gripper_events, result.hand_commands = on_execution_clock(
         timed, request.gripper_events, request.hand_commands)
     commands = result.hand_commands

@@ -13,7 +13,17 @@ Checks, in this order (the first failure aborts; nothing is executed unless all 
 7. table: the EE and the robot's `collision_frames` origins above the table plane
    z = `table_height` + `table_clearance` in the base frame, and so are the hand's own points
    when given (`HandPoints`, e.g. the Inspire fingertips at the commanded closure, which reach
-   ~20 cm past the G1's hand mount: `inspire_fingertips`).
+   ~20 cm past the G1's hand mount: `inspire_fingertips`);
+8. links: every moving link's collision hull (lvp_exec.collision) at least `link_clearance`
+   from the world's obstacles (`obstacles`: the lvp_sim world's table, wall and floor by
+   default), the end effector's contact links (`contact_links`: the Franka fingers) at least
+   `contact_clearance`.
+
+Before timing, on the IK stage (`check_ee_path`, `check_joint_steps`; MoveIt's Cartesian-path
+jump threshold in spirit): the EE path's own timestamps must not imply a speed above
+`max_ee_speed`, and consecutive IK solutions must be close in joint space (`max_joint_step`,
+and `joint_step_per_metre` times the Cartesian step plus `joint_step_slack`): a jump is refused
+with the waypoint and its numbers, never bridged by a detour.
 
 Finite differences of a trajectory that respects a bound respect it too (they are averages),
 so checking them catches trajectories whose velocity/acceleration fields understate the motion.
@@ -21,11 +31,15 @@ so checking them catches trajectories whose velocity/acceleration fields underst
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
-from lvp_common.artifacts import JointTrajectory
+from lvp_common.artifacts import JointTrajectory, WristTrajectory
 
+from lvp_exec.collision import LinkGeometry, Obstacle, world_obstacles
 from lvp_exec.robots import RobotModel
 
 
@@ -71,6 +85,19 @@ class TableCollisionError(SafetyViolationError):
     """The end effector or a checked link goes below the table plane (plus clearance)."""
 
 
+class LinkCollisionError(SafetyViolationError):
+    """A link's collision geometry comes closer to an obstacle than its clearance."""
+
+
+class PathDiscontinuityError(SafetyViolationError):
+    """The EE path jumps (speed implied by its timestamps) or its IK solutions jump in joint
+    space; `index` is the waypoint reached by the jump."""
+
+    def __init__(self, message: str, index: int, **kwargs: Any) -> None:
+        self.index = index
+        super().__init__(message, **kwargs)
+
+
 @dataclass(frozen=True)
 class HandPoints:
     """Points of the hand in the EE frame per trajectory sample: names (N,), points (T, N, 3)."""
@@ -109,7 +136,11 @@ def inspire_fingertips(robot: RobotModel, commands, times: np.ndarray) -> HandPo
 
 @dataclass(frozen=True)
 class SafetyConfig:
-    """Safety limits; positions in the robot base frame (m), angles rad."""
+    """Safety limits; positions in the robot base frame (m), angles rad.
+
+    Per-embodiment defaults: `default_safety_config`; as ROS parameters (`safety.<name>`):
+    `declare_safety_parameters` / `safety_config_from_parameters`.
+    """
 
     position_margin: float = 0.01
     """Joints must stay this far (rad) inside their position limits."""
@@ -124,39 +155,135 @@ class SafetyConfig:
     start_velocity_tolerance: float = 1e-3
     """Largest joint speed (rad/s) at the first sample."""
     workspace_min: tuple[float, float, float] = (-1.0, -1.0, -0.5)
+    """Lower corner (m) of the box the EE origin must stay in."""
     workspace_max: tuple[float, float, float] = (1.0, 1.0, 1.5)
+    """Upper corner (m) of the box the EE origin must stay in."""
     table_height: float | None = 0.0
     """Table plane z (m) in the base frame; None disables the table check."""
     table_clearance: float = 0.01
+    """Least height (m) of the EE and `collision_frames` origins above the table plane."""
     hand_clearance: float = -0.02
     """Least height (m) of the hand's own points (`HandPoints`) above the table plane. A hand
     grasping an object that rests on the table brings its fingertips to it, and the Inspire's
     force-limited fingertips commanded past contact (lvp_retarget's GRASP_SQUEEZE) stop at the
     object and the table: they may be planned up to 2 cm into the plane (the fingers' distal
     segments are ~4 cm long); deeper means the hand itself is being driven into the table."""
+    obstacles: tuple[Obstacle, ...] = ()
+    """Fixed obstacles (base frame) the links' collision hulls keep clear of; () disables the
+    link check. Default: the lvp_sim world's table, wall and floor (`world_obstacles`)."""
+    link_clearance: float = 0.02
+    """Least distance (m) of a moving link's collision hull to an obstacle."""
+    contact_links: tuple[str, ...] = ()
+    """Links that touch what the robot grasps on the table (the Franka fingers)."""
+    contact_clearance: float = 0.0
+    """Least distance (m) of a contact link to an obstacle: touching, never penetrating."""
+    max_ee_speed: float = 2.0
+    """Fastest EE speed (m/s) the EE path's own timestamps may imply between two waypoints (a
+    hand moves at up to ~1.5 m/s in a demonstration; faster is a jump in the path)."""
+    max_joint_step: float = 0.5
+    """Largest change (rad) of any joint between two consecutive IK solutions."""
+    joint_step_per_metre: float = 10.0
+    """Consecutive IK solutions may differ by at most this (rad/m) times the Cartesian step
+    (EE translation, m + `joint_step_per_rad` x rotation, rad) plus `joint_step_slack`."""
+    joint_step_per_rad: float = 0.25
+    """Metres of Cartesian step counted per radian of EE rotation."""
+    joint_step_slack: float = 0.2
+    """Joint step (rad) always allowed between consecutive IK solutions (a wrist near a
+    singularity turns without the EE moving much)."""
     max_sample_interval: float = 0.05
     """Samples further apart (s) than this cannot be checked in between."""
 
 
-FRANKA_TABLE_HEIGHT = 0.0
-"""Table plane z (m) in the Panda base frame: the base stands on the table top."""
-G1_TABLE_HEIGHT = -0.093
-"""Table plane z (m) in the G1 pelvis frame: lvp_sim's G1 layout (pelvis 0.793 m above the
-floor, soles on it, at a 0.70 m table; `world_config_for('g1_inspire')`)."""
+SAFETY_PARAMETERS = {
+    'workspace_min': 'lower corner (m, base frame) of the box the EE origin stays in',
+    'workspace_max': 'upper corner (m, base frame) of the box the EE origin stays in',
+    'table_clearance': 'least height (m) of the EE and collision-frame origins above the table',
+    'hand_clearance': 'least height (m) of the hand points (Inspire fingertips) above the table',
+    'link_clearance': 'least distance (m) of a moving link hull to the table, walls and floor',
+    'contact_clearance': 'least distance (m) of a contact link (Franka finger) to an obstacle',
+    'max_ee_speed': 'fastest EE speed (m/s) the path timestamps may imply between waypoints',
+    'max_joint_step': 'largest joint change (rad) between consecutive IK solutions',
+    'joint_step_per_metre': 'joint step allowed (rad) per metre of Cartesian step',
+    'joint_step_slack': 'joint step (rad) always allowed between consecutive IK solutions',
+    'position_margin': 'joints stay this far (rad) inside their position limits',
+    'velocity_scale': 'allowed fraction of the joint velocity limits',
+    'acceleration_scale': 'allowed fraction of the joint acceleration limits',
+}
+"""The SafetyConfig fields a node exposes as parameters `safety.<embodiment>.<name>`."""
 
 
-def default_safety_config(robot: RobotModel) -> SafetyConfig:
-    """Return the default workspace and table for `robot` (base frame, metres).
+def embodiment_of(robot: RobotModel) -> str:
+    """Return the embodiment of an arm model: 'g1_inspire' for a G1 arm, else 'franka_gripper'."""
+    return 'g1_inspire' if robot.name.startswith('g1') else 'franka_gripper'
 
-    The table planes are those of lvp_sim's world layouts (a test keeps them equal). Panda (base
-    on the table top): table plane z = 0. G1 (base = pelvis, standing): the table top 9.3 cm
-    below the pelvis, hand mount kept in front of the hips.
+
+@functools.lru_cache(maxsize=8)
+def _world_obstacles(world) -> tuple[Obstacle, ...]:
+    return world_obstacles(world)
+
+
+def default_safety_config(robot: RobotModel, world=None) -> SafetyConfig:
+    """Return the default limits for `robot` in `world` (an lvp_sim WorldConfig; default: the
+    embodiment's layout, `world_config_for`).
+
+    Table plane and obstacles come from the world description: Panda (base on the table top):
+    table plane z = 0, the wall 0.53 m behind the base; G1 (base = pelvis, standing): the table
+    top 9.3 cm below the pelvis, hand mount kept in front of the hips.
     """
-    if robot.name.startswith('g1'):
-        return SafetyConfig(workspace_min=(-0.1, -0.8, -0.6), workspace_max=(0.8, 0.8, 0.6),
-                            table_height=G1_TABLE_HEIGHT)
+    from lvp_sim.world import world_config_for
+
+    embodiment = embodiment_of(robot)
+    world = world if world is not None else world_config_for(embodiment)
+    return replace(_embodiment_defaults(embodiment), table_height=world.table_top_in_robot_base(),
+                   obstacles=_world_obstacles(world))
+
+
+def _embodiment_defaults(embodiment: str) -> SafetyConfig:
+    """The limits of an embodiment that depend on neither its model nor its world."""
+    if embodiment == 'g1_inspire':
+        return SafetyConfig(workspace_min=(-0.1, -0.8, -0.6), workspace_max=(0.8, 0.8, 0.6))
     return SafetyConfig(workspace_min=(-0.9, -0.9, -0.1), workspace_max=(0.9, 0.9, 1.2),
-                        table_height=FRANKA_TABLE_HEIGHT)
+                        contact_links=('panda_leftfinger', 'panda_rightfinger'))
+
+
+def _parameter_name(embodiment: str, name: str) -> str:
+    return f'safety.{embodiment}.{name}'
+
+
+def declare_safety_parameters(node: Any) -> None:
+    """Declare `safety.<embodiment>.<name>` (SAFETY_PARAMETERS) with each embodiment's
+    default on an rclpy node."""
+    from lvp_common.ros_node import describe
+
+    from lvp_exec.robots import EMBODIMENTS
+
+    for embodiment in EMBODIMENTS:
+        defaults = _embodiment_defaults(embodiment)
+        for name, text in SAFETY_PARAMETERS.items():
+            value = getattr(defaults, name)
+            node.declare_parameter(_parameter_name(embodiment, name),
+                                   [float(v) for v in value] if isinstance(value, tuple)
+                                   else float(value), describe(f'{embodiment}: {text}'))
+
+
+def safety_config_from_parameters(node: Any, robot: RobotModel) -> SafetyConfig:
+    """Return `robot`'s default SafetyConfig with the node's `safety.<embodiment>.*` values."""
+    embodiment = embodiment_of(robot)
+    values: dict[str, Any] = {}
+    types = {f.name: f.type for f in fields(SafetyConfig)}
+    for name in SAFETY_PARAMETERS:
+        value = node.get_parameter(_parameter_name(embodiment, name)).value
+        if 'tuple' in str(types[name]):
+            value = tuple(float(v) for v in value)
+            if len(value) != 3 or not all(map(math.isfinite, value)):
+                raise ValueError(f'parameter {_parameter_name(embodiment, name)} must be 3 '
+                                 f'finite numbers (x, y, z in m), got {list(value)}')
+        elif not math.isfinite(float(value)):
+            raise ValueError(f'parameter {_parameter_name(embodiment, name)} must be finite, '
+                             f'got {value}')
+        values[name] = value if isinstance(value, tuple) else float(value)
+    return replace(default_safety_config(robot), **values)
+
 
 
 class SafetyFilter:
@@ -165,6 +292,7 @@ class SafetyFilter:
     def __init__(self, robot: RobotModel, config: SafetyConfig | None = None) -> None:
         self.robot = robot
         self.config = config or default_safety_config(robot)
+        self._links = LinkGeometry(robot) if self.config.obstacles else None
 
     def check(self, trajectory: JointTrajectory, current_joints,
               hand: HandPoints | None = None) -> None:
@@ -182,6 +310,7 @@ class SafetyFilter:
                 f'hand points for {hand.points.shape[0]} samples, trajectory has '
                 f'{len(trajectory.times)}')
         self._check_cartesian(trajectory, hand)
+        self._check_links(trajectory)
 
     def _check_format(self, traj: JointTrajectory) -> None:
         if traj.joint_names != self.robot.joint_names:
@@ -311,3 +440,67 @@ class SafetyFilter:
                         f'{frame_names[i]} z = {points[i, 2]:.3f} m at t = {t:.3f} s is below '
                         f'the table plane + clearance {floors[i]:.3f} m', frame=frame_names[i],
                         time=t, value=float(points[i, 2]), limit=float(floors[i]))
+
+    def _check_links(self, traj: JointTrajectory) -> None:
+        if self._links is None:
+            return
+        c = self.config
+        up_to = max(c.link_clearance, c.contact_clearance)
+        for k, q in enumerate(traj.positions):
+            for clearance in self._links.clearances(q, c.obstacles, up_to):
+                limit = (c.contact_clearance if clearance.link in c.contact_links
+                         else c.link_clearance)
+                if clearance.distance < limit:
+                    t = float(traj.times[k])
+                    raise LinkCollisionError(
+                        f'{clearance.link} comes {clearance.distance * 1000.0:.1f} mm from the '
+                        f'{clearance.obstacle} at t = {t:.3f} s, closer than its clearance '
+                        f'{limit * 1000.0:.1f} mm', frame=clearance.link, time=t,
+                        value=clearance.distance, limit=limit)
+
+
+def check_ee_path(path: WristTrajectory, config: SafetyConfig) -> None:
+    """Raise PathDiscontinuityError where the EE path's timestamps imply a speed above
+    `config.max_ee_speed` (a jump of the path, not a motion)."""
+    if path.num_frames < 2:
+        return
+    step = np.linalg.norm(np.diff(path.positions, axis=0), axis=1)
+    dt = np.diff(path.times)
+    speed = step / np.maximum(dt, 1e-12)
+    k = int(np.argmax(speed))
+    if speed[k] > config.max_ee_speed:
+        raise PathDiscontinuityError(
+            f'the EE path jumps {step[k] * 1000.0:.0f} mm in {dt[k] * 1000.0:.1f} ms from '
+            f'waypoint {k} to {k + 1} (t = {path.times[k + 1]:.3f} s): {speed[k]:.2f} m/s, more '
+            f'than max_ee_speed {config.max_ee_speed:.2f} m/s', index=k + 1,
+            time=float(path.times[k + 1]), value=float(speed[k]), limit=config.max_ee_speed)
+
+
+def check_joint_steps(robot: RobotModel, path: WristTrajectory, positions: np.ndarray,
+                      config: SafetyConfig) -> None:
+    """Raise PathDiscontinuityError where consecutive IK solutions `positions` (T, J) of
+    `path` differ by more than `max_joint_step` or than the Cartesian step allows (see
+    SafetyConfig.joint_step_per_metre): the IK jumped branches or detoured."""
+    from scipy.spatial.transform import Rotation
+
+    if len(positions) < 2:
+        return
+    c = config
+    dq = np.abs(np.diff(positions, axis=0))
+    translation = np.linalg.norm(np.diff(path.positions, axis=0), axis=1)
+    rotations = Rotation.from_quat(path.quaternions)
+    rotation = (rotations[1:] * rotations[:-1].inv()).magnitude()
+    cartesian = translation + c.joint_step_per_rad * rotation
+    allowed = np.minimum(c.max_joint_step, c.joint_step_slack + c.joint_step_per_metre * cartesian)
+    excess = dq - allowed[:, None]
+    k, j = np.unravel_index(int(np.argmax(excess)), excess.shape)
+    if excess[k, j] > 0.0:
+        name = robot.joint_names[j]
+        raise PathDiscontinuityError(
+            f'IK solutions jump: {name} moves {dq[k, j]:.3f} rad from waypoint {k} to {k + 1} '
+            f'(t = {path.times[k + 1]:.3f} s) for an EE step of {translation[k] * 1000.0:.0f} '
+            f'mm / {np.degrees(rotation[k]):.1f} deg; at most {allowed[k]:.3f} rad is allowed '
+            f'(max_joint_step {c.max_joint_step} rad, joint_step_per_metre '
+            f'{c.joint_step_per_metre} rad/m): the path is discontinuous', index=int(k + 1),
+            joint=name, time=float(path.times[k + 1]), value=float(dq[k, j]),
+            limit=float(allowed[k]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from lvp_common.artifacts import ROBOT_BASE_FRAME, WristTrajectory
 
@@ -32,3 +34,15 @@ def wrist_path_from_joints(robot: RobotModel, joint_path: np.ndarray, fps: float
     poses = [robot.ee_pose(q) for q in joint_path]
     return WristTrajectory(np.arange(len(poses)) / fps, np.array([p.position for p in poses]),
                            np.array([p.quaternion for p in poses]), frame_id, smoothed=True)
+
+
+def jump_sideways(path: WristTrajectory, jump: float = 0.4, at: int | None = None,
+                  dt: float = 0.001) -> WristTrajectory:
+    """Return `path` with its waypoints from `at` (default: the middle) on moved `jump` m along
+    y, the first of them `dt` s after the one before: a discontinuous path no robot follows."""
+    at = path.num_frames // 2 if at is None else at
+    positions = path.positions.copy()
+    positions[at:, 1] += jump
+    times = path.times.copy()
+    times[at:] += times[at - 1] + dt - times[at]
+    return dataclasses.replace(path, times=times, positions=positions)

@@ -21,7 +21,7 @@ from lvp_common.ros_conversions import (
 from lvp_common.ros_node import LATCHED
 from lvp_exec.motion import MotionErrorCode
 from lvp_exec.robots import load_panda
-from lvp_exec.synthetic_paths import smooth_joint_path, wrist_path_from_joints
+from lvp_exec.synthetic_paths import jump_sideways, smooth_joint_path, wrist_path_from_joints
 from nav_msgs.msg import Path
 from rclpy.action.client import ActionClient
 from ros_helpers import (
@@ -181,6 +181,24 @@ def test_execute_motion_on_ros2_control_and_cancel(panda, ros_domain_id):
                 np.testing.assert_allclose(first, panda.home, atol=1e-6)
                 assert ('move', pytest.approx(0.08)) in gripper.calls, gripper.calls
 
+                # a path that jumps 0.4 m sideways in 1 ms: refused at ik naming the waypoint,
+                # the controller gets nothing
+                jumping = jump_sideways(ee_path(panda, 3.0, seed=2))
+                result = goal_result(send_goal(client, node, goal_for(jumping)), node)
+                assert result.error_code == Result.UNREACHABLE, result.error_message
+                assert result.failed_stage == 'ik'
+                assert 'from waypoint 23 to 24 (t = 1.438 s)' in result.error_message
+                assert len(result.joint_trajectory.points) == 0
+                # NaN in a pose: the goal is refused naming the waypoint and the field
+                broken = wrist_trajectory_to_msg(ee_path(panda, 1.0))
+                broken.poses[5].position.y = float('nan')
+                result = goal_result(send_goal(client, node, ExecuteMotion.Goal(
+                    embodiment='franka_gripper', ee_path=broken)), node)
+                assert result.error_code == Result.INVALID_GOAL
+                assert 'waypoint 5 (t = 0.312 s) has a non-finite position.y' in (
+                    result.error_message), result.error_message
+                assert len(controller.goals) == 1  # only the first, good goal moved the arm
+
                 # g1_inspire goals are refused by a Franka backend, unless plan_only
                 result = goal_result(send_goal(client, node, goal_for(
                     ee_path(panda), 'g1_inspire')), node)
@@ -210,3 +228,40 @@ def test_execute_motion_on_ros2_control_and_cancel(panda, ros_domain_id):
             log = stop_node(server)
             print(f'exec_node log:\n{log}')
     assert 'goal done: SUCCESS' in log and 'goal done: CANCELED' in log, log
+
+
+def test_safety_limits_are_parameters_per_embodiment(panda):
+    """`safety.<embodiment>.<name>` parameters: declared with the embodiment's defaults, read
+    back into the SafetyConfig the goals are checked with; a bad value names the parameter."""
+    import rclpy
+    from lvp_exec.robots import load_g1_arm
+    from lvp_exec.safety import (
+        SAFETY_PARAMETERS,
+        declare_safety_parameters,
+        default_safety_config,
+        safety_config_from_parameters,
+    )
+    from rclpy.parameter import Parameter
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = rclpy.create_node('safety_parameters_test', context=context, parameter_overrides=[
+            Parameter('safety.franka_gripper.link_clearance', value=0.05),
+            Parameter('safety.g1_inspire.max_joint_step', value=float('nan'))])
+        declare_safety_parameters(node)
+        names = {name for name in node._parameters if name.startswith('safety.')}
+        assert names == {f'safety.{e}.{n}' for e in ('franka_gripper', 'g1_inspire')
+                         for n in SAFETY_PARAMETERS}
+        config = safety_config_from_parameters(node, panda)
+        default = default_safety_config(panda)
+        assert config.link_clearance == 0.05
+        assert config.workspace_min == default.workspace_min
+        assert config.obstacles == default.obstacles and config.obstacles
+        assert list(node.get_parameter('safety.g1_inspire.workspace_min').value) == [
+            -0.1, -0.8, -0.6]
+        with pytest.raises(ValueError, match='safety.g1_inspire.max_joint_step'):
+            safety_config_from_parameters(node, load_g1_arm())
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)

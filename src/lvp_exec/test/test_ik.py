@@ -93,3 +93,61 @@ def test_robot_base_frame_name_is_accepted(robot):
     joints = smooth_joint_path(robot, np.random.default_rng(0), num_frames=5)
     wrist_path = wrist_path_from_joints(robot, joints, frame_id=robot.base_frame)
     assert DampedLeastSquaresIk(robot).solve(wrist_path, joints[0]).positions.shape == (5, 7)
+
+
+def _pinned(robot, q):
+    """The robot with every joint pinned at `q` (limits q +- the IK's limit margin): the IK
+    cannot move, so its residual is exactly the target's offset from FK(q)."""
+    import dataclasses
+
+    from lvp_exec.robots import JointLimits
+
+    margin = IkConfig().limit_margin + 1e-9
+    limits = JointLimits(q - margin, q + margin, robot.limits.velocity,
+                         robot.limits.acceleration)
+    return dataclasses.replace(robot, limits=limits)
+
+
+def _target_near(robot, q, offset_m: float, turn_deg: float) -> WristTrajectory:
+    """A one-waypoint path at FK(q) moved `offset_m` along x and turned `turn_deg` about the
+    EE's own z."""
+    from scipy.spatial.transform import Rotation
+
+    pose = robot.ee_pose(q)
+    turned = Rotation.from_quat(pose.quaternion) * Rotation.from_euler('z', turn_deg,
+                                                                       degrees=True)
+    return WristTrajectory(np.array([0.0]), (pose.position + [offset_m, 0.0, 0.0])[None],
+                           turned.as_quat()[None], 'base_link')
+
+
+@pytest.mark.parametrize('offset_mm, turn_deg, reachable', [
+    (4.5, 0.0, True), (5.5, 0.0, False),      # the 5 mm position tolerance, both sides
+    (0.0, 2.7, True), (0.0, 3.3, False),      # the 3 deg orientation tolerance, both sides
+    (0.0, 10.0, False),                       # an orientation-only miss, position exact
+    (4.5, 2.7, True),                         # both inside
+])
+def test_tolerances_are_enforced_on_both_sides(robot, offset_mm, turn_deg, reachable):
+    """A target just outside 5 mm or 3 deg, or missed in orientation only, is refused; just
+    inside is accepted (a 10x position tolerance or an ignored orientation fails here)."""
+    q = robot.home
+    pinned = _pinned(robot, q)
+    target = _target_near(robot, q, offset_mm / 1000.0, turn_deg)
+    solver = DampedLeastSquaresIk(pinned)
+    if reachable:
+        result = solver.solve(target, q)
+        assert result.max_position_error == pytest.approx(offset_mm / 1000.0, abs=2e-4)
+        return
+    with pytest.raises(UnreachablePathError, match='waypoint 0') as info:
+        solver.solve(target, q)
+    assert info.value.position_error == pytest.approx(offset_mm / 1000.0, abs=2e-4)
+    assert np.degrees(info.value.orientation_error) == pytest.approx(turn_deg, abs=0.05)
+
+
+def test_a_turn_in_place_is_solved_not_stopped_at_position_convergence(robot):
+    """Start exactly at the target's position, 20 deg off its orientation: the solver must keep
+    iterating after the position has converged (stopping there leaves 20 deg)."""
+    q = robot.home
+    target = _target_near(robot, q, 0.0, 20.0)
+    result = DampedLeastSquaresIk(robot).solve(target, q)
+    assert result.max_position_error < 1e-3
+    assert np.degrees(result.max_orientation_error) < 0.1

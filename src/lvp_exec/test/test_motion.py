@@ -20,12 +20,14 @@ from lvp_exec.motion import (
 )
 from lvp_exec.robots import load_g1_arm, load_panda
 from lvp_exec.safety import (
+    LinkCollisionError,
+    PathDiscontinuityError,
     TableCollisionError,
     VelocityLimitError,
     default_safety_config,
 )
-from lvp_exec.sim import MujocoExecutor
-from lvp_exec.synthetic_paths import smooth_joint_path, wrist_path_from_joints
+from lvp_exec.sim import MujocoExecutor, TrackingError
+from lvp_exec.synthetic_paths import jump_sideways, smooth_joint_path, wrist_path_from_joints
 
 EE_TOLERANCE = 0.002
 """m, as test_sim.py: free-motion EE tracking in the sim (measured ~0.1 mm)."""
@@ -277,3 +279,95 @@ def test_run_stage_errors_pass_through_and_keep_the_partial_result(panda):
                        run_stage=run_stage, result=result)
     assert result.joint_path is not None and result.timed is not None
     assert not result.executed
+
+
+def _issue_23_path(robot):
+    """The reachable 49-frame path of seed 2 whose second half jumps 0.4 m sideways in 1 ms:
+    before the continuity checks IK bridged it, TOPP-RA and the safety filter passed it, the sim
+    tracked it 1.1 rad off, and it was reported SUCCESS."""
+    joints = smooth_joint_path(robot, np.random.default_rng(2))
+    return jump_sideways(wrist_path_from_joints(robot, joints))
+
+
+def test_a_path_that_jumps_is_refused_at_ik_naming_the_waypoint(panda):
+    recorder = RecordingExecutor()
+    with pytest.raises(MotionError) as info:
+        execute_motion(MotionRequest(panda, _issue_23_path(panda)), recorder)
+    error = info.value
+    assert error.stage == 'ik' and error_code_for(error) is MotionErrorCode.UNREACHABLE
+    cause = error.__cause__
+    assert isinstance(cause, PathDiscontinuityError)
+    assert cause.index == 24 and cause.time == pytest.approx(1.438, abs=1e-3)
+    assert cause.value is not None and cause.value > 300.0  # m/s
+    assert 'waypoint 23 to 24 (t = 1.438 s)' in error.message
+    assert 'max_ee_speed 2.00 m/s' in error.message
+    assert error.result is not None and error.result.joint_path is None
+    assert recorder.requests == []
+
+
+def test_ik_solutions_that_jump_are_refused_even_at_a_plausible_speed(panda):
+    """The same jump with the path-speed check off: IK reaches it, but only by turning a joint
+    further than the Cartesian step allows (no detour is accepted)."""
+    lenient = dataclasses.replace(default_safety_config(panda), max_ee_speed=float('inf'))
+    recorder = RecordingExecutor()
+    with pytest.raises(MotionError) as info:
+        execute_motion(MotionRequest(panda, _issue_23_path(panda)), recorder,
+                       MotionConfig(safety=lenient))
+    error = info.value
+    assert error.stage == 'ik' and error_code_for(error) is MotionErrorCode.UNREACHABLE
+    cause = error.__cause__
+    assert isinstance(cause, PathDiscontinuityError) and cause.index == 24
+    assert cause.joint in panda.joint_names
+    assert cause.value is not None and cause.limit is not None and cause.value > cause.limit
+    assert f'{cause.joint} moves' in error.message and 'from waypoint 23 to 24' in error.message
+    assert recorder.requests == []
+
+
+def test_consecutive_ik_solutions_of_good_paths_pass_the_continuity_checks(panda):
+    for seed in range(4):
+        ee_path = reachable_path(panda, seed=seed, amplitude=0.8, frames=49)
+        result = execute_motion(MotionRequest(panda, ee_path), config=MotionConfig(
+            plan_only=True))
+        assert result.passed == ['ik', 'timing', 'safety']
+
+
+def test_links_near_the_worlds_wall_are_refused_though_the_ee_origin_is_inside(panda):
+    """Turning the Panda round to face the wall: the TCP stays inside the workspace box and
+    above the table, but the hand's collision hull reaches the lvp_sim wall (x = -0.53 m)."""
+    behind = panda.home.copy()
+    behind[0], behind[1] = 2.8, 0.0
+    joints = panda.home + np.linspace(0.0, 1.0, 33)[:, None] * (behind - panda.home)
+    ee_path = wrist_path_from_joints(panda, joints)
+    config = default_safety_config(panda)
+    assert np.all(ee_path.positions[:, 0] > config.workspace_min[0])
+    recorder = RecordingExecutor()
+    with pytest.raises(MotionError) as info:
+        execute_motion(MotionRequest(panda, ee_path), recorder)
+    error = info.value
+    assert error.stage == 'safety'
+    assert error_code_for(error) is MotionErrorCode.SAFETY_VIOLATION
+    cause = error.__cause__
+    assert isinstance(cause, LinkCollisionError)
+    assert 'wall' in error.message and cause.frame in error.message
+    assert cause.value is not None and cause.value < config.link_clearance
+    assert recorder.requests == []
+
+
+def test_tracking_beyond_the_path_tolerance_aborts_execution_failed(panda, sim):
+    """With the Cartesian checks off, a path into the table reaches the sim: the table stops
+    the arm, the tracking error passes path_tolerance_rad and the run ends EXECUTION_FAILED."""
+    start = panda.ee_pose(panda.home)
+    times = np.linspace(0.0, 2.0, 21)
+    positions = np.linspace(start.position, [0.5, 0.0, -0.05], len(times))
+    down = WristTrajectory(times, positions, np.tile(start.quaternion, (len(times), 1)),
+                           panda.base_frame)
+    unchecked = dataclasses.replace(default_safety_config(panda), table_height=None,
+                                    obstacles=())
+    with pytest.raises(MotionError) as info:
+        execute_motion(MotionRequest(panda, down), sim, MotionConfig(safety=unchecked))
+    error = info.value
+    assert error.stage == 'executing'
+    assert error_code_for(error) is MotionErrorCode.EXECUTION_FAILED
+    assert isinstance(error.__cause__, TrackingError)
+    assert 'beyond path_tolerance_rad 0.400 rad' in error.message
+    assert error.result is not None and not error.result.executed

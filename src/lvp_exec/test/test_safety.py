@@ -189,9 +189,10 @@ def _slow_move(robot, start, goal, dt=0.01):
 @given(name=robot_names, data=st.data())
 @settings(max_examples=40, deadline=None)
 def test_fuzz_cartesian_checks_match_an_fk_oracle(name, data):
-    """Random slow moves anywhere in joint space: the filter agrees with FK sample by sample."""
+    """Random slow moves anywhere in joint space: the filter's origin checks (link hulls off)
+    agree with FK sample by sample."""
     robot = ROBOTS[name]
-    config = default_safety_config(robot)
+    config = dataclasses.replace(default_safety_config(robot), obstacles=())
     margin = config.position_margin + 1e-3
     goal = np.array([data.draw(st.floats(lo + margin, hi - margin))
                      for lo, hi in zip(robot.limits.lower, robot.limits.upper)])
@@ -216,6 +217,83 @@ def test_fuzz_cartesian_checks_match_an_fk_oracle(name, data):
         safety.check(traj, robot.home)
     assert info.value.time == pytest.approx(expected[1])
     assert info.value.frame is not None
+
+
+_MESHES: dict = {}
+
+
+def _mesh_clearance(robot, q, obstacles) -> float:
+    """The least distance (m) of the URDF's own collision meshes (not their hulls) of the
+    moving links to the box obstacles at `q`: coal on the triangle meshes, via pinocchio."""
+    import coal
+    import pinocchio as pin
+    from lvp_exec.robots import robot_data_share_dir
+
+    if robot.name not in _MESHES:
+        _MESHES[robot.name] = pin.buildGeomFromUrdf(
+            robot.model, str(robot.urdf_path), pin.GeometryType.COLLISION,
+            package_dirs=[str(robot_data_share_dir())])
+    geometry = _MESHES[robot.name]
+    data = robot.model.createData()
+    pin.forwardKinematics(robot.model, data, q)
+    least = np.inf
+    for obj in geometry.geometryObjects:
+        if obj.parentJoint == 0:
+            continue
+        placement = data.oMi[obj.parentJoint] * obj.placement
+        for obstacle in obstacles:
+            if not isinstance(obstacle.shape, coal.Box):
+                continue
+            result = coal.DistanceResult()
+            least = min(least, coal.distance(
+                obj.geometry, coal.Transform3s(placement.rotation, placement.translation),
+                obstacle.shape, coal.Transform3s(obstacle.placement.rotation,
+                                                 obstacle.placement.translation),
+                coal.DistanceRequest(), result))
+    return float(least)
+
+
+@given(name=robot_names, data=st.data())
+@settings(max_examples=10, deadline=None)
+def test_fuzz_link_hulls_are_conservative_against_the_meshes(name, data):
+    """Random slow moves: where the filter passes, the links' own meshes keep the clearance
+    from the table and the wall (sampled); where it refuses, the meshes are no farther than
+    it says (hulls contain their meshes)."""
+    from lvp_exec.safety import LinkCollisionError
+
+    robot = ROBOTS[name]
+    config = dataclasses.replace(default_safety_config(robot), table_height=None,
+                                 workspace_min=(-9.0,) * 3, workspace_max=(9.0,) * 3,
+                                 contact_links=())
+    margin = config.position_margin + 1e-3
+    goal = np.array([data.draw(st.floats(lo + margin, hi - margin))
+                     for lo, hi in zip(robot.limits.lower, robot.limits.upper)])
+    traj = _slow_move(robot, robot.home, goal)
+    try:
+        SafetyFilter(robot, config).check(traj, robot.home)
+    except LinkCollisionError as exc:
+        assert exc.time is not None and exc.value is not None and exc.frame is not None
+        assert exc.value < config.link_clearance
+        k = int(np.argmin(np.abs(traj.times - exc.time)))
+        assert exc.value <= _mesh_clearance(robot, traj.positions[k], config.obstacles) + 1e-9
+        return
+    for q in traj.positions[::50]:
+        assert _mesh_clearance(robot, q, config.obstacles) >= config.link_clearance - 1e-9
+
+
+def test_the_wall_and_table_come_from_the_world_description():
+    """The obstacles are lvp_sim's: moving the world's wall moves the link check's wall."""
+    from lvp_sim.world import WorldConfig
+
+    robot = ROBOTS['panda']
+    default = {o.name: o for o in default_safety_config(robot).obstacles}
+    assert set(default) == {'table_top', 'table_base', 'wall', 'floor'}
+    # lvp_sim's Franka layout: wall box centred 0.45 m behind the table's back edge (x = -0.1)
+    assert default['wall'].placement.translation[0] == pytest.approx(-0.55)
+    nearer = {o.name: o for o in default_safety_config(
+        robot, WorldConfig(wall_distance=0.2)).obstacles}
+    assert nearer['wall'].placement.translation[0] == pytest.approx(-0.3)
+    assert default_safety_config(ROBOTS['g1_right']).table_height == pytest.approx(-0.093)
 
 
 def test_workspace_box_violation_names_axis_time_and_limit():

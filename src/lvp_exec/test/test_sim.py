@@ -184,3 +184,17 @@ def test_left_g1_arm_lifts_a_cube_on_its_side():
         executor.close()
     outcome = evaluate_task(LIFT, result.initial_state, result.final_state)
     assert outcome.success, outcome.message
+
+
+def test_path_tolerance_defaults_per_embodiment_and_bad_values_are_refused():
+    from lvp_exec.robots import load_g1_arm
+    from lvp_exec.sim import PATH_TOLERANCE_RAD, MujocoExecutor, SimulationError
+
+    panda, g1 = load_panda(), load_g1_arm()
+    assert MujocoExecutor().tolerance_for(panda) == PATH_TOLERANCE_RAD['franka_gripper']
+    assert MujocoExecutor(path_tolerance_rad=0.0).tolerance_for(g1) == (
+        PATH_TOLERANCE_RAD['g1_inspire'])
+    assert MujocoExecutor(path_tolerance_rad=0.05).tolerance_for(g1) == 0.05
+    for bad in (-0.1, float('nan')):
+        with pytest.raises(SimulationError, match='path_tolerance_rad must be >= 0'):
+            MujocoExecutor(path_tolerance_rad=bad)
