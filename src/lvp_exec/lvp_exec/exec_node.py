@@ -54,6 +54,7 @@ from lvp_exec.backends import (  # noqa: E402
     ExecutionSetupError,
     check_backend_fits,
     declare_backend_parameters,
+    resolve_arm_model,
 )
 from lvp_exec.motion import (  # noqa: E402
     MotionConfig,
@@ -135,13 +136,15 @@ class ExecuteMotionNode(Node):
     def parameter(self, name: str) -> Any:
         return self.get_parameter(name).value
 
-    def robot(self, embodiment: str) -> RobotModel:
-        """The arm model of an embodiment (loaded once)."""
+    def robot(self, embodiment: str, arm_model: str) -> RobotModel:
+        """The arm model of an embodiment (loaded once): the Franka `arm_model`, the G1's
+        `g1_side` arm."""
+        key = f'{embodiment}/{arm_model}'
         with self._robots_lock:
-            if embodiment not in self._robots:
-                self._robots[embodiment] = load_embodiment_robot(
-                    embodiment, str(self.parameter('g1_side')))
-            return self._robots[embodiment]
+            if key not in self._robots:
+                self._robots[key] = load_embodiment_robot(
+                    embodiment, str(self.parameter('g1_side')), arm_model)
+            return self._robots[key]
 
     def publish_path(self, ee_path: WristTrajectory) -> None:
         self._path_publisher.publish(wrist_trajectory_to_path(
@@ -253,8 +256,13 @@ class _MotionGoal:
             raise invalid(f'ee_path: {exc}') from exc
         if ee_path.num_frames == 0:
             raise invalid('ee_path has no poses')
+        backend = str(node.parameter('execution_backend'))
+        try:  # plan for the arm the backend drives (plan_only goals too)
+            arm_model = resolve_arm_model(str(node.parameter('arm_model')), backend)
+        except ExecutionSetupError as exc:
+            raise invalid(f'parameter arm_model: {exc}') from exc
         try:
-            robot = node.robot(embodiment)
+            robot = node.robot(embodiment, arm_model)
         except RobotModelError as exc:
             raise GoalRefusedError(MotionErrorCode.EXECUTION_FAILED,
                               f'the {embodiment} model cannot be loaded: {exc}') from exc
@@ -275,7 +283,6 @@ class _MotionGoal:
             raise invalid('g1_inspire takes hand_commands, not gripper events')
         executor = None
         if not goal.plan_only:
-            backend = str(node.parameter('execution_backend'))
             try:
                 check_backend_fits(backend, embodiment)
             except ExecutionSetupError as exc:
