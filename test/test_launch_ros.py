@@ -129,12 +129,14 @@ def wait_for_action(env: dict[str, str], launch: Launch, action: str) -> None:
         node.destroy_node()
 
 
-def params_file(setup: str, tmp: Path) -> Path:
-    """The setup's config/<setup>.yaml with the archives written under `tmp`."""
+def params_file(setup: str, tmp: Path, **plan_and_execute: object) -> Path:
+    """The setup's config/<setup>.yaml with the archives written under `tmp` (and these
+    plan_and_execute parameters changed)."""
     import yaml
 
     config = yaml.safe_load((REPO / 'config' / f'{setup}.yaml').read_text())
-    config['/**/plan_and_execute']['ros__parameters']['archive_dir'] = str(tmp / 'archives')
+    config['/**/plan_and_execute']['ros__parameters'].update(
+        archive_dir=str(tmp / 'archives'), **plan_and_execute)
     path = tmp / f'{setup}.yaml'
     path.write_text(yaml.safe_dump(config))
     return path
@@ -365,3 +367,75 @@ def test_franka_goal_cancel_and_ctrl_c(launch_env, tmp_path):
         assert 'Traceback' not in out and 'KeyboardInterrupt' not in out, out
     finally:
         launch.kill()
+
+
+def test_franka_with_robot_ip_drives_franka_ros2s_controller_and_gripper(launch_env, tmp_path):
+    """robot_ip: the ros2_control backend drives `fr3_arm_controller` and the gripper under
+    franka_ros2's names (fakes speaking control_msgs / franka_msgs, joint states on
+    /joint_states); without controller_manager the spawner is skipped with a message."""
+    import rclpy
+    from lvp_bringup.goal_session import render_sim_scene
+    from lvp_bringup.launch_support import missing_program
+    from lvp_common.ros_conversions import (
+        intrinsics_to_camera_info,
+        make_header,
+        metres_to_depth_image,
+        rgb8_to_image,
+    )
+    from lvp_exec.robots import load_panda
+    from lvp_exec.ros2_control_backend import StandaloneRosNode
+    from rclpy.action import ActionClient
+    from ros_helpers import (
+        FR3_JOINTS,
+        FakeFrankaGripper,
+        FakeTrajectoryController,
+        RosContext,
+        goal_result,
+        send_goal,
+        spin_until,
+    )
+
+    from lvp_interfaces.action import PlanAndExecute
+
+    obs = render_sim_scene('franka_gripper', 1, 'panda_link0').observation
+    pose = obs.camera_to_base
+    params = params_file('franka_gripper', tmp_path, camera_to_base=[
+        *map(float, pose.position), *map(float, pose.quaternion)])
+    domain = int(launch_env['ROS_DOMAIN_ID'])
+    with StandaloneRosNode('fake_franka', domain_id=domain, threads=4) as robot:
+        controller = FakeTrajectoryController(
+            robot.node, '/fr3_arm_controller/follow_joint_trajectory',
+            joint_states_topic='/joint_states', initial=load_panda().home)
+        gripper = FakeFrankaGripper(robot.node, '/franka_gripper')
+        launch = Launch(launch_env, 'franka_gripper.launch.py', 'robot_ip:=127.0.0.1',
+                        'use_rviz:=false', f'params_file:={params}',
+                        log=tmp_path / 'launch.log')
+        try:
+            wait_for_action(launch_env, launch, '/plan_and_execute')
+            out = launch.output()
+            if missing_program('controller_manager', 'spawner'):
+                assert "package 'controller_manager' is not installed" in out, out
+                assert 'starting without fr3_arm_controller' in out, out
+            assert 'robot_state_publisher' not in out, 'franka_ros2 runs the robot model'
+            got = ros2(launch_env, 'param', 'get', '--no-daemon', '--spin-time', '5',
+                       '/plan_and_execute', 'execution_backend')
+            assert got.stdout.strip().endswith('value is: ros2_control'), got.stdout
+            with RosContext(domain) as context:
+                node = rclpy.create_node('robot_goal', context=context)
+                client = ActionClient(node, PlanAndExecute, '/plan_and_execute')
+                assert spin_until(node, client.server_is_ready, 30.0)
+                header = make_header(obs.camera_frame)
+                goal = PlanAndExecute.Goal(task='pick up the green cube', seed=1)
+                goal.image = rgb8_to_image(obs.rgb, header)
+                goal.depth = metres_to_depth_image(obs.depth, header)
+                goal.camera_info = intrinsics_to_camera_info(obs.intrinsics, header)
+                result = goal_result(send_goal(client, node, goal), node, timeout_s=180.0)
+                assert result.error_code == PlanAndExecute.Result.SUCCESS, (
+                    result.failed_stage, result.error_message, launch.output()[-3000:])
+                client.destroy()
+                node.destroy_node()
+            assert len(controller.goals) == 1
+            assert tuple(controller.goals[0].trajectory.joint_names) == FR3_JOINTS
+            assert [call[0] for call in gripper.calls].count('grasp') == 1, gripper.calls
+        finally:
+            launch.kill()
