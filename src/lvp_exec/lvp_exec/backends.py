@@ -33,9 +33,6 @@ ROBOT_BACKEND_EMBODIMENT = {'ros2_control': 'franka_gripper', 'unitree': 'g1_ins
 
 DEFAULT_ARM_MODEL = {'ros2_control': 'fr3', 'sim': 'panda'}
 """The Franka arm model each backend drives when `arm_model` is '' (franka_ros2 drives FR3s)."""
-DEFAULT_PATH_TOLERANCE_RAD = 0.15
-"""Largest tracking error (rad, any arm joint) before a backend aborts the motion; the same value
-as lvp_exec.sim.PATH_TOLERANCE_RAD, the sim's default (a test pins them together)."""
 
 
 class ExecutionSetupError(RuntimeError):
@@ -58,8 +55,10 @@ class BackendOptions:
     `robot_wait_s`, how long to wait for the action servers, the first joint state or
     rt/lowstate, and the command readers. sim and ros2_control: `arm_model`, the Franka arm
     planned for and driven ('panda' | 'fr3'; '' = DEFAULT_ARM_MODEL of the backend),
-    `path_tolerance_rad` (sim: abort beyond this tracking error; ros2_control: the goal's
-    path_tolerance for every joint, 0 = the controller's configured one). sim: `sim_world` (an
+    `path_tolerance_rad` (largest tracking error of any arm joint, rad; sim: it aborts beyond it;
+    ros2_control: the goal's path_tolerance for every joint; 0 = the backend's own: the sim's
+    per-embodiment lvp_exec.sim.PATH_TOLERANCE_RAD, the controller's configured constraints).
+    sim: `sim_world` (an
     lvp_sim WorldConfig; None = the embodiment's layout) and `sim_render_fps` (scene-camera frames
     per second; 0: none).
     """
@@ -74,7 +73,7 @@ class BackendOptions:
     arm_takeover_s: float = 1.0
     arm_release_s: float = 1.0
     arm_model: str = ''
-    path_tolerance_rad: float = DEFAULT_PATH_TOLERANCE_RAD
+    path_tolerance_rad: float = 0.0
     sim_world: Any = None
     sim_render_fps: float = 0.0
 
@@ -124,7 +123,8 @@ def make_executor(backend: str, embodiment: str | None = None,
             from lvp_exec.sim import MujocoExecutor, SimConfig
 
             sim: Any = MujocoExecutor(world_config=options.sim_world,
-                                      config=SimConfig(render_fps=options.sim_render_fps))
+                                      config=SimConfig(render_fps=options.sim_render_fps),
+                                      path_tolerance_rad=options.path_tolerance_rad)
             # The sim simulates the Panda; a plan may still be made for the FR3's limits.
             sim.arm_model = arm_model
             return sim
@@ -228,7 +228,9 @@ BACKEND_PARAMETERS: dict[str, str] = {
                   '(franka_ros2), panda in the sim'),
     'path_tolerance_rad': ('sim/ros2_control: largest tracking error of any arm joint before '
                            'the motion is aborted, rad (ros2_control: the goal\'s '
-                           'path_tolerance; 0 = the controller\'s configured one)'),
+                           'path_tolerance); 0 = the backend\'s own (sim: lvp_exec.sim.'
+                           'PATH_TOLERANCE_RAD of the embodiment; ros2_control: the controller\'s '
+                           'configured constraints)'),
 }
 """ROS parameter name -> description: the backend choice and `BackendOptions`' robot fields."""
 
@@ -336,11 +338,10 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument('--arm-model', choices=('', *ARM_MODELS), default='',
                    help='the Franka arm planned for and driven; its joint limits are checked '
                    '(default: fr3 on ros2_control, panda in the sim)')
-    parser.add_argument('--path-tolerance-rad', type=float,
-                        default=DEFAULT_PATH_TOLERANCE_RAD, metavar='RAD',
+    parser.add_argument('--path-tolerance-rad', type=float, default=0.0, metavar='RAD',
                         help='sim/ros2_control: abort the motion when an arm joint is this far '
-                        'from the trajectory, rad (ros2_control: 0 = the controller\'s own; '
-                        f'default {DEFAULT_PATH_TOLERANCE_RAD})')
+                        'from the trajectory, rad; 0 = the backend\'s own (sim: its default per '
+                        'embodiment; ros2_control: the controller\'s constraints) (default 0)')
     u = parser.add_argument_group('unitree (G1)')
     u.add_argument('--network-interface', default='', metavar='IFACE',
                    help='network interface to the G1 (e.g. eth0, on 192.168.123.x); default: '

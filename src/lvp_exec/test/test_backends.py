@@ -27,7 +27,26 @@ def test_defaults_are_franka_ros2s_names():
     assert defaults['gripper_action_namespace'] == '/franka_gripper'
     assert defaults['controller_action'] == '/fr3_arm_controller/follow_joint_trajectory'
     assert defaults['arm_model'] == ''
-    assert defaults['path_tolerance_rad'] == BackendOptions().path_tolerance_rad > 0.0
+    assert defaults['path_tolerance_rad'] == BackendOptions().path_tolerance_rad == 0.0
+
+
+def test_sim_gets_the_path_tolerance_and_the_arm_model():
+    from lvp_exec.sim import PATH_TOLERANCE_RAD
+
+    sim = make_executor('sim', 'franka_gripper', BackendOptions(path_tolerance_rad=0.3))
+    try:
+        assert sim.tolerance_for(load_panda()) == 0.3
+        assert sim.arm_model == 'panda'
+    finally:
+        close_executor(sim)
+    sim = make_executor('sim', None, BackendOptions(arm_model='fr3'))
+    try:  # 0: the sim's own default for the embodiment
+        assert sim.tolerance_for(load_panda()) == PATH_TOLERANCE_RAD['franka_gripper']
+        assert sim.arm_model == 'fr3'
+    finally:
+        close_executor(sim)
+    with pytest.raises(ExecutionSetupError, match='path_tolerance_rad'):
+        make_executor('sim', None, BackendOptions(path_tolerance_rad=-1.0))
 
 
 def test_command_line_options_reach_backend_options():
