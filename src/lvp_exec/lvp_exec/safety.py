@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -267,23 +267,25 @@ def declare_safety_parameters(node: Any) -> None:
 
 
 def safety_config_from_parameters(node: Any, robot: RobotModel) -> SafetyConfig:
-    """Return `robot`'s default SafetyConfig with the node's `safety.<embodiment>.*` values."""
+    """Return `robot`'s default SafetyConfig with the node's `safety.<embodiment>.*` values;
+    raise ValueError naming a parameter that is not finite (or not 3 numbers)."""
     embodiment = embodiment_of(robot)
+    defaults = default_safety_config(robot)
     values: dict[str, Any] = {}
-    types = {f.name: f.type for f in fields(SafetyConfig)}
     for name in SAFETY_PARAMETERS:
-        value = node.get_parameter(_parameter_name(embodiment, name)).value
-        if 'tuple' in str(types[name]):
+        parameter = _parameter_name(embodiment, name)
+        value = node.get_parameter(parameter).value
+        if isinstance(getattr(defaults, name), tuple):
             value = tuple(float(v) for v in value)
-            if len(value) != 3 or not all(map(math.isfinite, value)):
-                raise ValueError(f'parameter {_parameter_name(embodiment, name)} must be 3 '
-                                 f'finite numbers (x, y, z in m), got {list(value)}')
-        elif not math.isfinite(float(value)):
-            raise ValueError(f'parameter {_parameter_name(embodiment, name)} must be finite, '
-                             f'got {value}')
-        values[name] = value if isinstance(value, tuple) else float(value)
-    return replace(default_safety_config(robot), **values)
-
+            if len(value) != 3:
+                raise ValueError(f'parameter {parameter} must be 3 numbers (x, y, z in m), '
+                                 f'got {list(value)}')
+        else:
+            value = float(value)
+        if not all(map(math.isfinite, np.atleast_1d(value))):
+            raise ValueError(f'parameter {parameter} must be finite, got {value}')
+        values[name] = value
+    return replace(defaults, **values)
 
 
 class SafetyFilter:
