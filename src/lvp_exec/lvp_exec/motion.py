@@ -93,7 +93,8 @@ class MotionRequest:
 
 @dataclass(frozen=True)
 class MotionConfig:
-    """Parameters of the stages; `safety` None = `default_safety_config(robot)`."""
+    """Parameters of the stages; `safety` None = `default_safety_config(robot)` in the
+    executor's `world_config` (the sim's layout) when it has one."""
 
     ik: IkConfig = field(default_factory=IkConfig)
     timing: TimingConfig = field(default_factory=TimingConfig)
@@ -242,7 +243,8 @@ def execute_motion(request: MotionRequest, executor: Any = None,
     result.start_joints, result.start_measured = start, measured
 
     ik = DampedLeastSquaresIk(robot, config.ik)
-    limits = config.safety or default_safety_config(robot)
+    # The sim checks against the world it simulates (its own layout, else the embodiment's).
+    limits = config.safety or default_safety_config(robot, getattr(executor, 'world_config', None))
 
     def solve() -> JointPath:
         if request.ee_path.num_frames == 0:

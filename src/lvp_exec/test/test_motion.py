@@ -371,3 +371,21 @@ def test_tracking_beyond_the_path_tolerance_aborts_execution_failed(panda, sim):
     assert isinstance(error.__cause__, TrackingError)
     assert 'beyond path_tolerance_rad 0.400 rad' in error.message
     assert error.result is not None and not error.result.executed
+
+
+def test_the_sim_checks_against_the_world_it_simulates(panda):
+    """A half turn towards the back: clear of the default layout's wall, refused in a world
+    whose wall stands 0.2 m behind the table (the executor's `world_config`)."""
+    from lvp_sim.world import WorldConfig
+
+    turned = panda.home.copy()
+    turned[0] = 2.0
+    joints = panda.home + np.linspace(0.0, 1.0, 33)[:, None] * (turned - panda.home)
+    ee_path = wrist_path_from_joints(panda, joints)
+    plan_only = MotionConfig(plan_only=True)
+    execute_motion(MotionRequest(panda, ee_path), MujocoExecutor(), plan_only)
+    with pytest.raises(MotionError) as info:
+        execute_motion(MotionRequest(panda, ee_path),
+                       MujocoExecutor(world_config=WorldConfig(wall_distance=0.2)), plan_only)
+    assert info.value.stage == 'safety' and isinstance(info.value.__cause__, LinkCollisionError)
+    assert 'wall' in info.value.message
