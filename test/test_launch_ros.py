@@ -296,12 +296,12 @@ def test_g1_headless_under_a_namespace_params_goal_rviz_topics(launch_env, tmp_p
                            ('plan_and_execute', 'archive_dir'),
                            ('demonstration_planner', 'width')):
             want = config[f'/**/{node}']['ros__parameters'][name]
-            got = ros2(launch_env, 'param', 'get', '--no-daemon', '--spin-time', '5',
+            got = ros2(launch_env, 'param', 'get', '--no-daemon', '--spin-time', '3',
                        f'/r1/{node}', name)
             assert got.returncode == 0, got.stdout + got.stderr
             assert got.stdout.strip().endswith(f'value is: {want}'), (node, name, got.stdout)
         # the launch argument beats the file: the G1 without network_interface runs the sim
-        got = ros2(launch_env, 'param', 'get', '--no-daemon', '--spin-time', '5',
+        got = ros2(launch_env, 'param', 'get', '--no-daemon', '--spin-time', '3',
                    '/r1/plan_and_execute', 'execution_backend')
         assert got.stdout.strip().endswith('value is: sim'), got.stdout
         send_goal_and_check(launch_env, '/r1/plan_and_execute',
@@ -314,7 +314,7 @@ def test_g1_headless_under_a_namespace_params_goal_rviz_topics(launch_env, tmp_p
 
 def test_franka_goal_cancel_and_ctrl_c(launch_env, tmp_path):
     """A goal from the CLI succeeds, one canceled mid-run ends CANCELED, Ctrl-C stops every
-    node cleanly; without robot_state_publisher installed the launch says so and runs the rest."""
+    node cleanly; without rviz2 or robot_state_publisher the launch says so and runs the rest."""
     import rclpy
     from action_msgs.msg import GoalStatus
     from lvp_bringup.launch_support import missing_program
@@ -323,14 +323,20 @@ def test_franka_goal_cancel_and_ctrl_c(launch_env, tmp_path):
 
     from lvp_interfaces.action import PlanAndExecute
 
-    launch = Launch(launch_env, 'franka_gripper.launch.py', 'use_rviz:=false',
+    # the defaults (RViz on) where rviz2 is missing: the launch must say so and go on
+    rviz_missing = bool(missing_program('rviz2', 'rviz2'))
+    launch = Launch(launch_env, 'franka_gripper.launch.py', f'use_rviz:={rviz_missing}',
                     f'params_file:={params_file("franka_gripper", tmp_path)}',
                     log=tmp_path / 'launch.log')
     try:
         wait_for_action(launch_env, launch, '/plan_and_execute')
+        out = launch.output()
+        if rviz_missing:
+            assert "package 'rviz2' is not installed" in out, out
+            assert 'starting without RViz' in out, out
         if missing_program('robot_state_publisher', 'robot_state_publisher'):
-            assert "package 'robot_state_publisher' is not installed" in launch.output()
-            assert 'starting without robot_state_publisher' in launch.output()
+            assert "package 'robot_state_publisher' is not installed" in out, out
+            assert 'starting without robot_state_publisher' in out, out
         out = send_goal_and_check(launch_env, '/plan_and_execute',
                                   "{task: 'pick up the green cube', seed: 1}")
         check_archive(out, 'panda_link0')
@@ -417,9 +423,13 @@ def test_franka_with_robot_ip_drives_franka_ros2s_controller_and_gripper(launch_
                 assert "package 'controller_manager' is not installed" in out, out
                 assert 'starting without fr3_arm_controller' in out, out
             assert 'robot_state_publisher' not in out, 'franka_ros2 runs the robot model'
-            got = ros2(launch_env, 'param', 'get', '--no-daemon', '--spin-time', '5',
+            got = ros2(launch_env, 'param', 'get', '--no-daemon', '--spin-time', '3',
                        '/plan_and_execute', 'execution_backend')
             assert got.stdout.strip().endswith('value is: ros2_control'), got.stdout
+            # arm_model '' (auto: the FR3 on ros2_control) reaches the node from the launch
+            got = ros2(launch_env, 'param', 'get', '--no-daemon', '--spin-time', '3',
+                       '/plan_and_execute', 'arm_model')
+            assert got.returncode == 0 and got.stdout.strip() == 'String value is:', got.stdout
             with RosContext(domain) as context:
                 node = rclpy.create_node('robot_goal', context=context)
                 client = ActionClient(node, PlanAndExecute, '/plan_and_execute')
