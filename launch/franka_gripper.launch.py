@@ -33,8 +33,9 @@ def generate_launch_description() -> LaunchDescription:
     params = arg('params_file')
     ns = arg('namespace')
     model_planner = PythonExpression(["'", arg('wan_dir'), "' != ''"])
+    # anything but use_sim:=false (a typo too) keeps the sim: a robot is chosen only on purpose
     sim = PythonExpression([
-        "'", arg('use_sim'), "'.lower() == 'true' and '", arg('use_fake_hardware'),
+        "'", arg('use_sim'), "'.lower() != 'false' and '", arg('use_fake_hardware'),
         "'.lower() != 'true' and '", arg('robot_ip'), "' == ''"])
     backend = PythonExpression(["'sim' if ", sim, " else 'ros2_control'"])
     spawn = PythonExpression([

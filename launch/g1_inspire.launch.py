@@ -30,8 +30,9 @@ def generate_launch_description() -> LaunchDescription:
     params = arg('params_file')
     ns = arg('namespace')
     model_planner = PythonExpression(["'", arg('wan_dir'), "' != ''"])
+    # anything but use_sim:=false (a typo too) keeps the sim: a robot is chosen only on purpose
     sim = PythonExpression([
-        "'", arg('use_sim'), "'.lower() == 'true' and '", arg('network_interface'), "' == ''"])
+        "'", arg('use_sim'), "'.lower() != 'false' and '", arg('network_interface'), "' == ''"])
     backend = PythonExpression(["'sim' if ", sim, " else 'unitree'"])
     camera = [(topics.OBSERVATION_IMAGE, arg('image_topic')),
               (topics.OBSERVATION_DEPTH, arg('depth_topic')),

@@ -273,6 +273,8 @@ def plan_and_execute_parameters(path: Path, overrides: dict[str, str]) -> dict[s
     ('g1_inspire', {}, 'sim'),
     ('g1_inspire', {'network_interface': 'eth0'}, 'unitree'),
     ('g1_inspire', {'use_sim': 'false'}, 'unitree'),
+    ('franka_gripper', {'use_sim': 'ture'}, 'sim'),
+    ('g1_inspire', {'use_sim': 'no'}, 'sim'),
 ])
 def test_launch_arguments_select_the_execution_backend(setup, overrides, backend):
     params = plan_and_execute_parameters(REPO / 'launch' / f'{setup}.launch.py', overrides)

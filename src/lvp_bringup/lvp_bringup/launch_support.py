@@ -26,6 +26,12 @@ from launch_ros.parameter_descriptions import ParameterValue
 from lvp_common import topics
 
 
+def apt_name(package: str) -> str:
+    """The Debian package of a ROS package for this ROS distribution (ros-jazzy-rviz2)."""
+    distro = os.environ.get('ROS_DISTRO') or '$ROS_DISTRO'
+    return f'ros-{distro}-{package.replace("_", "-")}'
+
+
 def missing_program(package: str, executable: str, programs: Sequence[str] = ()) -> str:
     """Return what is missing to run `package`'s `executable` (and `programs`), or ''."""
     try:
@@ -57,8 +63,8 @@ def optional_node(node: Node, condition: Condition, without: str, off_argument: 
         if not missing:
             return [node]
         return [LogInfo(msg=f'{missing}: starting without {without} (install '
-                            f'ros-$ROS_DISTRO-{package.replace("_", "-")}, or pass '
-                            f'{off_argument}:=false to silence this)')]
+                            f'{apt_name(package)}, or pass {off_argument}:=false to silence '
+                            'this)')]
 
     return OpaqueFunction(function=start, condition=condition)
 
@@ -81,9 +87,10 @@ def robot_state_publisher(description_file: Substitution, default_description: s
             except PackageNotFoundError:
                 missing = "package 'example-robot-data' is not installed (not in the ament index)"
         if missing:
+            needs = ', '.join(apt_name(p) for p in ('robot_state_publisher', 'xacro',
+                                                     'example-robot-data'))
             return [LogInfo(msg=f'{missing}: starting without robot_state_publisher (no robot '
-                                'model in RViz; install ros-$ROS_DISTRO-robot-state-publisher, '
-                                'xacro and example-robot-data, or pass '
+                                f'model in RViz; install {needs}, or pass '
                                 'use_robot_state_publisher:=false to silence this)')]
         return [Node(package='robot_state_publisher', executable='robot_state_publisher',
                      namespace=namespace, output='screen',
