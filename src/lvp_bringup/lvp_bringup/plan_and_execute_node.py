@@ -48,8 +48,9 @@ from lvp_bringup.plan_and_execute_goal import GoalRun
 from lvp_common import topics
 from lvp_interfaces.action import GenerateVideoPlan, PlanAndExecute
 
-RESULT_TIMEOUT_S = 60
-"""How long a finished goal's result is kept for a late get_result (rclpy's default: 900 s)."""
+RESULT_TIMEOUT_S = 10
+"""How long a finished goal (its request with the image, and result) is kept for a late
+get_result; clients ask for the result as they send the goal. rclpy's default is 900 s."""
 
 _LIVE_TOPICS_OF_OTHERS = (topics.OBSERVATION_IMAGE, topics.OBSERVATION_DEPTH,
                           topics.OBSERVATION_CAMERA_INFO, topics.VIDEO_PLAN)

@@ -34,9 +34,9 @@ from lvp_planner.demonstration import (
 from lvp_planner.feedback_heartbeat import FeedbackHeartbeat
 
 EMBODIMENTS = ('franka_gripper', 'g1_inspire')
-RESULT_TIMEOUT_S = 60
-"""How long a finished goal's result (a whole plan, ~60 MB) is kept for a late get_result
-(rclpy's default, 900 s, held ~60 plans in memory under steady use)."""
+RESULT_TIMEOUT_S = 10
+"""How long a finished goal's result (a whole plan, ~60 MB) is kept for a late get_result;
+clients ask for it as they send the goal. rclpy's default, 900 s, held every plan of 15 min."""
 
 
 class DemonstrationPlanner(Node):
