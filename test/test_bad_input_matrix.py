@@ -84,6 +84,8 @@ CASES = {
     'run without a plan source': Case('lvp', ('run', '--image', 'img.png', '--out', 'out'),
                                       INVALID, 'give a plan source'),
     'unknown option': Case('lvp', ('demo', '--bogus'), USAGE, 'unrecognized arguments: --bogus'),
+    'demo --num-frames out of range': Case('lvp', ('demo', '--num-frames', '0', '--out', 'out'),
+                                           INVALID, 'num_frames must be >= 8, got 0'),
     'bad option value': Case('lvp', ('demo', '--seed', 'x'), USAGE, "invalid int value: 'x'"),
     # lvp: outputs checked before anything runs
     '--out an existing file': Case('lvp', ('demo', '--out', 'file.txt', '--quiet'), INVALID,

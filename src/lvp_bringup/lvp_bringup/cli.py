@@ -144,9 +144,13 @@ def synthetic_inputs(args) -> PlanInputs:
     from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration
     from lvp_sim.world import world_config_for
 
-    demo = render_demonstration(DemonstrationConfig(
-        task=args.demo_task, seed=args.seed, num_frames=args.num_frames,
-        world=world_config_for(getattr(args, 'embodiment', 'franka_gripper'))))
+    try:
+        config = DemonstrationConfig(
+            task=args.demo_task, seed=args.seed, num_frames=args.num_frames,
+            world=world_config_for(getattr(args, 'embodiment', 'franka_gripper')))
+    except ValueError as exc:  # an option out of range: bad input, not a planning failure
+        raise CliError(ExitCode.INVALID_GOAL, f'--num-frames/--seed/--demo-task: {exc}') from exc
+    demo = render_demonstration(config)
     return PlanInputs(demo.plan, demo.observation, [], demo)
 
 
