@@ -88,15 +88,21 @@ def run(args: argparse.Namespace) -> int:
     commands = retargeter.retarget_sequence(track.times, track.keypoints_m)
     gripper = retarget_gripper(track.times, track.keypoints_m, gripper_config)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open('wb') as f:
-        np.savez_compressed(
-            f, times=commands.times, joint_names=np.array(commands.joint_names),
-            joint_positions=commands.joint_positions,
-            actuator_names=np.array(commands.actuator_names), normalized=commands.normalized,
-            native=commands.native, gripper_widths=gripper.widths,
-            gripper_event_times=np.array([e.time for e in gripper.events]),
-            gripper_event_actions=np.array([e.action.value for e in gripper.events]),
-            gripper_event_widths=np.array([e.width for e in gripper.events]))
+    partial = args.out.with_name(args.out.name + '.partial')  # complete at --out, or absent
+    try:
+        with partial.open('wb') as f:
+            np.savez_compressed(
+                f, times=commands.times, joint_names=np.array(commands.joint_names),
+                joint_positions=commands.joint_positions,
+                actuator_names=np.array(commands.actuator_names),
+                normalized=commands.normalized, native=commands.native,
+                gripper_widths=gripper.widths,
+                gripper_event_times=np.array([e.time for e in gripper.events]),
+                gripper_event_actions=np.array([e.action.value for e in gripper.events]),
+                gripper_event_widths=np.array([e.width for e in gripper.events]))
+        partial.replace(args.out)
+    finally:
+        partial.unlink(missing_ok=True)
     mean = commands.normalized.mean(axis=1)
     print(f'{track.num_frames} frames, {side.value} hand, {args.method}: mean command '
           f'{mean.min():.2f}..{mean.max():.2f} (1 = open); gripper events '

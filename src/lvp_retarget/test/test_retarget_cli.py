@@ -25,6 +25,7 @@ def test_cli_writes_commands(tmp_path: Path, hand_model, capsys) -> None:
         assert list(data['actuator_names'])[:2] == ['little', 'ring']
         assert data['native'].max() <= 1000
     assert '8 frames' in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['commands.npz', 'track.npz']
 
 
 def test_cli_reports_a_missing_track(tmp_path: Path, capsys) -> None:
