@@ -42,6 +42,7 @@ def test_a_reconstructed_path_that_jumps_is_refused_before_anything_moves(monkey
 
     def jumping(*args, **kwargs):
         rec = real(*args, **kwargs)
+        assert rec.wrist_base is not None
         return dataclasses.replace(rec, wrist_base=jump_sideways(rec.wrist_base))
 
     monkeypatch.setattr(reconstruction, 'reconstruct', jumping)

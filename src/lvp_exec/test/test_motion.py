@@ -348,7 +348,7 @@ def test_links_near_the_worlds_wall_are_refused_though_the_ee_origin_is_inside(p
     assert error_code_for(error) is MotionErrorCode.SAFETY_VIOLATION
     cause = error.__cause__
     assert isinstance(cause, LinkCollisionError)
-    assert 'wall' in error.message and cause.frame in error.message
+    assert cause.frame is not None and 'wall' in error.message and cause.frame in error.message
     assert cause.value is not None and cause.value < config.link_clearance
     assert recorder.requests == []
 

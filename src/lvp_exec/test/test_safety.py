@@ -225,8 +225,8 @@ _MESHES: dict = {}
 def _mesh_clearance(robot, q, obstacles) -> float:
     """The least distance (m) of the URDF's own collision meshes (not their hulls) of the
     moving links to the box obstacles at `q`: coal on the triangle meshes, via pinocchio."""
-    import coal
-    import pinocchio as pin
+    import coal  # pyright: ignore[reportMissingImports]  (cmeel prefix)
+    import pinocchio as pin  # pyright: ignore[reportMissingImports]
     from lvp_exec.robots import robot_data_share_dir
 
     if robot.name not in _MESHES:
