@@ -138,7 +138,8 @@ def inspire_fingertips(robot: RobotModel, commands, times: np.ndarray) -> HandPo
 class SafetyConfig:
     """Safety limits; positions in the robot base frame (m), angles rad.
 
-    Per-embodiment defaults: `default_safety_config`; as ROS parameters (`safety.<name>`):
+    Per-embodiment defaults: `default_safety_config`; as ROS parameters
+    (`safety.<embodiment>.<name>`, `SAFETY_PARAMETERS`):
     `declare_safety_parameters` / `safety_config_from_parameters`.
     """
 
@@ -178,8 +179,8 @@ class SafetyConfig:
     contact_clearance: float = 0.0
     """Least distance (m) of a contact link to an obstacle: touching, never penetrating."""
     max_ee_speed: float = 2.0
-    """Fastest EE speed (m/s) the EE path's own timestamps may imply between two waypoints (a
-    hand moves at up to ~1.5 m/s in a demonstration; faster is a jump in the path)."""
+    """Fastest EE speed (m/s) the EE path's own timestamps may imply between two waypoints (the
+    end-to-end benchmark's demonstrations: <= 0.9 m/s; faster than a hand moves is a jump)."""
     max_joint_step: float = 0.5
     """Largest change (rad) of any joint between two consecutive IK solutions."""
     joint_step_per_metre: float = 10.0
