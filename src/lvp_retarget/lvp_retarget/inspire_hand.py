@@ -76,6 +76,24 @@ FINGERS = ('thumb', 'index', 'middle', 'ring', 'pinky')
 TIP_LINKS = tuple(f'{finger}_tip' for finger in FINGERS)
 ROOT_LINK = 'base'
 
+INSPIRE_ACTUATORS = (
+    Actuator('little', 'pinky_proximal_joint', 0.0, 1.7),
+    Actuator('ring', 'ring_proximal_joint', 0.0, 1.7),
+    Actuator('middle', 'middle_proximal_joint', 0.0, 1.7),
+    Actuator('index', 'index_proximal_joint', 0.0, 1.7),
+    Actuator('thumb_bend', 'thumb_proximal_pitch_joint', 0.0, 0.5),
+    Actuator('thumb_rotation', 'thumb_proximal_yaw_joint', -0.1, 1.3),
+)
+"""The RH56's actuators in its order (ANGLE_SET registers 0..5, the order of Unitree's
+rt/inspire/cmd per hand) with the calibration Unitree publishes for the Inspire DFX on the G1:
+unitreerobotics/xr_teleoperate, teleop/robot_control/robot_hand_inspire.py (main branch, v1.1+),
+which maps the proximal joint angle q of fingers 0..1.7 rad, thumb bend (pitch) 0..0.5 rad and
+thumb rotation (yaw) -0.1..1.3 rad to the command (max - q) / (max - min), 1 = open: the same
+formula and direction as `Actuator`. Those ranges are the joint limits of Unitree's own Inspire
+URDF (xr_teleoperate assets/inspire_hand); this model's (`_FLEX`, the thumb joints) are
+narrower, so a finger at its 1.47 rad limit commands 0.135, and the simulator clips commanded
+angles to them. Native 1000 = open, 0 = closed."""
+
 INSPIRE_NATIVE_MAX = 1000
 
 # Link masses (kg) of the RH56 model; the inertia tensors are the project's own (solid boxes).
@@ -192,31 +210,6 @@ class InspireKinematics:
         self._pin.forwardKinematics(self._model, self._data, q)
         self._pin.updateFramePlacements(self._model, self._data)
         return np.array([self._data.oMf[f].translation for f in self._tips])
-
-
-INSPIRE_ACTUATED_JOINTS = (
-    ('little', 'pinky_proximal_joint'), ('ring', 'ring_proximal_joint'),
-    ('middle', 'middle_proximal_joint'), ('index', 'index_proximal_joint'),
-    ('thumb_bend', 'thumb_proximal_pitch_joint'), ('thumb_rotation', 'thumb_proximal_yaw_joint'))
-"""The RH56's actuators in its order (ANGLE_SET registers 0..5, Unitree's rt/inspire/cmd order
-per hand) and the joint each drives."""
-
-
-def _calibration() -> tuple[Actuator, ...]:
-    limits = {j.name: (j.lower, j.upper) for j in inspire_joints(HandSide.RIGHT)}
-    return tuple(Actuator(name, joint, *limits[joint]) for name, joint in INSPIRE_ACTUATED_JOINTS)
-
-
-INSPIRE_ACTUATORS = _calibration()
-"""The calibration: each actuator's command spans its joint's range in this model, 1 = the
-lower limit (open), 0 = the upper limit (closed): fingers 0..1.47 rad, thumb bend 0..0.6, thumb
-rotation 0..1.308. This is the rule of Unitree's own mapping (unitreerobotics/xr_teleoperate,
-teleop/robot_control/robot_hand_inspire.py: c = (max - q) / (max - min), clipped to [0, 1]),
-whose ranges (fingers 0..1.7, thumb bend 0..0.5, thumb rotation -0.1..1.3) are the joint limits
-of Unitree's own Inspire URDF (assets/inspire_hand), a different kinematic model (e.g. its
-thumb joints couple 1 : 1.6 : 2.4, this model's 1 : 1.334 : 0.667). Radians do not carry over
-between the two models, the ends of the ranges (fully open, fully closed) do; this model's
-limits are dex-urdf's, whose model is derived from Inspire's published CAD (STEP) files."""
 
 
 # ---------------------------------------------------------------- collision geometry
