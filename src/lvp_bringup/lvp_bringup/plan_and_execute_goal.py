@@ -147,7 +147,7 @@ class GoalRun:
         goal, node = self.goal, self.node
         image, depth, info = goal.image, goal.depth, goal.camera_info
         if not len(image.data):
-            latest = node.latest_observation()
+            latest = node.observations.latest()
             if latest is not None:
                 image, depth, info, age = latest
                 self._note(f'the goal has no image: using the latest {topics.OBSERVATION_IMAGE} '
@@ -158,7 +158,7 @@ class GoalRun:
                 self._note(f'the goal has no image and no {topics.OBSERVATION_IMAGE} arrived: '
                            f'rendered the sim world\'s camera for seed {goal.seed} (RGB-D, exact '
                            f'intrinsics and camera pose)')
-                node.publish_camera_tf(base_frame, obs.camera_frame, obs.camera_to_base)
+                node.artifacts.publish_camera_tf(base_frame, obs.camera_frame, obs.camera_to_base)
                 return obs, scene.world_config
             else:
                 raise session.invalid(
@@ -173,7 +173,7 @@ class GoalRun:
                 pose = self._camera_to_base_from_tf(base_frame, camera_frame)
             else:
                 pose, camera_frame = fixed_pose, camera_frame or CAMERA_OPTICAL_FRAME
-                node.publish_camera_tf(base_frame, camera_frame, pose)
+                node.artifacts.publish_camera_tf(base_frame, camera_frame, pose)
             h, w = rgb.shape[:2]
             depth_m = depth_image_to_metres(depth) if depth.width and depth.height else None
             if info.width:
@@ -377,7 +377,8 @@ class GoalRun:
             'error': None if error is None else {'code': error.code.name, 'stage': error.stage,
                                                  'message': error.message}})
         messages = record_messages(record, node.get_clock().now().nanoseconds * 1e-9)
-        node.publish_record(record, messages)
+        if node.param('publish_artifacts'):
+            node.artifacts.publish_record(record, messages)
         name = session.archive_name(bytes(self.handle.goal_id.uuid), self._sample)
         try:
             folder = node.archive_dir()

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
-from lvp_common.ros_conversions import make_header, pose_to_transform_msg
-from lvp_common.ros_node import LATCHED, describe, run_node
-from lvp_common.tf_listener import TF_STATIC_TOPIC, TfListener, TfUnavailableError
+from lvp_common.ros_node import describe, run_node
+from lvp_common.tf_listener import TfListener, TfUnavailableError
 from lvp_exec.backends import (
     ExecutionSetupError,
     backend_options_from_parameters,
@@ -38,11 +36,10 @@ from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
 
 from lvp_bringup.goal_session import BASE_FRAMES
 from lvp_bringup.joint_state_playback import JOINT_STATE_RATE, JointStatePlayback
+from lvp_bringup.live_topics import ArtifactPublishers, ObservationTopics
 from lvp_bringup.pipeline import EMBODIMENTS, ErrorCode, PipelineConfig, robot_for
 from lvp_bringup.plan_and_execute_goal import GoalRun
 from lvp_common import topics
@@ -51,10 +48,6 @@ from lvp_interfaces.action import GenerateVideoPlan, PlanAndExecute
 RESULT_TIMEOUT_S = 10
 """How long a finished goal (its request with the image, and result) is kept for a late
 get_result; clients ask for the result as they send the goal. rclpy's default is 900 s."""
-
-_LIVE_TOPICS_OF_OTHERS = (topics.OBSERVATION_IMAGE, topics.OBSERVATION_DEPTH,
-                          topics.OBSERVATION_CAMERA_INFO, topics.VIDEO_PLAN)
-"""Published by the camera driver and the planner, not by this node."""
 
 PARAMETERS: dict[str, tuple[Any, str]] = {  # and lvp_exec's backend parameters
     'embodiment': ('franka_gripper', f'robot used when a goal names none: one of {EMBODIMENTS}'),
@@ -102,15 +95,9 @@ class PlanAndExecuteNode(Node):
             self, PlanAndExecute, topics.PLAN_AND_EXECUTE_ACTION, execute_callback=self._execute,
             goal_callback=self._on_goal, cancel_callback=lambda _goal: CancelResponse.ACCEPT,
             callback_group=group, result_timeout=RESULT_TIMEOUT_S)
-        self._artifact_publishers: dict[str, Any] = {}
         self._executors: dict[Any, Any] = {}
-        self._camera_tf: dict[str, Any] = {}
-        self._latest: dict[str, tuple[Any, float]] = {}
-        for topic, msg_type in ((topics.OBSERVATION_IMAGE, Image),
-                                (topics.OBSERVATION_DEPTH, Image),
-                                (topics.OBSERVATION_CAMERA_INFO, CameraInfo)):
-            self.create_subscription(msg_type, topic, self._keeper(topic),
-                                     qos_profile_sensor_data)
+        self.observations = ObservationTopics(self)
+        self.artifacts = ArtifactPublishers(self)
         self._tf: TfListener | None = None
         if not self.camera_to_base_values():
             try:  # listen from the start: latched calibrations arrive before the first goal
@@ -152,24 +139,6 @@ class PlanAndExecuteNode(Node):
             return
         self.playback.show(robot, robot.home)
 
-    def _keeper(self, topic: str):
-        def keep(msg) -> None:
-            self._latest[topic] = (msg, time.monotonic())
-        return keep
-
-    def latest_observation(self) -> tuple[Any, Any, Any, float] | None:
-        """The latest observation image with the depth and CameraInfo of its size, and its age
-        in s; None when no image arrived."""
-        if topics.OBSERVATION_IMAGE not in self._latest:
-            return None
-        image, received = self._latest[topics.OBSERVATION_IMAGE]
-        depth, info = Image(), CameraInfo()
-        for topic in (topics.OBSERVATION_DEPTH, topics.OBSERVATION_CAMERA_INFO):
-            msg = self._latest.get(topic, (None, 0.0))[0]
-            if msg is not None and (msg.width, msg.height) == (image.width, image.height):
-                depth, info = (msg, info) if topic == topics.OBSERVATION_DEPTH else (depth, msg)
-        return image, depth, info, time.monotonic() - received
-
     def camera_to_base_values(self) -> list[float]:
         """The camera_to_base parameter; [] when unset or empty (then TF gives the pose)."""
         value = self.get_parameter_or('camera_to_base',
@@ -182,22 +151,6 @@ class PlanAndExecuteNode(Node):
             if self._tf is None:
                 self._tf = TfListener(self)
             return self._tf
-
-    def publish_camera_tf(self, base_frame: str, camera_frame: str, pose) -> None:
-        """Publish the camera pose on /tf_static (as static_transform_publisher), so RViz can
-        place what is in the camera frame (hand markers); skipped without tf2_msgs."""
-        from geometry_msgs.msg import TransformStamped
-        from lvp_common.tf_listener import tf_message_type
-
-        try:
-            tf_message = tf_message_type()
-        except TfUnavailableError as exc:
-            self.get_logger().warn(f'camera pose not published on /tf_static: {exc}')
-            return
-        self._camera_tf[camera_frame] = TransformStamped(
-            header=make_header(base_frame, self.get_clock().now().to_msg()),
-            child_frame_id=camera_frame, transform=pose_to_transform_msg(pose))
-        self._publish(TF_STATIC_TOPIC, tf_message(transforms=list(self._camera_tf.values())))
 
     def archive_dir(self) -> Path:
         """The archive folder, created and checked writable (PlanArchiveError if not)."""
@@ -246,29 +199,6 @@ class PlanAndExecuteNode(Node):
             self.get_logger().warn(summary)
         return result
 
-    def publish_record(self, record, messages: list[tuple[str, float, Any]]) -> None:
-        """Publish a plan's archived messages (less others' topics) plus RViz markers."""
-        if not self.param('publish_artifacts'):
-            return
-        out = [(topic, msg) for topic, _t, msg in messages
-               if topic not in _LIVE_TOPICS_OF_OTHERS]
-        stamp = self.get_clock().now().to_msg()
-        if record.hand_track is not None:
-            from lvp_hand_tracking.tracking_node import skeleton_markers
-
-            frame = record.observation.camera_frame if record.observation else ''
-            out.append((topics.HAND_MARKERS, skeleton_markers(record.hand_track, frame, stamp)))
-        if record.grasps is not None:
-            from lvp_grasp.grasp_node import grasp_markers
-
-            out.append((topics.GRASP_MARKERS, grasp_markers(record.grasps, 5, stamp)))
-        for topic, msg in out:
-            self._publish(topic, msg)
-
-    def _publish(self, topic: str, msg: Any) -> None:
-        if topic not in self._artifact_publishers:
-            self._artifact_publishers[topic] = self.create_publisher(type(msg), topic, LATCHED)
-        self._artifact_publishers[topic].publish(msg)
 
 
 def main(args: list[str] | None = None) -> None:
