@@ -3,8 +3,8 @@
 A goal whose camera frame TF does not have ends INVALID_GOAL at validation naming the transform;
 once this test publishes base <- mount <- camera on /tf_static (the test-only tf2_msgs of
 test/fixtures), the same goal passes validation with the camera pose composed through the tree
-and stops at planning (no planner runs here). An unwritable archive folder is refused at
-validation.
+and stops at planning (no planner runs here), as does a goal without an image once a camera
+publishes on lvp/observation/image. An unwritable archive folder is refused at validation.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 from lvp_common.geometry import Pose, rotation_angle_between
 from lvp_common.ros_conversions import make_header, rgb8_to_image
 from rclpy.action.client import ActionClient
+from rclpy.qos import qos_profile_sensor_data
 from ros_helpers import (
     RosContext,
     goal_result,
@@ -27,6 +28,7 @@ from ros_helpers import (
     stop_node,
 )
 from scipy.spatial.transform import Rotation
+from sensor_msgs.msg import Image
 
 from lvp_common import topics
 from lvp_interfaces.action import PlanAndExecute
@@ -86,6 +88,22 @@ def test_camera_to_base_from_tf(tmp_path, ros_domain_id):
             assert (result.failed_stage, result.error_code) == ('planning',
                                                                Result.PLANNER_FAILED), (
                 result.failed_stage, result.error_message)
+
+            # a goal without an image takes the latest lvp/observation/image (a camera driver's
+            # sensor-data QoS), with its frame looked up in TF the same way
+            camera = node.create_publisher(Image, topics.OBSERVATION_IMAGE,
+                                           qos_profile_sensor_data)
+            assert spin_until(node, lambda: camera.get_subscription_count() > 0, 30.0)
+            camera.publish(goal_with_frame('cam_optical').image)
+            spin_until(node, lambda: False, 0.5)
+            empty = goal_with_frame('')
+            empty.image = Image()
+            result = goal_result(send_goal(client, node, empty), node)
+            assert (result.failed_stage, result.error_code) == ('planning',
+                                                               Result.PLANNER_FAILED), (
+                result.failed_stage, result.error_message)
+            assert any(f'using the latest {topics.OBSERVATION_IMAGE}' in note
+                       for note in result.notes), result.notes
 
             # an archive folder that cannot be written: refused at validation, before anything
             # is planned or moves (a file now stands where the folder was)
