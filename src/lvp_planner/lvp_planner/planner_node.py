@@ -24,9 +24,13 @@ from lvp_interfaces.action import GenerateVideoPlan
 from lvp_interfaces.msg import VideoPlan as VideoPlanMsg
 from lvp_planner.checkpoint import CheckpointError
 from lvp_planner.cli import load_planner
+from lvp_planner.feedback_heartbeat import FeedbackHeartbeat
 from lvp_planner.sampler import PlanningCancelled, SamplerConfig, VideoPlanner
 
 Result = GenerateVideoPlan.Result
+RESULT_TIMEOUT_S = 10
+"""How long a finished goal's result (a whole plan) is kept for a late get_result; clients ask
+for it as they send the goal. rclpy's default, 900 s, would hold every plan of 15 minutes."""
 
 
 class VideoPlannerNode(Node):
@@ -69,7 +73,7 @@ class VideoPlannerNode(Node):
             self, GenerateVideoPlan, topics.GENERATE_VIDEO_PLAN_ACTION,
             execute_callback=self._execute, goal_callback=self._on_goal,
             cancel_callback=lambda _goal: CancelResponse.ACCEPT,
-            callback_group=ReentrantCallbackGroup())
+            callback_group=ReentrantCallbackGroup(), result_timeout=RESULT_TIMEOUT_S)
 
     def _str(self, name: str) -> str:
         return self.get_parameter(name).get_parameter_value().string_value
@@ -144,19 +148,24 @@ class VideoPlannerNode(Node):
         if planner is None:
             return _abort(goal_handle, Result.MODEL_NOT_LOADED, self._load_error)
         num_chunks = len(request.prompts)
+        # A denoising step of the 14B model takes seconds: the heartbeat repeats the latest
+        # feedback so plan_and_execute does not take a busy planner for a dead one.
+        heartbeat = FeedbackHeartbeat(goal_handle, GenerateVideoPlan.Feedback(
+            chunk=0, num_chunks=num_chunks, step=0, num_steps=1, progress=0.0))
 
         def progress(chunk: int, step: int, num_steps: int) -> None:
             done = (chunk * num_steps + step) / (num_chunks * num_steps)
-            goal_handle.publish_feedback(GenerateVideoPlan.Feedback(
+            heartbeat.publish(GenerateVideoPlan.Feedback(
                 chunk=chunk, num_chunks=num_chunks, step=step, num_steps=num_steps,
                 progress=float(done)))
 
         try:
-            plan = planner.plan(
-                image, request, num_inference_steps=int(goal.num_inference_steps) or None,
-                text_guidance_scale=float(goal.text_guidance_scale) or None,
-                history_guidance_scale=float(goal.history_guidance_scale) or None,
-                progress=progress, should_cancel=lambda: goal_handle.is_cancel_requested)
+            with heartbeat:
+                plan = planner.plan(
+                    image, request, num_inference_steps=int(goal.num_inference_steps) or None,
+                    text_guidance_scale=float(goal.text_guidance_scale) or None,
+                    history_guidance_scale=float(goal.history_guidance_scale) or None,
+                    progress=progress, should_cancel=lambda: goal_handle.is_cancel_requested)
         except PlanningCancelled:
             goal_handle.canceled()
             return Result(error_code=Result.CANCELED, error_message='canceled by the client')

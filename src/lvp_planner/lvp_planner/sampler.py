@@ -36,6 +36,7 @@ from lvp_planner.conditioning import (
     clean_prompt,
     clip_pixels,
     frames_to_vae_input,
+    prompt_truncation_notes,
     vae_output_to_frames,
 )
 from lvp_planner.models import PlannerModels, cast_transformer, resolve_device, resolve_dtype
@@ -407,6 +408,9 @@ class VideoPlanner:
             'dtype': str(self.dtype).replace('torch.', ''),
             'device': str(self.device),
         }
+        notes = prompt_truncation_notes(self.models.tokenizer, prompts, cfg.max_text_tokens)
+        if notes:
+            metadata['prompt_notes'] = ' | '.join(notes)
         return PlanSamples(chunks, np.concatenate(parts), tuple(starts), int(seed), metadata)
 
     def plan(self, image: np.ndarray, request: PlanRequest, *,

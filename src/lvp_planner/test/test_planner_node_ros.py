@@ -41,7 +41,9 @@ def test_planner_node_plans_rejects_when_busy_and_cancels(tmp_path, tiny_models,
         image = rgb8_to_image(scene_image)
 
         feedback = []
-        goal = GenerateVideoPlan.Goal(image=image, prompts=['pick up the cup', 'put it down'],
+        # the second prompt (12 words + eos) is longer than max_text_tokens = 8
+        long_prompt = 'put the red block in the blue bowl then close the lid'
+        goal = GenerateVideoPlan.Goal(image=image, prompts=['pick up the cup', long_prompt],
                                       seed=4)
         handle = send_goal(client, executor, goal, feedback.append)
         assert handle.accepted
@@ -51,8 +53,11 @@ def test_planner_node_plans_rejects_when_busy_and_cancels(tmp_path, tiny_models,
         assert plan.frames.shape == (17, 32, 48, 3) and plan.fps == 16.0
         assert plan.chunk_starts == (0, 9) and plan.seed == 4
         assert plan.source.value == 'generated' and result.elapsed_s > 0.0
+        assert 'prompt 2 is 13 tokens' in plan.metadata['prompt_notes']
+        # the heartbeat may repeat a step's feedback; the steps themselves come in order
         steps = [(f.feedback.chunk, f.feedback.step) for f in feedback]
-        assert steps == [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3)]
+        distinct = [s for i, s in enumerate(steps) if i == 0 or s != steps[i - 1]]
+        assert distinct == [(0, 0), (0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3)]
         assert feedback[-1].feedback.progress == pytest.approx(1.0)
 
         # a long goal runs; a second goal meanwhile is rejected; cancelling ends the first
