@@ -20,6 +20,7 @@ setup(
     entry_points={
         'console_scripts': [
             'demonstration_planner = lvp_planner.demonstration_node:main',
+            'lvp_dataset = lvp_planner.dataset_cli:main',
             'lvp_plan = lvp_planner.cli:main',
             'video_planner = lvp_planner.planner_node:main',
         ],
