@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from lvp_planner.checkpoint import CheckpointError, check_model_files, load_plan
 from lvp_planner.conditioning import prompt_truncation_notes
 from lvp_planner.models import resolve_device, resolve_dtype
 from lvp_planner.sampler import PlanningError, SamplerConfig, VideoPlanner
+from lvp_planner.speed import CACHES, PRESETS, parse_mag_ratios, with_preset
 
 
 def load_planner(wan_dir: str | Path, checkpoint: str | Path | None,
@@ -83,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='task sentence; repeat for sub-tasks planned chunk after chunk')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', required=True, help='output video (.mp4)')
-    p.add_argument('--steps', type=int, default=d.num_inference_steps)
+    p.add_argument('--steps', type=int, default=None,
+                   help=f'denoising steps (default {d.num_inference_steps}, or the preset\'s)')
     p.add_argument('--text-guidance', type=float, default=d.text_guidance_scale)
     p.add_argument('--history-guidance', type=float, default=d.history_guidance_scale)
     p.add_argument('--history-latent-frames', type=int, default=d.history_latent_frames)
@@ -98,6 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--attention-backend', default=d.attention_backend)
     p.add_argument('--no-offload-text-encoder', action='store_true')
     p.add_argument('--max-text-tokens', type=int, default=d.max_text_tokens)
+    speed = p.add_argument_group('speed options (README "Speed options": what each trades); '
+                                 'given flags override the preset')
+    speed.add_argument('--preset', choices=sorted(PRESETS),
+                       help='fast: 20 steps + first-block cache (+ FP8 and compile on CUDA)')
+    speed.add_argument('--solver-order', type=int, help=f'UniPC order 1-3 ({d.solver_order})')
+    speed.add_argument('--cache', help=f'diffusers cache: {", ".join(CACHES)}')
+    speed.add_argument('--cache-threshold', type=float,
+                       help=f'first_block / mag threshold ({d.cache_threshold})')
+    speed.add_argument('--cache-interval', type=int,
+                       help=f'taylorseer: compute every N-th step ({d.cache_interval})')
+    speed.add_argument('--cache-warmup-steps', type=int,
+                       help=f'taylorseer: steps always computed first ({d.cache_warmup_steps})')
+    speed.add_argument('--cache-mag-ratios', type=parse_mag_ratios,
+                       help='mag: comma-separated per-step magnitude ratios')
+    speed.add_argument('--fp8', action='store_true', default=None,
+                       help='torchao FP8 transformer blocks (CUDA, compute capability >= 8.9)')
+    speed.add_argument('--compile-backend',
+                       help='torch.compile the transformer blocks with this backend (inductor)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     return p
 
@@ -106,15 +127,7 @@ def run(args: argparse.Namespace) -> int:
     """Check the inputs, load the model, plan and write the video."""
     check_output_path(args.out, '--out')
     try:
-        config = SamplerConfig(
-            num_frames=args.num_frames, height=args.height, width=args.width,
-            num_inference_steps=args.steps, text_guidance_scale=args.text_guidance,
-            history_guidance_scale=args.history_guidance,
-            history_latent_frames=args.history_latent_frames,
-            batched_guidance=args.batched_guidance, device=args.device, dtype=args.dtype,
-            attention_backend=args.attention_backend,
-            offload_text_encoder=not args.no_offload_text_encoder,
-            max_text_tokens=args.max_text_tokens)
+        config = sampler_config(args)
         request = PlanRequest(tuple(args.prompt), seed=args.seed)
         image = read_rgb_image(args.image, '--image')
     except ValueError as exc:  # SamplerConfig, PlanRequest, InputFileError
@@ -125,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
                                trust_pickle=args.trust_checkpoint_pickle)
     except CheckpointError as exc:
         raise CliError(ExitCode.PLANNER_FAILED, str(exc)) from exc
+    except ValueError as exc:  # a speed option the device cannot run (fp8 on a CPU)
+        raise CliError(ExitCode.INVALID_GOAL, str(exc)) from exc
     for note in prompt_notes(planner, request.prompts):
         print(f'note: {note}')
     try:
@@ -135,6 +150,31 @@ def run(args: argparse.Namespace) -> int:
     print(f'wrote {args.out}: {plan.num_frames} frames at {plan.fps:g} fps, '
           f'chunks start at {list(plan.chunk_starts)}')
     return 0
+
+
+SPEED_FLAGS = {'steps': 'num_inference_steps', 'solver_order': 'solver_order', 'cache': 'cache',
+               'cache_threshold': 'cache_threshold', 'cache_interval': 'cache_interval',
+               'cache_warmup_steps': 'cache_warmup_steps',
+               'cache_mag_ratios': 'cache_mag_ratios', 'fp8': 'fp8',
+               'compile_backend': 'compile_backend'}
+
+
+def sampler_config(args: argparse.Namespace) -> SamplerConfig:
+    """Build the SamplerConfig: the flags, the preset, then the speed flags given."""
+    config = SamplerConfig(
+        num_frames=args.num_frames, height=args.height, width=args.width,
+        text_guidance_scale=args.text_guidance,
+        history_guidance_scale=args.history_guidance,
+        history_latent_frames=args.history_latent_frames,
+        batched_guidance=args.batched_guidance, device=args.device, dtype=args.dtype,
+        attention_backend=args.attention_backend,
+        offload_text_encoder=not args.no_offload_text_encoder,
+        max_text_tokens=args.max_text_tokens)
+    if args.preset:
+        config = with_preset(config, args.preset)
+    given = {field: getattr(args, flag) for flag, field in SPEED_FLAGS.items()
+             if getattr(args, flag) is not None}
+    return replace(config, **given) if given else config
 
 
 def main(argv: Sequence[str] | None = None) -> int:

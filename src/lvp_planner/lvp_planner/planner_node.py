@@ -26,6 +26,7 @@ from lvp_planner.checkpoint import CheckpointError
 from lvp_planner.cli import load_planner
 from lvp_planner.feedback_heartbeat import FeedbackHeartbeat
 from lvp_planner.sampler import PlanningCancelled, SamplerConfig, VideoPlanner
+from lvp_planner.speed import CACHES, PRESETS, parse_mag_ratios, with_preset
 
 Result = GenerateVideoPlan.Result
 RESULT_TIMEOUT_S = 10
@@ -63,6 +64,20 @@ class VideoPlannerNode(Node):
                 describe('keep umT5 on the CPU between plans'))
         declare('attention_backend', '', describe('diffusers attention backend; empty = default'))
         declare('max_text_tokens', d.max_text_tokens, describe('umT5 tokens per prompt'))
+        declare('preset', '', describe(f'speed preset ({", ".join(PRESETS)}); it replaces the '
+                                       f'speed parameters it sets; empty = none'))
+        declare('solver_order', d.solver_order, describe('UniPC solver order, 1-3'))
+        declare('cache', '', describe(f'diffusers cache ({", ".join(CACHES)}); empty = none'))
+        declare('cache_threshold', d.cache_threshold,
+                describe('first_block / mag cache threshold'))
+        declare('cache_interval', d.cache_interval,
+                describe('taylorseer: compute every N-th step'))
+        declare('cache_warmup_steps', d.cache_warmup_steps,
+                describe('taylorseer: steps always computed first'))
+        declare('cache_mag_ratios', '', describe('mag: comma-separated per-step ratios'))
+        declare('fp8', d.fp8, describe('torchao FP8 transformer blocks (CUDA, cc >= 8.9)'))
+        declare('compile_backend', '',
+                describe('torch.compile backend for the transformer blocks; empty = eager'))
         self._state = threading.Lock()
         self._busy = False
         self._planner: VideoPlanner | None = None
@@ -88,7 +103,7 @@ class VideoPlannerNode(Node):
         return self.get_parameter(name).get_parameter_value().bool_value
 
     def _config(self) -> SamplerConfig:
-        return SamplerConfig(
+        config = SamplerConfig(
             num_frames=self._int('num_frames'), height=self._int('height'),
             width=self._int('width'), fps=self._float('fps'),
             num_inference_steps=self._int('num_inference_steps'), shift=self._float('shift'),
@@ -99,7 +114,14 @@ class VideoPlannerNode(Node):
             device=self._str('device'), dtype=self._str('dtype'),
             offload_text_encoder=self._bool('offload_text_encoder'),
             attention_backend=self._str('attention_backend') or None,
-            max_text_tokens=self._int('max_text_tokens'))
+            max_text_tokens=self._int('max_text_tokens'),
+            solver_order=self._int('solver_order'), cache=self._str('cache') or None,
+            cache_threshold=self._float('cache_threshold'),
+            cache_interval=self._int('cache_interval'),
+            cache_warmup_steps=self._int('cache_warmup_steps'),
+            cache_mag_ratios=parse_mag_ratios(self._str('cache_mag_ratios')),
+            fp8=self._bool('fp8'), compile_backend=self._str('compile_backend') or None)
+        return with_preset(config, self._str('preset')) if self._str('preset') else config
 
     def _load_model(self) -> None:
         """Load the model once; on failure keep serving goals with MODEL_NOT_LOADED."""

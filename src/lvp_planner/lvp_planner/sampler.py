@@ -40,6 +40,14 @@ from lvp_planner.conditioning import (
     vae_output_to_frames,
 )
 from lvp_planner.models import PlannerModels, cast_transformer, resolve_device, resolve_dtype
+from lvp_planner.speed import (
+    check_speed_options,
+    compile_blocks,
+    fp8_unavailable_reason,
+    pass_context,
+    quantize_fp8,
+    transformer_cache,
+)
 
 ProgressCallback = Callable[[int, int, int], None]
 """Called after every denoising step with (chunk index, steps done, steps per chunk)."""
@@ -74,6 +82,17 @@ class SamplerConfig:
     encode a plan's prompts.
     attention_backend: a diffusers attention backend name ('native', 'flash', '_native_cudnn',
     'sage', ...) set on the transformer; None leaves diffusers' default (native SDPA).
+
+    Speed options (lvp_planner.speed; README "Speed options" says what each trades):
+    solver_order: UniPC order (1-3; 2 is the release's). cache: None, 'first_block',
+    'taylorseer' or 'mag' (diffusers cache hooks, one state per guidance pass);
+    cache_threshold: first_block's relative residual change / mag's accumulated error under
+    which blocks are skipped; cache_interval, cache_warmup_steps: taylorseer computes the first
+    cache_warmup_steps steps, then every cache_interval-th, and extrapolates in between;
+    cache_mag_ratios: mag's per-step magnitude ratios (model-specific). fp8: torchao float8
+    transformer blocks (CUDA, compute capability >= 8.9). compile_backend: torch.compile backend
+    of the regional compile of the transformer blocks ('inductor'); None = eager. fp8 and
+    compile change the loaded transformer in place for the life of the process.
     """
 
     num_frames: int = 49
@@ -95,6 +114,14 @@ class SamplerConfig:
     max_text_tokens: int = 512
     negative_prompt: str = ''
     model_name: str = 'lvp-14b'
+    solver_order: int = 2
+    cache: str | None = None
+    cache_threshold: float = 0.05
+    cache_interval: int = 5
+    cache_warmup_steps: int = 3
+    cache_mag_ratios: tuple[float, ...] = ()
+    fp8: bool = False
+    compile_backend: str | None = None
 
     def __post_init__(self) -> None:
         if self.num_frames < 5 or (self.num_frames - 1) % VAE_TEMPORAL_STRIDE:
@@ -115,6 +142,7 @@ class SamplerConfig:
                              f' frames ({f} latent frames), got {k}')
         if self.max_text_tokens < 1:
             raise ValueError(f'max_text_tokens must be >= 1, got {self.max_text_tokens}')
+        check_speed_options(self)
 
     @property
     def num_latent_frames(self) -> int:
@@ -174,6 +202,7 @@ def make_scheduler(config: SamplerConfig) -> UniPCMultistepScheduler:
         prediction_type='flow_prediction',
         use_flow_sigmas=True,
         flow_shift=config.shift,
+        solver_order=config.solver_order,
     )
 
 
@@ -185,6 +214,7 @@ def _module(model: object) -> torch.nn.Module:
 
 @dataclass
 class _Pass:
+    name: str
     hidden: torch.Tensor
     levels: torch.Tensor
     text: torch.Tensor
@@ -199,11 +229,17 @@ class VideoPlanner:
         self.device = resolve_device(self.config.device)
         self.dtype = resolve_dtype(self.config.dtype, self.device)
         self.vae_dtype = resolve_dtype(self.config.vae_dtype, self.device)
+        if self.config.fp8 and (reason := fp8_unavailable_reason(self.device)) is not None:
+            raise ValueError(f'fp8 cannot be used: {reason}')
         tr = models.transformer
         cast_transformer(tr, self.dtype)
         _module(tr).to(self.device).eval()
         if self.config.attention_backend is not None:
             tr.set_attention_backend(self.config.attention_backend)
+        if self.config.fp8:
+            quantize_fp8(tr)
+        if self.config.compile_backend is not None:
+            compile_blocks(tr, self.config.compile_backend)
         _module(models.vae).to(self.device).eval()
         if models.vae.dtype != self.vae_dtype:
             _module(models.vae).to(dtype=self.vae_dtype)
@@ -273,27 +309,50 @@ class VideoPlanner:
     # --- sampling ------------------------------------------------------------------------------
 
     def _forward(self, passes: list[_Pass], image_emb: torch.Tensor | None,
-                 batched: bool) -> list[torch.Tensor]:
-        """Run the transformer on the guidance passes, batched into one call or one by one."""
+                 batched: bool, step: int = 0, num_steps: int = 1,
+                 timestep: float = 0.0) -> list[torch.Tensor]:
+        """Run the transformer on the guidance passes, batched into one call or one by one.
+
+        Each call runs in its pass's own cache context (step, num_steps, timestep describe the
+        denoising step for the cache hooks).
+        """
         tr = self.models.transformer
         hp, wp = self._patch_hw
 
-        def call(hidden: torch.Tensor, levels: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        def call(name: str, hidden: torch.Tensor, levels: torch.Tensor,
+                 text: torch.Tensor) -> torch.Tensor:
             b, _, _, h, w = hidden.shape
             zeros = hidden.new_zeros(b, self._condition_channels, *hidden.shape[2:])
             x = torch.cat([hidden, zeros], dim=1).to(self.dtype)
-            timestep = frame_levels_to_tokens(levels, (h // hp) * (w // wp))
+            tokens = frame_levels_to_tokens(levels, (h // hp) * (w // wp))
             img = None if image_emb is None else image_emb.expand(b, -1, -1)
-            out = tr(hidden_states=x, timestep=timestep, encoder_hidden_states=text,
-                     encoder_hidden_states_image=img, return_dict=False)[0]
+            with pass_context(tr, name, step, num_steps, timestep):
+                out = tr(hidden_states=x, timestep=tokens, encoder_hidden_states=text,
+                         encoder_hidden_states_image=img, return_dict=False)[0]
             return out.float()
 
         if batched and len(passes) > 1:
-            out = call(torch.cat([p.hidden for p in passes]),
+            out = call('batched', torch.cat([p.hidden for p in passes]),
                        torch.cat([p.levels for p in passes]),
                        torch.cat([p.text for p in passes]))
             return list(out.chunk(len(passes)))
-        return [call(p.hidden, p.levels, p.text) for p in passes]
+        return [call(p.name, p.hidden, p.levels, p.text) for p in passes]
+
+    def _guidance_passes(self, latents: torch.Tensor, levels: torch.Tensor, k: int,
+                         text_emb: torch.Tensor, empty_emb: torch.Tensor,
+                         generator: torch.Generator, config: SamplerConfig) -> list[_Pass]:
+        """Build the step's guidance passes (cond, no_text, no_history; weight 0 = skipped)."""
+        passes = [_Pass('cond', latents, levels, text_emb)]
+        if config.text_guidance_scale != 0.0:
+            passes.append(_Pass('no_text', latents, levels, empty_emb))
+        if config.history_guidance_scale != 0.0:
+            noisy = latents.clone()
+            noisy[:, :, :k] = torch.randn((1, latents.shape[1], k, *latents.shape[3:]),
+                                          generator=generator).to(self.device)
+            nh_levels = levels.clone()
+            nh_levels[:, :k] = float(config.num_train_timesteps - 1)
+            passes.append(_Pass('no_history', noisy, nh_levels, text_emb))
+        return passes
 
     @torch.no_grad()
     def sample_chunk(self, history: torch.Tensor, text_emb: torch.Tensor,
@@ -319,33 +378,26 @@ class VideoPlanner:
         scheduler.set_timesteps(config.num_inference_steps, device=self.device)
         timesteps = scheduler.timesteps
         history_level = float(timesteps[-1])
-        noised_history_level = float(config.num_train_timesteps - 1)
         w_text, w_hist = config.text_guidance_scale, config.history_guidance_scale
         steps = len(timesteps)
-        for i, t in enumerate(timesteps):
-            if should_cancel is not None and should_cancel():
-                raise PlanningCancelled(f'cancelled in chunk {chunk_index} before step {i + 1} '
-                                        f'of {steps}')
-            latents[:, :, :k] = history
-            levels = torch.full((1, shape[2]), float(t), device=self.device)
-            levels[:, :k] = history_level
-            passes = [_Pass(latents, levels, text_emb)]
-            if w_text != 0.0:
-                passes.append(_Pass(latents, levels, empty_emb))
-            if w_hist != 0.0:
-                noisy = latents.clone()
-                noisy[:, :, :k] = torch.randn((1, c, k, *shape[3:]),
-                                              generator=generator).to(self.device)
-                nh_levels = levels.clone()
-                nh_levels[:, :k] = noised_history_level
-                passes.append(_Pass(noisy, nh_levels, text_emb))
-            outs = self._forward(passes, image_emb, config.batched_guidance)
-            no_text = outs[1] if w_text != 0.0 else None
-            no_hist = outs[-1] if w_hist != 0.0 else None
-            flow = combine_guidance(outs[0], no_text, no_hist, w_text, w_hist)
-            latents = scheduler.step(flow, t, latents, return_dict=False)[0]
-            if progress is not None:
-                progress(chunk_index, i + 1, steps)
+        with transformer_cache(self.models.transformer, config, self.dtype):
+            for i, t in enumerate(timesteps):
+                if should_cancel is not None and should_cancel():
+                    raise PlanningCancelled(f'cancelled in chunk {chunk_index} before step '
+                                            f'{i + 1} of {steps}')
+                latents[:, :, :k] = history
+                levels = torch.full((1, shape[2]), float(t), device=self.device)
+                levels[:, :k] = history_level
+                passes = self._guidance_passes(latents, levels, k, text_emb, empty_emb,
+                                               generator, config)
+                outs = dict(zip([p.name for p in passes],
+                                self._forward(passes, image_emb, config.batched_guidance, i,
+                                              steps, float(t))))
+                flow = combine_guidance(outs['cond'], outs.get('no_text'),
+                                        outs.get('no_history'), w_text, w_hist)
+                latents = scheduler.step(flow, t, latents, return_dict=False)[0]
+                if progress is not None:
+                    progress(chunk_index, i + 1, steps)
         latents[:, :, :k] = history
         return latents
 

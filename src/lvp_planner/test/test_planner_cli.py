@@ -48,3 +48,28 @@ def test_read_rgb_image_drops_alpha_and_expands_grey(tmp_path, scene_image):
     assert grey.shape == (40, 60, 3) and (grey[:, :, 2] == scene_image[:, :, 0]).all()
     with pytest.raises(InputFileError, match='absent.png'):
         read_rgb_image(tmp_path / 'absent.png')
+
+
+def test_cli_speed_flags_override_the_preset_and_refuse_what_cannot_run(tmp_path, wan_dir,
+                                                                         scene_image, capsys):
+    from lvp_planner.cli import build_parser, sampler_config
+
+    base = ['--wan-dir', 'w', '--image', 'i.png', '--prompt', 'p', '--out', 'o.mp4']
+    config = sampler_config(build_parser().parse_args(
+        [*base, '--device', 'cpu', '--preset', 'fast', '--cache', 'taylorseer',
+         '--cache-interval', '2']))
+    assert (config.num_inference_steps, config.cache, config.cache_interval) == (20, 'taylorseer',
+                                                                                 2)
+    config = sampler_config(build_parser().parse_args([*base, '--cache-mag-ratios', '1, 0.9']))
+    assert config.cache_mag_ratios == (1.0, 0.9) and config.num_inference_steps == 40
+    image = tmp_path / 'scene.png'
+    iio.imwrite(image, scene_image)
+    out = tmp_path / 'plan.mp4'
+    args = ['--wan-dir', str(wan_dir), '--image', str(image), '--prompt', 'pick up the cup',
+            '--out', str(out), *TINY_ARGS]
+    assert main([*args, '--cache', 'faster']) == 1
+    assert 'mix the three guidance passes' in capsys.readouterr().err
+    assert main([*args, '--fp8']) == 1
+    assert 'FP8 needs a CUDA GPU' in capsys.readouterr().err and not out.exists()
+    assert main([*args, '--cache', 'first_block', '--solver-order', '1']) == 0
+    assert read_video(out).frames.shape == (9, 32, 48, 3)
