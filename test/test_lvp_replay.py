@@ -100,7 +100,10 @@ def ros2_control_args(archive: Path, out: Path, *extra: str) -> list[str]:
             '--controller-action', ARM_ACTION,
             '--controller-joint-names', ','.join(PANDA_JOINTS),
             '--gripper-action-namespace', GRIPPER, '--joint-states-topic', JOINT_STATES,
-            '--robot-wait-s', '10', '--out', str(out), '--quiet', *extra]
+            '--robot-wait-s', '10', '--out', str(out), '--quiet',
+            # the archives are planned for the Panda (sim); ros2_control defaults to the FR3, which
+            # would re-plan for its own limits instead of replaying the archived trajectory
+            '--arm-model', 'panda', *extra]
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ def test_demonstration_planner_serves_action_and_publishes_plan(shared_data, ros
             assert 'task sentence' in bad_result.result().result.error_message
     finally:
         log = stop_node(server)
-    assert 'demonstration plan: 16 frames' in log, log
+    assert 'demonstration plan (recorded_demonstration): 16 frames' in log, log
 
 
 def rclpy_node(context):
