@@ -430,3 +430,41 @@ def test_a_planner_killed_mid_goal_ends_the_goal_within_10_s(tmp_path, ros_domai
     finally:
         log = stop_node(server)
         print(f'plan_and_execute log:\n{log}\nplanner log:\n{stop_node(planner)}')
+
+
+def test_safety_parameters_reach_the_pipeline(tmp_path, ros_domain_id):
+    """The node's `safety.<embodiment>.*` parameters are the limits its pipeline checks: a joint
+    step bound no real path meets refuses the plan at ik; a non-finite limit refuses the goal."""
+    planner = start_node('lvp_planner.demonstration_node', {'num_frames': 17}, ros_domain_id)
+    server = start_node('lvp_bringup.plan_and_execute_node',
+                        {'archive_dir': tmp_path / 'archives', 'planner_wait_s': 60.0,
+                         'safety.franka_gripper.max_joint_step': 0.0001}, ros_domain_id)
+    bad = start_node('lvp_bringup.plan_and_execute_node',
+                     {'archive_dir': tmp_path / 'archives_bad', 'planner_wait_s': 60.0,
+                      'safety.franka_gripper.table_clearance': '.nan'}, ros_domain_id + 100)
+    try:
+        with RosContext(ros_domain_id) as context:
+            import rclpy
+
+            node = rclpy.create_node('safety_parameters_test', context=context)
+            client = Client(node)
+            result = client.result(client.send(PlanAndExecute.Goal(
+                task='pick up the green cube', seed=3, plan_only=True)), 300.0)
+            assert (result.error_code, result.failed_stage) == (Result.UNREACHABLE, 'ik'), (
+                result.error_code, result.failed_stage, result.error_message)
+            assert 'max_joint_step 0.0001 rad' in result.error_message, result.error_message
+            node.destroy_node()
+        with RosContext(ros_domain_id + 100) as context:
+            import rclpy
+
+            node = rclpy.create_node('safety_parameters_test', context=context)
+            client = Client(node)
+            result = client.result(client.send(PlanAndExecute.Goal(
+                task='pick up the green cube', seed=3, plan_only=True)), 60.0)
+            assert result.error_code == Result.INVALID_GOAL, result.error_message
+            assert 'safety.franka_gripper.table_clearance' in result.error_message
+            assert 'finite' in result.error_message
+            node.destroy_node()
+    finally:
+        print(f'plan_and_execute log:\n{stop_node(server)}\n{stop_node(bad)}')
+        stop_node(planner)

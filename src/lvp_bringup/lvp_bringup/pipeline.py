@@ -196,6 +196,10 @@ class PipelineConfig:
     """The Franka arm planned for ('panda' | 'fr3', lvp_exec.robots.ARM_MODELS), whose joint
     limits IK, timing and the safety filter use; '' = the one the executor drives (lvp_exec.
     backends.executor_arm_model: fr3 on ros2_control, panda in the sim)."""
+    safety_for: Callable[[Any, Any], Any] | None = None
+    """Safety limits (lvp_exec.safety.SafetyConfig) for (arm model, the executor's lvp_sim world
+    or None), e.g. from a node's `safety.<embodiment>.*` parameters; None = lvp_exec's defaults
+    in the executor's world."""
     grasp: bool | None = None
     """Whether the task grasps the object (G1: open before contact, pinch, hold); None decides
     from the task sentence (`task_grasps`)."""
@@ -1069,9 +1073,11 @@ def run_motion(result: PipelineResult, wrist: WristTrajectory, mapping: EeMappin
     executor: Any = None if config.plan_only else executor_for(config)
     request = MotionRequest(robot, ee_path, result.gripper_events, result.hand_commands,
                             config.should_stop)
+    safety = None if config.safety_for is None else config.safety_for(
+        robot, getattr(executor, 'world_config', None))
     motion_config = MotionConfig(ik=config.ik or IkConfig(),  # type: ignore[arg-type]
                                  timing=config.timing or TimingConfig(),  # type: ignore[arg-type]
-                                 plan_only=config.plan_only)
+                                 safety=safety, plan_only=config.plan_only)
     codes = {'ik': ErrorCode.UNREACHABLE, 'timing': ErrorCode.UNREACHABLE,
              'safety': ErrorCode.SAFETY_VIOLATION, 'executing': ErrorCode.EXECUTION_FAILED}
     motion = MotionResult(robot, ee_path)

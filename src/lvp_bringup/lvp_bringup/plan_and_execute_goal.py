@@ -34,6 +34,7 @@ from lvp_common.ros_conversions import (
 from lvp_common.tf_buffer import TransformLookupError
 from lvp_common.tf_listener import TfUnavailableError
 from lvp_exec.backends import ExecutionSetupError, check_backend_fits, resolve_arm_model
+from lvp_exec.safety import safety_config_from_parameters
 from rclpy.action.server import ServerGoalHandle
 from rclpy.task import Future
 
@@ -45,6 +46,7 @@ from lvp_bringup.pipeline import (
     PipelineResult,
     StageError,
     plan_record,
+    robot_for,
     run_pipeline,
 )
 from lvp_common import topics
@@ -127,6 +129,11 @@ class GoalRun:
             except ExecutionSetupError as exc:
                 raise session.invalid(f'parameter execution_backend: {exc} (plan_only goals '
                                       f'run without a backend)') from exc
+        try:  # the limits the safety filter will use, checked before anything is planned
+            safety_config_from_parameters(
+                node, robot_for(embodiment, PipelineConfig(arm_model=self.arm_model)))
+        except ValueError as exc:
+            raise session.invalid(f'safety parameters: {exc}') from exc
         try:  # before anything moves: a plan that cannot be archived never runs
             node.archive_dir()
         except OSError as exc:
@@ -320,6 +327,8 @@ class GoalRun:
         config = PipelineConfig(plan_only=bool(self.goal.plan_only), handedness=handedness,
                                 executor=executor, arm_model=self.arm_model,
                                 should_stop=lambda: bool(self.handle.is_cancel_requested),
+                                safety_for=lambda robot, world: safety_config_from_parameters(
+                                    node, robot, world),
                                 min_tcp_height=node.param('min_tcp_height'),
                                 require_grasp_candidate=node.param('require_grasp_candidate'))
         error: StageError | None = None

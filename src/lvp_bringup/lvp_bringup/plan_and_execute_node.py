@@ -31,6 +31,7 @@ from lvp_exec.backends import (
     declare_backend_parameters,
     make_executor,
 )
+from lvp_exec.safety import declare_safety_parameters
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -86,6 +87,7 @@ class PlanAndExecuteNode(Node):
         for name, (default, text) in PARAMETERS.items():
             self.declare_parameter(name, default, describe(text))
         declare_backend_parameters(self)
+        declare_safety_parameters(self)
         self._busy = threading.Lock()
         self._lock = threading.Lock()
         group = ReentrantCallbackGroup()

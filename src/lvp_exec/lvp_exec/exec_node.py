@@ -20,7 +20,6 @@ latched, on `topics.MOTION_EE_PATH` and `topics.MOTION_JOINT_TRAJECTORY`.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
@@ -247,9 +246,6 @@ class _MotionGoal:
         embodiment = goal.embodiment
         if embodiment not in EMBODIMENTS:
             raise invalid(f'unknown embodiment {embodiment!r}; expected one of {EMBODIMENTS}')
-        non_finite = _first_non_finite_waypoint(goal.ee_path)
-        if non_finite is not None:
-            raise invalid(f'ee_path: {non_finite}')
         try:
             ee_path = wrist_trajectory_from_msg(goal.ee_path)
         except (ArtifactError, ValueError) as exc:
@@ -293,7 +289,8 @@ class _MotionGoal:
             except ExecutionSetupError as exc:
                 raise GoalRefusedError(MotionErrorCode.EXECUTION_FAILED, str(exc)) from exc
         try:
-            safety = safety_config_from_parameters(node, robot)
+            safety = safety_config_from_parameters(
+                node, robot, getattr(executor, 'world_config', None))
         except ValueError as exc:
             raise GoalRefusedError(MotionErrorCode.EXECUTION_FAILED,
                                    f'the node\'s safety parameters are invalid: {exc}') from exc
@@ -341,22 +338,6 @@ class _MotionGoal:
         self.handle.publish_feedback(ExecuteMotion.Feedback(
             stage=stage, stage_progress=float(progress), overall_progress=float(min(overall,
                                                                                     1.0))))
-
-
-def _first_non_finite_waypoint(path: Any) -> str | None:
-    """Name the first waypoint of a WristTrajectory message with a non-finite time, position or
-    orientation, or return None."""
-    times = list(path.times)
-    for i, pose in enumerate(path.poses):
-        p, q = pose.position, pose.orientation
-        fields = {'time': times[i] if i < len(times) else 0.0, 'position.x': p.x,
-                  'position.y': p.y, 'position.z': p.z, 'orientation.x': q.x,
-                  'orientation.y': q.y, 'orientation.z': q.z, 'orientation.w': q.w}
-        bad = [name for name, value in fields.items() if not math.isfinite(value)]
-        if bad:
-            at = f' (t = {times[i]:.3f} s)' if i < len(times) and math.isfinite(times[i]) else ''
-            return f'waypoint {i}{at} has a non-finite {", ".join(bad)}'
-    return None
 
 
 def main(args: list[str] | None = None) -> None:

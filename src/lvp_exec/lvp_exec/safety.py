@@ -267,11 +267,12 @@ def declare_safety_parameters(node: Any) -> None:
                                    else float(value), describe(f'{embodiment}: {text}'))
 
 
-def safety_config_from_parameters(node: Any, robot: RobotModel) -> SafetyConfig:
-    """Return `robot`'s default SafetyConfig with the node's `safety.<embodiment>.*` values;
-    raise ValueError naming a parameter that is not finite (or not 3 numbers)."""
+def safety_config_from_parameters(node: Any, robot: RobotModel, world=None) -> SafetyConfig:
+    """Return `robot`'s default SafetyConfig in `world` (see default_safety_config) with the
+    node's `safety.<embodiment>.*` values; raise ValueError naming a parameter that is not
+    finite (or not 3 numbers)."""
     embodiment = embodiment_of(robot)
-    defaults = default_safety_config(robot)
+    defaults = default_safety_config(robot, world)
     values: dict[str, Any] = {}
     for name in SAFETY_PARAMETERS:
         parameter = _parameter_name(embodiment, name)
