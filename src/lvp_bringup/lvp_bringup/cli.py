@@ -58,6 +58,7 @@ from lvp_exec.backends import (
     check_backend_fits,
     close_executor,
     make_executor,
+    resolve_arm_model,
 )
 
 from lvp_bringup.pipeline import (
@@ -498,11 +499,12 @@ def _backend_for(embodiment: str) -> str:
 
 
 def replay_record(record, mapping: EeMapping, executor=None, plan_only: bool = False,
-                  progress=None, should_stop=None) -> PipelineResult:
+                  progress=None, should_stop=None, arm_model: str = '') -> PipelineResult:
     """Re-run IK -> timing -> safety -> execution on `executor` from a record's wrist path.
 
     The trajectory starts at the executor's current joint state (the sim: the robot's home,
-    where an archived plan started too). No model, no tracking.
+    where an archived plan started too). No model, no tracking. arm_model: the Franka arm
+    planned for ('' = the one the executor drives; the Panda without one).
     """
     result = PipelineResult(embodiment=record.embodiment or mapping.embodiment,
                             plan=record.plan, observation=record.observation,
@@ -510,7 +512,7 @@ def replay_record(record, mapping: EeMapping, executor=None, plan_only: bool = F
                             wrist_base_raw=record.wrist_base_raw,
                             gripper_events=record.gripper_events, grasp_plan=record.grasps,
                             hand_commands=record.hand_commands)
-    config = PipelineConfig(plan_only=plan_only, executor=executor)
+    config = PipelineConfig(plan_only=plan_only, executor=executor, arm_model=arm_model)
     if should_stop is not None:
         config.should_stop = should_stop
     run_motion(result, record.wrist_base, mapping, config, progress=progress)
@@ -622,7 +624,9 @@ def cmd_replay(args) -> int:
         print(f'lvp replay: executing on {where}')
     try:
         with _StopOnInterrupt() as stop:
-            result = replay_record(record, mapping, executor, args.plan_only, bars, stop)
+            # --plan-only has no executor: plan for the arm --backend / --arm-model name
+            result = replay_record(record, mapping, executor, args.plan_only, bars, stop,
+                                   arm_model=resolve_arm_model(args.arm_model, backend))
         outcome = (describe_execution(executor, result.trajectory, result.execution,
                                       result.timings.get('executing'))
                    if result.executed else None)

@@ -36,11 +36,14 @@ def plan_from_demonstration(config: DemonstrationConfig, request: PlanRequest,
                       start_s=config.start_s,
                       duration_s=config.duration_s if config.duration_s > 0.0 else None,
                       should_stop=should_stop)
+    metadata = {'demonstration_file': str(Path(config.video_path).resolve()),
+                'source_fps': f'{clip.source_fps:g}',
+                'source_size': f'{clip.source_size[0]}x{clip.source_size[1]}'}
+    if clip.decode_note:  # a few corrupt frames were tolerated: say so with the plan
+        metadata['decode_note'] = clip.decode_note
     return VideoPlan(frames=clip.frames, fps=clip.fps, prompts=request.prompts,
                      source=PlanSource.RECORDED_DEMONSTRATION, seed=request.seed,
-                     metadata={'demonstration_file': str(Path(config.video_path).resolve()),
-                               'source_fps': f'{clip.source_fps:g}',
-                               'source_size': f'{clip.source_size[0]}x{clip.source_size[1]}'})
+                     metadata=metadata)
 
 
 class DemonstrationError(ValueError):
