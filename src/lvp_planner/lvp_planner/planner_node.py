@@ -25,7 +25,8 @@ from lvp_interfaces.msg import VideoPlan as VideoPlanMsg
 from lvp_planner.checkpoint import CheckpointError
 from lvp_planner.cli import load_planner
 from lvp_planner.feedback_heartbeat import FeedbackHeartbeat
-from lvp_planner.sampler import PlanningCancelled, SamplerConfig, VideoPlanner
+from lvp_planner.sampler import PlanningCancelled, PlanningError, SamplerConfig, VideoPlanner
+from lvp_planner.serve import APP_NAME, RayPlannerBackend
 from lvp_planner.speed import CACHES, PRESETS, parse_mag_ratios, with_preset
 
 Result = GenerateVideoPlan.Result
@@ -41,6 +42,10 @@ class VideoPlannerNode(Node):
         super().__init__('video_planner')
         d = SamplerConfig()
         declare = self.declare_parameter
+        declare('backend', 'local', describe('local = load the model in this process; ray = '
+                                             'plan on the Ray Serve app ray_app'))
+        declare('ray_address', 'auto', describe('Ray cluster address (backend ray)'))
+        declare('ray_app', APP_NAME, describe('Ray Serve app of the planner (backend ray)'))
         declare('checkpoint', '', describe('LVP Lightning .ckpt or diffusers transformer folder; '
                                             'empty = the Wan folder\'s own transformer'))
         declare('trust_checkpoint_pickle', False,
@@ -80,7 +85,7 @@ class VideoPlannerNode(Node):
                 describe('torch.compile backend for the transformer blocks; empty = eager'))
         self._state = threading.Lock()
         self._busy = False
-        self._planner: VideoPlanner | None = None
+        self._planner: VideoPlanner | RayPlannerBackend | None = None
         self._load_error = ''
         self._load_model()
         self._plan_pub = self.create_publisher(VideoPlanMsg, topics.VIDEO_PLAN, LATCHED)
@@ -125,6 +130,21 @@ class VideoPlannerNode(Node):
 
     def _load_model(self) -> None:
         """Load the model once; on failure keep serving goals with MODEL_NOT_LOADED."""
+        backend = self._str('backend')
+        if backend == 'ray':
+            try:
+                self._planner = RayPlannerBackend(self._str('ray_app'), self._str('ray_address'),
+                                                  self._config())
+            except (PlanningError, ValueError) as exc:
+                self._load_error = f'model not loaded: {exc}'
+                self.get_logger().error(self._load_error)
+                return
+            self.get_logger().info(f'model loaded: planning on {self._planner.device}')
+            return
+        if backend != 'local':
+            self._load_error = f'parameter backend must be local or ray, got {backend!r}'
+            self.get_logger().error(self._load_error)
+            return
         wan_dir = self._str('wan_dir')
         checkpoint = self._str('checkpoint') or None
         if not wan_dir:

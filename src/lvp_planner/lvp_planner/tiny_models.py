@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from diffusers.models.autoencoders.autoencoder_kl_wan import AutoencoderKLWan
@@ -24,6 +25,9 @@ from transformers import (
 )
 
 from lvp_planner.models import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PlannerModels
+
+if TYPE_CHECKING:
+    from lvp_planner.sampler import SamplerConfig, VideoPlanner
 
 _WORDS = ('pick up put the a cup bowl red blue green on in into table hand move open close '
           'drawer lid block push pull place left right of and then').split()
@@ -91,6 +95,13 @@ def build_tiny_models(shape: TinyShape = TinyShape(), seed: int = 0) -> PlannerM
                                 image_size=shape.clip_image_size, patch_size=14)
     image_encoder = CLIPVisionModel(clip_cfg).eval()
     return PlannerModels(transformer, vae, text_encoder, tokenizer, image_encoder)
+
+
+def load_tiny_planner(config: SamplerConfig, seed: int = 0) -> VideoPlanner:
+    """Build a VideoPlanner on tiny models from `seed` (a loader for Serve replicas in tests)."""
+    from lvp_planner.sampler import VideoPlanner
+
+    return VideoPlanner(build_tiny_models(seed=seed), config)
 
 
 def save_wan_dir(models: PlannerModels, path: str | Path) -> Path:
