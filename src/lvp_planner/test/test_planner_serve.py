@@ -78,3 +78,43 @@ def test_a_replica_error_reaches_the_client_by_name(backend):
     with pytest.raises(PlanningError,
                        match='replica failed: .*num_inference_steps must be >= 1, got -1'):
         backend.plan(image(), PlanRequest(('pick up the cup',)), num_inference_steps=-1)
+
+
+@pytest.mark.ros
+def test_video_planner_node_plans_on_the_ray_backend(backend, ros_domain_id):
+    import rclpy
+    from lvp_common.ros_conversions import rgb8_to_image, video_plan_from_msg
+    from rclpy.action.client import ActionClient
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from ros_helpers import goal_result, send_goal, spin_until, start_node, stop_node
+
+    from lvp_common import topics
+    from lvp_interfaces.action import GenerateVideoPlan
+
+    address = ray.get_runtime_context().gcs_address
+    server = start_node('lvp_planner.planner_node',
+                        {'backend': 'ray', 'ray_address': address, 'ray_app': APP},
+                        ros_domain_id)
+    context = Context()
+    rclpy.init(context=context, domain_id=ros_domain_id)
+    try:
+        node = rclpy.create_node('planner_ray_client', context=context)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        client = ActionClient(node, GenerateVideoPlan, topics.GENERATE_VIDEO_PLAN_ACTION)
+        assert spin_until(executor, client.server_is_ready, 60.0), 'server never appeared'
+        feedback = []
+        goal = GenerateVideoPlan.Goal(image=rgb8_to_image(image()), prompts=['pick up the cup'],
+                                      seed=2)
+        result = goal_result(send_goal(client, executor, goal, feedback.append), executor, 60.0)
+        assert result.error_code == GenerateVideoPlan.Result.SUCCESS, result.error_message
+        plan = video_plan_from_msg(result.plan)
+        assert plan.frames.shape == (9, 32, 48, 3) and plan.seed == 2
+        assert plan.metadata['planner_replica']
+        assert (feedback[-1].feedback.step, feedback[-1].feedback.num_steps) == (4, 4)
+        node.destroy_node()
+    finally:
+        context.try_shutdown()
+        log = stop_node(server)
+    assert "planning on ray serve app 'lvp_planner_test'" in log
