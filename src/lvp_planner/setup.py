@@ -1,3 +1,5 @@
+from glob import glob
+
 from setuptools import find_packages, setup
 
 package_name = 'lvp_planner'
@@ -9,6 +11,8 @@ setup(
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
+        ('share/' + package_name + '/accelerate_configs',
+         glob('lvp_planner/accelerate_configs/*.yaml')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
@@ -21,6 +25,7 @@ setup(
         'console_scripts': [
             'demonstration_planner = lvp_planner.demonstration_node:main',
             'lvp_dataset = lvp_planner.dataset_cli:main',
+            'lvp_finetune = lvp_planner.finetune_cli:main',
             'lvp_plan = lvp_planner.cli:main',
             'video_planner = lvp_planner.planner_node:main',
         ],

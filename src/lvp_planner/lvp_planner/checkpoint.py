@@ -83,17 +83,35 @@ WAN_COMPONENTS = ('vae', 'text_encoder', 'tokenizer', 'image_encoder')
 """Subfolders of the Wan 2.1 I2V diffusers folder the planner loads besides the transformer."""
 
 
+LORA_ADAPTER_FILES = ('adapter_config.json', 'adapter_model.safetensors')
+LORA_META = 'lvp_lora.json'
+"""A LoRA folder written by lvp_finetune: peft's adapter files plus this file naming the base
+checkpoint it was trained on (null: the Wan folder's own transformer)."""
+
+
+def is_lora_folder(path: str | Path) -> bool:
+    """Tell whether path is a LoRA adapter folder (peft's adapter_config.json inside)."""
+    return (Path(path) / LORA_ADAPTER_FILES[0]).is_file()
+
+
 def check_checkpoint_path(path: str | Path) -> None:
     """Refuse, without loading it, a checkpoint that is neither a torch.save file nor a folder.
 
     torch.save writes a zip archive (readable with mmap); anything else (a truncated download,
-    a renamed file) gets a message saying so instead of a zip/mmap format error.
+    a renamed file) gets a message saying so instead of a zip/mmap format error. A folder is a
+    diffusers transformer folder or an lvp_finetune LoRA folder.
     """
     path = Path(path)
     if path.is_dir():
+        if is_lora_folder(path):
+            missing = [n for n in (*LORA_ADAPTER_FILES, LORA_META) if not (path / n).is_file()]
+            if missing:
+                raise CheckpointError(f'{path} is an incomplete LoRA folder: no {missing}')
+            return
         if not (path / 'config.json').is_file():
             raise CheckpointError(f'{path} is not a valid checkpoint: a folder, but not a '
-                                  'diffusers transformer folder (no config.json)')
+                                  'diffusers transformer folder (no config.json) nor a LoRA '
+                                  'folder (no adapter_config.json)')
         return
     if not path.is_file():
         raise CheckpointError(f'checkpoint file not found: {path}')
@@ -119,6 +137,12 @@ def check_model_files(wan_dir: str | Path, checkpoint: str | Path | None = None)
         _subfolder(root, name)
     if checkpoint is not None:
         check_checkpoint_path(checkpoint)
+        if is_lora_folder(checkpoint):
+            base = lora_base(checkpoint)
+            if base is None:
+                _subfolder(root, 'transformer')
+            else:
+                check_checkpoint_path(base)
 
 
 def lightning_to_original_wan(checkpoint: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -231,6 +255,48 @@ def load_transformer(path: str | Path, config: Mapping[str, Any] | None = None,
             else load_lightning_transformer(path, config, dtype, trust_pickle))
 
 
+def lora_base(lora_dir: str | Path) -> Path | None:
+    """The base checkpoint a LoRA folder was trained on (relative to the folder), or None."""
+    path = Path(lora_dir) / LORA_META
+    try:
+        base = json.loads(path.read_text()).get('base_checkpoint')
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f'{path}: cannot read the LoRA metadata: {exc}') from exc
+    return None if base is None else Path(lora_dir) / base
+
+
+def apply_lora(model: WanTransformer3DModel, lora_dir: str | Path) -> WanTransformer3DModel:
+    """Merge an lvp_finetune LoRA adapter into the transformer's weights (checked finite)."""
+    from peft import LoraConfig
+    from peft.utils import set_peft_model_state_dict
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    lora_dir = Path(lora_dir)
+    try:
+        config = json.loads((lora_dir / LORA_ADAPTER_FILES[0]).read_text())
+        weights = load_file(str(lora_dir / LORA_ADAPTER_FILES[1]))
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise CheckpointError(f'{lora_dir}: cannot read the LoRA adapter: {exc}') from exc
+    check_finite(weights, str(lora_dir))
+    fields = set(LoraConfig.__dataclass_fields__)
+    try:
+        model.add_adapter(LoraConfig(**{k: v for k, v in config.items() if k in fields}))
+    except ValueError as exc:
+        raise CheckpointError(f'{lora_dir}: the adapter does not fit the transformer: '
+                              f'{exc}') from exc
+    result = set_peft_model_state_dict(model, weights, adapter_name='default')
+    wanted = [k for k in result.missing_keys if 'lora_' in k]
+    if wanted or result.unexpected_keys:
+        raise CheckpointError(f'{lora_dir}: the adapter does not fit the transformer: '
+                              f'missing {_names(wanted)}; unexpected '
+                              f'{_names(list(result.unexpected_keys))}')
+    model.fuse_lora(lora_scale=1.0)
+    model.unload_lora()
+    check_finite(dict(model.state_dict()), f'{lora_dir} merged')
+    return model
+
+
 def _subfolder(wan_dir: Path, name: str) -> Path:
     path = wan_dir / name
     if not path.is_dir():
@@ -260,11 +326,15 @@ def load_planner_models(wan_dir: str | Path, checkpoint: str | Path | None = Non
 
     Without a checkpoint the folder's own transformer/ is used (plain Wan 2.1 I2V, not LVP).
     A Lightning checkpoint is shaped by transformer_config, else by the folder's
-    transformer/config.json, else by WAN21_I2V_14B_CONFIG.
+    transformer/config.json, else by WAN21_I2V_14B_CONFIG. A LoRA folder (lvp_finetune's) is
+    merged into the base it names (else the folder's own transformer/).
     The text encoder is loaded in dtype; the VAE and CLIP in float32. Local files only.
     """
     root = Path(wan_dir)
     check_model_files(root, checkpoint)
+    lora = None
+    if checkpoint is not None and is_lora_folder(checkpoint):
+        lora, checkpoint = checkpoint, lora_base(checkpoint)
     if checkpoint is None:
         transformer = load_diffusers_transformer(_subfolder(root, 'transformer'), dtype)
     else:
@@ -272,6 +342,8 @@ def load_planner_models(wan_dir: str | Path, checkpoint: str | Path | None = Non
         if transformer_config is None and config_file.is_file():
             transformer_config = json.loads(config_file.read_text())
         transformer = load_transformer(checkpoint, transformer_config, dtype, trust_pickle)
+    if lora is not None:
+        transformer = apply_lora(transformer, lora)
     paths = {name: _subfolder(root, name) for name in WAN_COMPONENTS}
     try:
         vae = AutoencoderKLWan.from_pretrained(paths['vae'], torch_dtype=torch.float32,

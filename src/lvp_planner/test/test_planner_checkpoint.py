@@ -236,3 +236,20 @@ def test_overlong_prompts_get_a_truncation_note(tiny_models):
     assert len(notes) == 1
     assert notes[0].startswith('prompt 2 is ') and 'reads the first 8' in notes[0]
     assert prompt_truncation_notes(tiny_models.tokenizer, ['pick up'], 8) == []
+
+
+def test_lora_folders_are_checked_before_loading(tmp_path, tiny_models):
+    wan = save_wan_dir(tiny_models, tmp_path / 'wan')
+    lora = tmp_path / 'lora'
+    lora.mkdir()
+    (lora / 'adapter_config.json').write_text('{}')
+    with pytest.raises(CheckpointError, match=r"incomplete LoRA folder: no "
+                       r"\['adapter_model.safetensors', 'lvp_lora.json'\]"):
+        load_planner_models(wan, lora)
+    (lora / 'adapter_model.safetensors').write_bytes(b'')
+    (lora / 'lvp_lora.json').write_text('{"base_checkpoint": "../missing.ckpt"}')
+    with pytest.raises(CheckpointError, match='checkpoint file not found: .*missing.ckpt'):
+        load_planner_models(wan, lora)
+    (lora / 'lvp_lora.json').write_text('{"base_checkpoint": null}')
+    with pytest.raises(CheckpointError, match='cannot read the LoRA adapter'):
+        load_planner_models(wan, lora)
