@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch.distributed as dist
 from lvp_common.artifacts import PlanRequest, VideoPlan
 from lvp_common.cli_exit import (  # before torch/diffusers: sets their log levels
     CliArgumentParser,
@@ -31,16 +32,20 @@ from lvp_common.video_io import write_video
 from lvp_planner.checkpoint import CheckpointError, check_model_files, load_planner_models
 from lvp_planner.conditioning import prompt_truncation_notes
 from lvp_planner.models import resolve_device, resolve_dtype
+from lvp_planner.parallel import MODES, ParallelVideoPlanner, join_torchrun
 from lvp_planner.sampler import PlanningError, SamplerConfig, VideoPlanner
 from lvp_planner.speed import CACHES, PRESETS, parse_mag_ratios, with_preset
 
 
 def load_planner(wan_dir: str | Path, checkpoint: str | Path | None,
-                 config: SamplerConfig, trust_pickle: bool = False) -> VideoPlanner:
-    """Load the models (once) and build a planner for `config`."""
+                 config: SamplerConfig, trust_pickle: bool = False,
+                 parallel: str | None = None) -> VideoPlanner:
+    """Load the models (once) and build a planner for `config` (parallel: a MODES name)."""
     device = resolve_device(config.device)
     models = load_planner_models(wan_dir, checkpoint, dtype=resolve_dtype(config.dtype, device),
                                  trust_pickle=trust_pickle)
+    if parallel is not None:
+        return ParallelVideoPlanner(models, config, mode=parallel)
     return VideoPlanner(models, config)
 
 
@@ -119,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help='torchao FP8 transformer blocks (CUDA, compute capability >= 8.9)')
     speed.add_argument('--compile-backend',
                        help='torch.compile the transformer blocks with this backend (inductor)')
+    p.add_argument('--parallel', choices=MODES,
+                   help='under torchrun, one process per GPU: guidance = a guidance pass per '
+                        'process, context = the token sequence split; process 0 writes --out')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     return p
 
@@ -132,14 +140,36 @@ def run(args: argparse.Namespace) -> int:
         image = read_rgb_image(args.image, '--image')
     except ValueError as exc:  # SamplerConfig, PlanRequest, InputFileError
         raise CliError(ExitCode.INVALID_GOAL, str(exc)) from exc
+    if args.parallel:
+        try:
+            config = join_torchrun(config)
+        except ValueError as exc:
+            raise CliError(ExitCode.INVALID_GOAL, str(exc)) from exc
+        try:
+            return _plan(args, config, request, image)
+        finally:
+            dist.destroy_process_group()
+    return _plan(args, config, request, image)
+
+
+def _plan(args: argparse.Namespace, config: SamplerConfig, request: PlanRequest,
+          image: np.ndarray) -> int:
+    """Load the model and write the plan (only process 0 writes under torchrun)."""
+    writer = not args.parallel or dist.get_rank() == 0
     try:
         check_model_files(args.wan_dir, args.checkpoint)
         planner = load_planner(args.wan_dir, args.checkpoint, config,
-                               trust_pickle=args.trust_checkpoint_pickle)
+                               trust_pickle=args.trust_checkpoint_pickle, parallel=args.parallel)
     except CheckpointError as exc:
         raise CliError(ExitCode.PLANNER_FAILED, str(exc)) from exc
     except ValueError as exc:  # a speed option the device cannot run (fp8 on a CPU)
         raise CliError(ExitCode.INVALID_GOAL, str(exc)) from exc
+    if not writer:
+        try:
+            planner.plan(image, request)
+        except PlanningError as exc:
+            raise CliError(ExitCode.PLANNER_FAILED, f'planning failed: {exc}') from exc
+        return 0
     for note in prompt_notes(planner, request.prompts):
         print(f'note: {note}')
     try:

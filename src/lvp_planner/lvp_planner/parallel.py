@@ -17,6 +17,8 @@ torch.distributed.init_process_group.
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -27,6 +29,20 @@ from lvp_planner.models import PlannerModels
 from lvp_planner.sampler import PlanningError, SamplerConfig, VideoPlanner, _Pass
 
 MODES = ('guidance', 'context')
+
+
+def join_torchrun(config: SamplerConfig) -> SamplerConfig:
+    """Join the process group torchrun describes; return config on this process's device."""
+    if 'RANK' not in os.environ or 'WORLD_SIZE' not in os.environ:
+        raise ValueError('parallel sampling runs one process per device under torchrun '
+                         '(RANK and WORLD_SIZE are not set)')
+    local_rank = int(os.environ.get('LOCAL_RANK', '0'))
+    if config.device in ('auto', 'cuda') and torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        dist.init_process_group('nccl')
+        return replace(config, device=f'cuda:{local_rank}')
+    dist.init_process_group('gloo')
+    return config
 
 
 class ParallelVideoPlanner(VideoPlanner):

@@ -73,3 +73,30 @@ def test_cli_speed_flags_override_the_preset_and_refuse_what_cannot_run(tmp_path
     assert 'FP8 needs a CUDA GPU' in capsys.readouterr().err and not out.exists()
     assert main([*args, '--cache', 'first_block', '--solver-order', '1']) == 0
     assert read_video(out).frames.shape == (9, 32, 48, 3)
+
+
+@pytest.mark.slow
+def test_cli_parallel_under_torchrun_writes_the_single_process_plan(tmp_path, wan_dir,
+                                                                   scene_image, capsys):
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    image = tmp_path / 'scene.png'
+    iio.imwrite(image, scene_image)
+    args = ['--wan-dir', str(wan_dir), '--image', str(image), '--prompt', 'pick up the cup',
+            *TINY_ARGS]
+    # without torchrun there is no process group to join
+    assert main([*args, '--out', str(tmp_path / 'x.mp4'), '--parallel', 'guidance']) == 1
+    assert 'torchrun' in capsys.readouterr().err
+    assert main([*args, '--out', str(tmp_path / 'single.mp4')]) == 0
+    run = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc-per-node', '2',
+                          '--standalone', '-m', 'lvp_planner.cli', *args,
+                          '--out', str(tmp_path / 'context.mp4'), '--parallel', 'context'],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.count('wrote') == 1  # process 0 alone writes
+    single = read_video(tmp_path / 'single.mp4').frames.astype(np.int16)
+    context = read_video(tmp_path / 'context.mp4').frames.astype(np.int16)
+    assert context.shape == single.shape and np.abs(context - single).mean() < 0.5
