@@ -56,6 +56,16 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return wan, root / 'data'
 
 
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """Let each test pick its own mixed precision: accelerate keeps one state per process."""
+    yield
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
 def _eval_loss(model: torch.nn.Module, data: LatentClipDataset) -> float:
     """Mean loss over fixed draws (same batches and noise before and after training)."""
     with torch.no_grad():
@@ -170,6 +180,20 @@ def test_lora_saves_and_merges_into_the_sampler(tiny_data, tmp_path: Path) -> No
     torch.testing.assert_close(merged, trained, atol=1e-5, rtol=1e-4)
     assert float((merged - original).abs().max()) > 1e-3  # the adapter changed the model
     assert not any('lora' in n for n in loaded.state_dict())
+
+
+def test_bf16_autocast_gradient_checkpointing_and_accumulation(tiny_data, tmp_path: Path
+                                                              ) -> None:
+    _, data_dir = tiny_data
+    data = LatentClipDataset(data_dir)
+    model = build_tiny_transformer(seed=0)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    config = TrainConfig(max_steps=3, lr=1e-3, warmup_steps=1, grad_accum=2,
+                         mixed_precision='bf16', gradient_checkpointing=True)
+    result = finetune(model, data, tmp_path / 'run', config, show_progress=False)
+    assert model.is_gradient_checkpointing
+    assert len(result.losses) == 3 and all(np.isfinite(result.losses))
+    assert any(not torch.equal(v, start[k]) for k, v in model.state_dict().items())
 
 
 def test_resume_continues_the_loss_curve(tiny_data, tmp_path: Path) -> None:
