@@ -61,8 +61,14 @@ from lvp_exec.backends import (
     resolve_arm_model,
 )
 
-from lvp_bringup.pipeline import (
+from lvp_bringup.embodiments import (
+    DEFAULT_EMBODIMENT,
     EMBODIMENTS,
+    embodiment_named,
+    embodiment_names,
+    is_embodiment,
+)
+from lvp_bringup.pipeline import (
     EeMapping,
     ErrorCode,
     PipelineConfig,
@@ -135,20 +141,20 @@ class _StageBars:
 def default_camera_to_base(embodiment: str) -> Pose:
     """The assumed camera pose: lvp_sim's scene camera of the embodiment's world layout, in the
     robot base frame (0.72 m from the workspace, 40 deg down)."""
-    from lvp_sim.world import build_world, world_config_for
+    from lvp_sim.world import build_world
 
-    return build_world(world_config_for(embodiment)).camera_to_robot_base()
+    return build_world(embodiment_named(embodiment).world_config()).camera_to_robot_base()
 
 
 def synthetic_inputs(args) -> PlanInputs:
     """Render the lvp_sim demonstration in the embodiment's world: the plan and its observation."""
     from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration
-    from lvp_sim.world import world_config_for
 
+    embodiment = embodiment_named(getattr(args, 'embodiment', DEFAULT_EMBODIMENT))
     try:
         config = DemonstrationConfig(
             task=args.demo_task, seed=args.seed, num_frames=args.num_frames,
-            world=world_config_for(getattr(args, 'embodiment', 'franka_gripper')))
+            world=embodiment.world_config())
     except ValueError as exc:  # an option out of range: bad input, not a planning failure
         raise CliError(ExitCode.INVALID_GOAL, f'--num-frames/--seed/--demo-task: {exc}') from exc
     demo = render_demonstration(config)
@@ -202,7 +208,7 @@ def observation_from_args(args) -> Observation:
                       CameraIntrinsics.from_fov(w, h, DEFAULT_HORIZONTAL_FOV_DEG))
         camera_to_base = (parse_pose(args.camera_to_base, '--camera-to-base')
                           if args.camera_to_base else
-                          default_camera_to_base(getattr(args, 'embodiment', 'franka_gripper')))
+                          default_camera_to_base(getattr(args, 'embodiment', DEFAULT_EMBODIMENT)))
         return Observation(rgb=rgb, depth=depth, intrinsics=intrinsics,
                            camera_to_base=camera_to_base)
     except ValueError as exc:  # InputFileError, ArtifactError, GeometryError
@@ -455,10 +461,10 @@ def read_replay(archive: str | Path):
         raise StageError('validation', ErrorCode.INVALID_GOAL,
                          f'{archive}: malformed ee_mapping metadata ({type(exc).__name__}: '
                          f'{exc})') from exc
-    if mapping.embodiment not in EMBODIMENTS:
+    if not is_embodiment(mapping.embodiment):
         raise StageError('validation', ErrorCode.INVALID_GOAL,
                          f'{archive}: ee_mapping names embodiment {mapping.embodiment!r}; '
-                         f'expected one of {", ".join(EMBODIMENTS)}')
+                         f'expected one of {", ".join(embodiment_names())}')
     return record, mapping
 
 

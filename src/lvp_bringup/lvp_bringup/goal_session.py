@@ -11,19 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from lvp_bringup.pipeline import EMBODIMENTS, ErrorCode, StageError
-
-BASE_FRAMES = {'franka_gripper': 'panda_link0', 'g1_inspire': 'pelvis'}
-"""The root of each robot's TF tree (URDF): the frame artifacts in the robot base are stamped."""
-
-STAGE_CODES = {
-    'validation': ErrorCode.INVALID_GOAL, 'planning': ErrorCode.PLANNER_FAILED,
-    'hand_tracking': ErrorCode.NO_HAND_FOUND, 'reconstruction': ErrorCode.RECONSTRUCTION_FAILED,
-    'retargeting': ErrorCode.RETARGET_FAILED, 'grasping': ErrorCode.GRASP_FAILED,
-    'ik': ErrorCode.UNREACHABLE, 'timing': ErrorCode.UNREACHABLE,
-    'safety': ErrorCode.SAFETY_VIOLATION, 'archive': ErrorCode.ARCHIVE_FAILED,
-}
-"""The error code of an unexpected exception, by the stage it escaped from."""
+from lvp_bringup.embodiments import UnknownEmbodimentError, embodiment_named
+from lvp_bringup.pipeline_types import ErrorCode, StageError
 
 FINAL_CODES = (ErrorCode.INVALID_GOAL, ErrorCode.CANCELED, ErrorCode.PLANNER_FAILED,
                ErrorCode.ARCHIVE_FAILED)
@@ -48,8 +37,10 @@ def goal_prompts(task: str, subtasks: Iterable[str]) -> tuple[str, ...]:
 def goal_embodiment(requested: str, default: str) -> str:
     """The goal's embodiment (the server's `embodiment` parameter when it names none)."""
     embodiment = requested or default
-    if embodiment not in EMBODIMENTS:
-        raise invalid(f'unknown embodiment {embodiment!r}; expected one of {EMBODIMENTS}')
+    try:
+        embodiment_named(embodiment)
+    except UnknownEmbodimentError as exc:
+        raise invalid(str(exc)) from exc
     return embodiment
 
 
@@ -64,7 +55,7 @@ def sample_count(num_samples: int, max_samples: int) -> int:
 
 def base_frame_for(embodiment: str, parameter: str) -> str:
     """The robot base frame: the `base_frame` parameter, else the robot's URDF root."""
-    return parameter or BASE_FRAMES[embodiment]
+    return parameter or embodiment_named(embodiment).base_frame
 
 
 def archive_name(goal_id: bytes, sample: int, now: float | None = None) -> str:
@@ -106,12 +97,11 @@ def render_sim_scene(embodiment: str, seed: int, base_frame: str) -> SimScene:
     from dataclasses import replace
 
     from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration
-    from lvp_sim.world import world_config_for
 
     # the shortest demonstration: only its observation (the scene before the hand enters) and
     # its world are used, and both depend on the seed and the layout alone
     demo = render_demonstration(DemonstrationConfig(seed=int(seed), num_frames=8,
-                                                    world=world_config_for(embodiment)))
+                                                    world=embodiment_named(embodiment).world_config()))
     return SimScene(replace(demo.observation, base_frame=base_frame), demo.world_config)
 
 

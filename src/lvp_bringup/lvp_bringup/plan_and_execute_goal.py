@@ -49,6 +49,7 @@ from lvp_bringup.pipeline import (
     robot_for,
     run_pipeline,
 )
+from lvp_bringup.pipeline_types import STAGE_CODES
 from lvp_common import topics
 from lvp_interfaces.action import GenerateVideoPlan, PlanAndExecute
 
@@ -103,7 +104,7 @@ class GoalRun:
         except Exception as exc:  # a bug must still end the goal with a code, not a bare abort
             self.node.get_logger().error(f'unexpected error during {self._stage}: '
                                          f'{traceback.format_exc()}')
-            self.result.error_code = int(session.STAGE_CODES.get(self._stage,
+            self.result.error_code = int(STAGE_CODES.get(self._stage,
                                                                  ErrorCode.EXECUTION_FAILED))
             self.result.error_message = f'internal error: {type(exc).__name__}: {exc}'
             self.result.failed_stage = self._stage

@@ -38,10 +38,15 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from lvp_bringup.goal_session import BASE_FRAMES
+from lvp_bringup.embodiments import (
+    DEFAULT_EMBODIMENT,
+    embodiment_named,
+    embodiment_names,
+    is_embodiment,
+)
 from lvp_bringup.joint_state_playback import JOINT_STATE_RATE, JointStatePlayback
 from lvp_bringup.live_topics import ArtifactPublishers, ObservationTopics
-from lvp_bringup.pipeline import EMBODIMENTS, ErrorCode, PipelineConfig, robot_for
+from lvp_bringup.pipeline import ErrorCode, PipelineConfig, robot_for
 from lvp_bringup.plan_and_execute_goal import GoalRun
 from lvp_common import topics
 from lvp_interfaces.action import GenerateVideoPlan, PlanAndExecute
@@ -50,8 +55,12 @@ RESULT_TIMEOUT_S = 10
 """How long a finished goal (its request with the image, and result) is kept for a late
 get_result; clients ask for the result as they send the goal. rclpy's default is 900 s."""
 
+BASE_FRAMES = {name: embodiment_named(name).base_frame for name in embodiment_names()}
+"""The root of each robot's TF tree (URDF): the frame artifacts in the robot base are stamped."""
+
 PARAMETERS: dict[str, tuple[Any, str]] = {  # and lvp_exec's backend parameters
-    'embodiment': ('franka_gripper', f'robot used when a goal names none: one of {EMBODIMENTS}'),
+    'embodiment': (DEFAULT_EMBODIMENT,
+                   f'robot used when a goal names none: one of {embodiment_names()}'),
     'camera_to_base': (Parameter.Type.DOUBLE_ARRAY, 'camera optical frame in the robot base: x, '
                        'y, z (m), qx, qy, qz, qw; published on /tf_static (base_frame -> the '
                        "image's frame_id); empty = looked up in TF at each goal"),
@@ -131,7 +140,7 @@ class PlanAndExecuteNode(Node):
 
     def _show_home(self, embodiment: str) -> None:
         """Show the robot at home in RViz before the first goal."""
-        if self.playback is None or embodiment not in EMBODIMENTS:
+        if self.playback is None or not is_embodiment(embodiment):
             return
         try:
             robot = robot_for(embodiment, PipelineConfig())

@@ -2,7 +2,7 @@
 top-down pinch it is turned into."""
 
 import numpy as np
-from lvp_bringup.pipeline import inspire_grasp, top_down_pinch
+from lvp_bringup.embodiments.g1_inspire import inspire_grasp, top_down_pinch
 from lvp_common.artifacts import HandCommands
 from lvp_exec.robots import INSPIRE_BASE_IN_MOUNT
 from lvp_grasp.top_face import TopFace
@@ -75,7 +75,7 @@ def test_top_down_pinch_is_level_across_the_face_with_the_palm_down():
 
 
 def test_task_sentence_decides_whether_the_hand_grasps():
-    from lvp_bringup.pipeline import task_grasps
+    from lvp_bringup.embodiments.ee_mapping import task_grasps
 
     assert task_grasps(('pick up the green cube',))
     assert task_grasps(('put the cup on the plate',))
@@ -86,7 +86,7 @@ def test_task_sentence_decides_whether_the_hand_grasps():
 
 
 def test_mount_is_raised_only_where_the_fingertips_would_go_too_deep():
-    from lvp_bringup.pipeline import fingertips_above
+    from lvp_bringup.embodiments.g1_inspire import fingertips_above
     from lvp_common.artifacts import WristTrajectory
     from lvp_exec.robots import load_g1_arm
     from lvp_exec.safety import default_safety_config, inspire_fingertips

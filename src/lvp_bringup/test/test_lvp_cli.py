@@ -121,7 +121,8 @@ def test_run_pipeline_raises_stage_error_with_code():
 
 
 def test_franka_tcp_points_down_and_yaw_follows_hand():
-    from lvp_bringup.pipeline import EeMapping, franka_tcp_path
+    from lvp_bringup.embodiments.ee_mapping import EeMapping
+    from lvp_bringup.embodiments.franka_gripper import franka_tcp_path
     from lvp_common.artifacts import WristTrajectory
     from scipy.spatial.transform import Rotation
 

@@ -1,0 +1,35 @@
+"""The `Embodiment` type: what the pipeline does differently for one robot + end effector."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lvp_common.artifacts import HandCommands, WristTrajectory
+
+    from lvp_bringup.embodiments.ee_mapping import EeMapping
+    from lvp_bringup.pipeline_types import PipelineConfig, PipelineResult, StageRunner
+
+
+@dataclass(frozen=True)
+class Embodiment:
+    """One robot arm with its end effector, as the pipeline and the nodes see it.
+
+    run_hand_stages(result, config, runner) runs `hand_stages` (of pipeline_types.HAND_STAGES,
+    in order) through `runner` and leaves `result.mapping` set (plus the gripper events or hand
+    commands it produced); ee_path(wrist, mapping, robot, hand_commands) turns a base-frame human
+    wrist path into EE targets for `robot`; load_robot(config) loads the lvp_exec RobotModel
+    planned for; world_config() is the lvp_sim world layout (where the robot stands, the objects
+    lie, the camera looks) the sim and the synthetic demonstrations use.
+    """
+
+    name: str
+    base_frame: str
+    """The root of the robot's TF tree (its URDF): base-frame artifacts are stamped with it."""
+    hand_stages: tuple[str, ...]
+    load_robot: Callable[[PipelineConfig], Any]
+    run_hand_stages: Callable[[PipelineResult, PipelineConfig, StageRunner], None]
+    ee_path: Callable[[WristTrajectory, EeMapping, Any, HandCommands | None], WristTrajectory]
+    world_config: Callable[[], Any]
