@@ -78,6 +78,8 @@ def test_cli_speed_flags_override_the_preset_and_refuse_what_cannot_run(tmp_path
 @pytest.mark.slow
 def test_cli_parallel_under_torchrun_writes_the_single_process_plan(tmp_path, wan_dir,
                                                                    scene_image, capsys):
+    import os
+    import signal
     import subprocess
     import sys
 
@@ -91,12 +93,19 @@ def test_cli_parallel_under_torchrun_writes_the_single_process_plan(tmp_path, wa
     assert main([*args, '--out', str(tmp_path / 'x.mp4'), '--parallel', 'guidance']) == 1
     assert 'torchrun' in capsys.readouterr().err
     assert main([*args, '--out', str(tmp_path / 'single.mp4')]) == 0
-    run = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc-per-node', '2',
-                          '--standalone', '-m', 'lvp_planner.cli', *args,
-                          '--out', str(tmp_path / 'context.mp4'), '--parallel', 'context'],
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.count('wrote') == 1  # process 0 alone writes
+    # a session of its own: on a timeout the workers go with torchrun
+    run = subprocess.Popen([sys.executable, '-m', 'torch.distributed.run', '--nproc-per-node',
+                            '2', '--standalone', '-m', 'lvp_planner.cli', *args,
+                            '--out', str(tmp_path / 'context.mp4'), '--parallel', 'context'],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    try:
+        stdout, stderr = run.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, signal.SIGKILL)
+        stdout, stderr = run.communicate()
+    assert run.returncode == 0, stderr[-2000:]
+    assert stdout.count('wrote') == 1  # process 0 alone writes
     single = read_video(tmp_path / 'single.mp4').frames.astype(np.int16)
     context = read_video(tmp_path / 'context.mp4').frames.astype(np.int16)
     assert context.shape == single.shape and np.abs(context - single).mean() < 0.5
