@@ -188,7 +188,7 @@ def write_rating_sheet(root: str | Path, shuffle_seed: int = 0) -> Path:
         by_prompt[e['prompt']].append(e)
     rng = random.Random(shuffle_seed)
     esc = html.escape
-    levels = ''.join(f'<li>{i} {esc(name)}</li>' for i, name in enumerate(LEVELS, 1))
+    levels = ''.join(f'<li>{esc(name)}</li>' for name in LEVELS)
     parts = [f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>Plan ratings</title>'
              f'<style>{_SHEET_CSS}</style></head><body>',
              '<h1>Rate each video plan</h1>',

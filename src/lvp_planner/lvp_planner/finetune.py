@@ -235,6 +235,9 @@ def finetune(transformer: torch.nn.Module, dataset: LatentClipDataset, output_di
         tr.enable_gradient_checkpointing()
     tr.train()
     params = [p for p in tr.parameters() if p.requires_grad]
+    for p in params:
+        # trained weights and their AdamW state stay float32 (frozen weights may be bf16)
+        p.data = p.data.float()
     if not params:
         raise FinetuneError(f'nothing to train: no module matches lora_targets '
                             f'{config.lora_targets}')

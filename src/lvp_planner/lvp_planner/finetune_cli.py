@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--max-grad-norm', type=float, default=d.max_grad_norm)
     p.add_argument('--mixed-precision', default=d.mixed_precision, choices=('no', 'bf16', 'fp16'))
     p.add_argument('--gradient-checkpointing', action='store_true')
+    p.add_argument('--weights-dtype', default='float32', choices=('float32', 'bfloat16'),
+                   help='dtype of the frozen weights (LoRA); trained weights are float32. '
+                        'bfloat16 needs --mixed-precision bf16')
     p.add_argument('--lora-rank', type=int, default=0, help='0 (default): train all weights')
     p.add_argument('--lora-alpha', type=int, default=None, help='default: the rank')
     p.add_argument('--save-every', type=int, default=500, help='checkpoint interval (steps)')
@@ -92,12 +95,19 @@ def run(args: argparse.Namespace) -> int:
         dataset = LatentClipDataset(args.dataset)
     except (FinetuneError, DatasetError) as exc:
         raise CliError(ExitCode.INVALID_GOAL, str(exc)) from exc
+    if args.weights_dtype == 'bfloat16' and args.mixed_precision != 'bf16':
+        raise CliError(ExitCode.INVALID_GOAL, '--weights-dtype bfloat16 needs --mixed-precision '
+                       f'bf16 (got {args.mixed_precision}): float32 activations cannot pass '
+                       f'bfloat16 layers')
+    import torch
+
+    dtype = torch.bfloat16 if args.weights_dtype == 'bfloat16' else torch.float32
     try:
         check_model_files(args.wan_dir, args.checkpoint)
         if args.checkpoint is None:
-            transformer = load_diffusers_transformer(Path(args.wan_dir) / 'transformer')
+            transformer = load_diffusers_transformer(Path(args.wan_dir) / 'transformer', dtype)
         else:
-            transformer = load_transformer(args.checkpoint,
+            transformer = load_transformer(args.checkpoint, dtype=dtype,
                                            trust_pickle=args.trust_checkpoint_pickle)
     except CheckpointError as exc:
         raise CliError(ExitCode.PLANNER_FAILED, str(exc)) from exc

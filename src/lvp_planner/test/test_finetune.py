@@ -256,3 +256,24 @@ def test_accelerate_configs_parse() -> None:
 def test_shift_sigma_endpoints() -> None:
     u = torch.tensor([0.0, 0.5, 1.0])
     torch.testing.assert_close(shift_sigma(u, 3.0), torch.tensor([0.0, 0.75, 1.0]))
+
+
+def test_cli_lora_on_bf16_weights(tiny_data, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture) -> None:
+    from lvp_planner.finetune_cli import main as finetune_main
+
+    wan, data_dir = tiny_data
+    common = ['--dataset', str(data_dir), '--wan-dir', str(wan), '--max-steps', '2',
+              '--lora-rank', '4', '--weights-dtype', 'bfloat16', '--warmup-steps', '1']
+    assert finetune_main([*common, '--out', str(tmp_path / 'r')]) == 1
+    assert '--weights-dtype bfloat16 needs --mixed-precision bf16' in capsys.readouterr().err
+    assert finetune_main([*common, '--mixed-precision', 'bf16', '--out',
+                          str(tmp_path / 'r')]) == 0
+    out = capsys.readouterr().out
+    assert 'steps 1..2 on 4 clips' in out and 'lora' in out
+    adapter = load_planner_models(wan, tmp_path / 'r' / 'lora').transformer
+    assert all(p.dtype == torch.float32 and bool(torch.isfinite(p).all())
+               for p in adapter.parameters())
+    bad = ['--dataset', str(tmp_path), '--wan-dir', str(wan), '--out', str(tmp_path / 's')]
+    assert finetune_main(bad) == 1
+    assert 'not a dataset folder (no index.json)' in capsys.readouterr().err
