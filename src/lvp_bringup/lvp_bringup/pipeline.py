@@ -237,7 +237,7 @@ def plan_record(result: PipelineResult, prompts: tuple[str, ...], plan: VideoPla
 
     The metadata gets the EE mapping (so `lvp replay` is exact) and whether the run was plan only.
     """
-    from lvp_common.plan_archive import PlanRecord
+    from lvp_common.plan_record import PlanRecord
 
     rec: Any = result.reconstruction
     mapping = result.mapping

@@ -372,11 +372,8 @@ class GoalRun:
                  prompts: tuple[str, ...], seed: int,
                  error: StageError | None) -> StageError | None:
         """Publish and archive the plan (failed ones too); return an ARCHIVE_FAILED error."""
-        from lvp_common.plan_archive import (
-            prune_archives,
-            record_messages,
-            write_archive_messages,
-        )
+        from lvp_common.plan_archive import record_messages, write_archive_messages
+        from lvp_common.plan_record import prune_archives
 
         node = self.node
         if error is None:

@@ -165,7 +165,7 @@ class PlanAndExecuteNode(Node):
 
     def archive_dir(self) -> Path:
         """The archive folder, created and checked writable (PlanArchiveError if not)."""
-        from lvp_common.plan_archive import check_archive_dir
+        from lvp_common.plan_record import check_archive_dir
 
         return check_archive_dir(self.param('archive_dir'))
 

@@ -13,14 +13,15 @@ frames, and `read_plan_archive` rebuilds the frames from the JPEGs. Replay needs
 wrist path, not the frames: that keeps a 49-frame 832x480 archive near 3 MB instead of ~60 MB.
 An archive is written to `<name>.partial` and renamed when complete: a killed writer never
 leaves a half archive under the final name.
+
+This is lvp_common's ROS part (rclpy serializes the messages); the record itself, the archive
+folder check and the retention are ROS-free, in `lvp_common.plan_record`.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,48 +31,15 @@ from std_msgs.msg import String
 from lvp_common import ros_conversions as rc
 from lvp_common import topics
 from lvp_common.artifacts import (
-    GraspPlan,
-    GripperEvent,
-    HandCommands,
-    HandTrack,
-    JointTrajectory,
     Observation,
-    PointCloud,
     VideoPlan,
     WristTrajectory,
 )
+from lvp_common.plan_record import PARTIAL_SUFFIX, PlanArchiveError, PlanRecord
 from lvp_interfaces.msg import VideoPlan as VideoPlanMsg
 
 PLAN_FRAME_JPEG_QUALITY = 90
 """JPEG quality of the archived (and published) plan frames."""
-PARTIAL_SUFFIX = '.partial'
-"""An archive being written; renamed to its final name once complete."""
-
-
-class PlanArchiveError(OSError):
-    """A plan archive cannot be written or read."""
-
-
-@dataclass
-class PlanRecord:
-    """Everything one plan produced; stages that did not run stay None."""
-
-    prompts: tuple[str, ...] = ()
-    embodiment: str = ''
-    observation: Observation | None = None
-    plan: VideoPlan | None = None
-    hand_track: HandTrack | None = None
-    wrist_camera: WristTrajectory | None = None
-    wrist_base_raw: WristTrajectory | None = None
-    wrist_base: WristTrajectory | None = None
-    scene_cloud: PointCloud | None = None
-    grasps: GraspPlan | None = None
-    hand_commands: HandCommands | None = None
-    gripper_events: tuple[GripperEvent, ...] = ()
-    joint_trajectory: JointTrajectory | None = None
-    metadata: dict[str, object] = field(default_factory=dict)
-
-
 def _lvp_interfaces_types() -> dict:
     """Parse lvp_interfaces' installed .msg files into rosbags type definitions."""
     from ament_index_python.packages import get_package_share_directory
@@ -277,39 +245,6 @@ def write_archive_messages(path: str | Path,
     return path
 
 
-def check_archive_dir(folder: str | Path) -> Path:
-    """Create `folder` if needed and prove a file can be written there; PlanArchiveError if not.
-
-    Called before anything moves, so a robot never runs a plan that cannot be archived.
-    """
-    folder = Path(folder).expanduser()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix='.write-check-'):
-            pass
-    except OSError as exc:
-        raise PlanArchiveError(f'archive folder {folder} is not writable: {exc}') from exc
-    return folder
-
-
-def prune_archives(folder: str | Path, keep: int) -> list[Path]:
-    """Delete all but the `keep` newest plan archives in `folder` (0 keeps all); return them.
-
-    Only complete archives (a folder with metadata.yaml and an .mcap file) are counted and
-    deleted; `.partial` folders and anything else stay.
-    """
-    if keep <= 0:
-        return []
-    archives = [p for p in Path(folder).expanduser().iterdir()
-                if p.is_dir() and not p.name.endswith(PARTIAL_SUFFIX)
-                and (p / 'metadata.yaml').is_file() and any(p.glob('*.mcap'))]
-    archives.sort(key=lambda p: ((p / 'metadata.yaml').stat().st_mtime, p.name))
-    removed = archives[:-keep]
-    for old in removed:
-        shutil.rmtree(old, ignore_errors=True)
-    return removed
-
-
 def verify_archive(path: str | Path) -> None:
     """Check every MCAP file of an archive (chunk and data CRCs); PlanArchiveError names a
     corrupt or truncated file."""
@@ -373,7 +308,6 @@ def read_archive_messages(path: str | Path) -> list[tuple[str, int, object]]:
 
 def read_plan_archive(path: str | Path) -> PlanRecord:
     """Read an archive written by write_plan_archive back into a PlanRecord."""
-    from lvp_common.artifacts import Observation
     from lvp_common.geometry import Pose
 
     by_topic: dict[str, object] = {}

@@ -18,14 +18,12 @@ from lvp_common.artifacts import (
     WristTrajectory,
 )
 from lvp_common.geometry import Pose
-from lvp_common.plan_archive import (
+from lvp_common.plan_archive import read_plan_archive, typestore, write_plan_archive
+from lvp_common.plan_record import (
     PlanArchiveError,
     PlanRecord,
     check_archive_dir,
     prune_archives,
-    read_plan_archive,
-    typestore,
-    write_plan_archive,
 )
 
 from lvp_common import topics
