@@ -8,21 +8,7 @@ robot's embodiment by default): the Franka base on the table top, or a G1 pelvis
 the table. Trajectories, EE errors and IK are in the robot base frame; object poses (`SceneState`)
 in the table frame, as lvp_sim's task predicates expect.
 
-Robot. The same URDF as the kinematic model, loaded by MuJoCo after rewriting `package://` mesh
-paths to files. MuJoCo cannot read .dae meshes, so every `<visual>` block is dropped and the
-URDF's collision geometry is what is simulated and rendered. The robot's root link is welded at
-the mount. Robot geoms collide with the world (table, objects, button) but not with each other.
-
-End effectors. Franka hand: both finger joints (`panda_finger_joint1/2`, 0-0.04 m each, coupled
-by the URDF's mimic as a MuJoCo equality) carry position actuators limited to
-`SimConfig.gripper_force` (70 N, the Franka hand's continuous grasp force); `GripperEvent`s set
-the width target at their times (width 0 = close until contact) and the target moves at
-`gripper_speed`. G1: the URDF's rubber hand is replaced by the project's Inspire RH56 hand
-(lvp_retarget.inspire_hand) attached at the `<side>_hand_mount` frame; its 6 actuated joints
-carry position actuators limited to `hand_torque`, driven by `HandCommands.normalized`
-(1 = open) interpolated in time; the 6 mimic joints follow by MuJoCo equality constraints (the
-URDF's couplings). The Inspire hand is mounted so that the pipeline's `G1_HAND_IN_MOUNT` holds:
-its fingers point along the mount's x, its palm faces the mount's -y, its thumb side is -z.
+The robot model (URDF, end effector, actuators) is built by `lvp_exec.mujoco_model`.
 
 Arm control is computed-torque position control at each physics step: the 7 arm joints follow
 the trajectory (positions, velocities, accelerations interpolated between samples), the joints
@@ -31,12 +17,12 @@ tau = M(q) (qdd_ref + kp e + kd de) + c(q, qd), applied to the robot's arm/locke
 
 Offscreen rendering needs an OpenGL backend without a display: `MUJOCO_GL=egl` (set here if
 unset) or `osmesa`.
+
 """
 
 from __future__ import annotations
 
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,21 +31,12 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 
 import mujoco  # noqa: E402  (MUJOCO_GL is read at import)
 import numpy as np  # noqa: E402
-import pinocchio as pin  # noqa: E402  # pyright: ignore[reportMissingImports]
 from lvp_common.artifacts import (  # noqa: E402
-    GripperAction,
     GripperEvent,
     HandCommands,
     JointTrajectory,
-    WristTrajectory,
 )
-from lvp_common.geometry import Pose, continuous_quaternions  # noqa: E402
-from lvp_retarget.inspire_hand import (  # noqa: E402
-    INSPIRE_ACTUATORS,
-    INSPIRE_NATIVE_MAX,
-    inspire_joints,
-    inspire_urdf_xml,
-)
+from lvp_retarget.inspire_hand import INSPIRE_ACTUATORS  # noqa: E402
 from lvp_sim.tasks import SceneState, read_scene_state  # noqa: E402
 from lvp_sim.world import (  # noqa: E402
     ROBOT_PREFIX,
@@ -69,22 +46,16 @@ from lvp_sim.world import (  # noqa: E402
     build_world,
     world_config_for,
 )
-from scipy.spatial.transform import Rotation, Slerp  # noqa: E402
 
-from lvp_exec.execution import ExecutionError, ExecutionRequest, ExecutionStoppedError  # noqa: E402
-from lvp_exec.ik import DampedLeastSquaresIk  # noqa: E402
-from lvp_exec.robots import INSPIRE_BASE_IN_MOUNT, RobotModel, robot_data_share_dir  # noqa: E402
-from lvp_exec.timing import TimingConfig, parameterize  # noqa: E402
-
-FRANKA_FINGER_JOINTS = ('panda_finger_joint1', 'panda_finger_joint2')
-FRANKA_FINGER_RANGE = (0.0, 0.04)
-"""Travel of each Franka finger (m): 0-0.08 m opening width."""
-INSPIRE_PREFIX = 'inspire_'
-"""Name prefix of the Inspire hand's bodies/joints inside the G1 (before the world's `robot/`)."""
-_ROBOT_CONTYPE, _ROBOT_CONAFFINITY = 2, 1
-"""Robot geoms: contype 2 / conaffinity 1; the world's geoms are 1 / 1, so robot-world pairs
-collide and robot-robot pairs do not."""
-
+from lvp_exec.execution import ExecutionRequest, ExecutionStoppedError  # noqa: E402
+from lvp_exec.mujoco_model import (  # noqa: E402
+    FRANKA_FINGER_RANGE,
+    SimConfig,
+    SimulationError,
+    embodiment_for_robot,
+    robot_spec,
+)
+from lvp_exec.robots import RobotModel  # noqa: E402
 
 PATH_TOLERANCE_RAD = {'franka_gripper': 0.4, 'g1_inspire': 0.9}
 """The sim's default largest tracking error (rad, any arm joint) per embodiment before it
@@ -94,77 +65,8 @@ on the Franka and 0.69 rad on the G1 in successful episodes (end-to-end benchmar
 0-11, push and press seeds 0-3). Issue 23's jumping path left the Franka 1.1-1.3 rad off."""
 
 
-class SimulationError(ExecutionError):
-    """The simulated robot cannot be built or diverged from its trajectory."""
-
-
 class TrackingError(SimulationError):
     """A joint left the planned trajectory by more than the path tolerance: aborted."""
-
-
-def embodiment_for_robot(robot: RobotModel) -> str:
-    """Return the embodiment of a robot model: 'franka_gripper' (panda) or 'g1_inspire'."""
-    if robot.name == 'panda':
-        return 'franka_gripper'
-    if robot.name.startswith('g1_'):
-        return 'g1_inspire'
-    raise SimulationError(f'no simulated embodiment for robot {robot.name!r}; '
-                          "expected 'panda' or 'g1_<side>_arm'")
-
-
-@dataclass(frozen=True)
-class SimConfig:
-    """Simulation parameters (SI units)."""
-
-    timestep: float = 0.002
-    """Physics step (s)."""
-    kp: float = 900.0
-    """Position gain (1/s^2) of the computed-torque controller."""
-    kd: float = 60.0
-    """Velocity gain (1/s), critically damped for kp."""
-    settle_time: float = 0.5
-    """Simulated time (s) after the trajectory ends, holding the last sample."""
-    stop_hold_time: float = 0.3
-    """Simulated time (s) the arm holds its position after a stop request, before raising."""
-    render_fps: float = 0.0
-    """Video frame rate (Hz) of the scene-camera frames; 0 renders nothing."""
-    render_scale: float = 0.5
-    """Scene-camera frame size as a fraction of the world camera's image (832x480 -> 416x240);
-    the aspect ratio, so the view, is the camera's."""
-    overview: bool = False
-    """Also render an overview (free camera, `camera_*` below) at render_fps."""
-    overview_width: int = 320
-    overview_height: int = 240
-    camera_distance: float = 1.9
-    camera_azimuth: float = 135.0
-    camera_elevation: float = -25.0
-    camera_lookat: tuple[float, float, float] = (0.2, 0.0, 0.15)
-    """Overview camera target in the table frame (m)."""
-    gripper_force: float = 70.0
-    """Force limit (N) of each Franka finger's actuator (the hand's continuous grasp force)."""
-    gripper_kp: float = 4000.0
-    """Franka finger position gain (N/m): saturates at the force limit ~1.8 cm from target."""
-    gripper_speed: float = 0.1
-    """Largest rate (m/s) of the commanded Franka opening width."""
-    hand_torque: float = 0.6
-    """Torque limit (N m) of each Inspire actuated joint (~8 N at a fingertip 7 cm out)."""
-    hand_kp: float = 4.0
-    """Inspire actuated-joint position gain (N m/rad)."""
-    object_friction: float = 1.0
-    """Sliding friction of the cube/cup and of the fingers' contact surfaces."""
-
-    def __post_init__(self) -> None:
-        if not 1e-4 <= self.timestep <= 0.01:
-            raise SimulationError(f'SimConfig.timestep must lie in [1e-4, 0.01] s, '
-                                  f'got {self.timestep}')
-        if self.render_fps < 0.0 or not 0.05 <= self.render_scale <= 1.0:
-            raise SimulationError(f'SimConfig: render_fps {self.render_fps} must be >= 0 and '
-                                  f'render_scale {self.render_scale} in [0.05, 1]')
-        for name in ('gripper_force', 'gripper_kp', 'gripper_speed', 'hand_torque', 'hand_kp',
-                     'object_friction'):
-            if getattr(self, name) <= 0.0:
-                raise SimulationError(f'SimConfig.{name} must be positive, '
-                                      f'got {getattr(self, name)}')
 
 
 @dataclass(frozen=True)
@@ -204,141 +106,6 @@ class ExecutionResult:
     @property
     def max_ee_error(self) -> float:
         return float(np.max(self.ee_errors))
-
-
-def mujoco_urdf(robot: RobotModel) -> str:
-    """Return the robot's URDF rewritten for MuJoCo: absolute mesh paths, no .dae visuals."""
-    share = robot_data_share_dir()
-    xml = robot.urdf_path.read_text()
-    xml = xml.replace('package://', str(share) + os.sep)
-    xml = re.sub(r'<visual>.*?</visual>', '', xml, flags=re.S)
-    compiler = ('<mujoco><compiler strippath="false" discardvisual="false" '
-                'fusestatic="false" balanceinertia="true"/></mujoco>')
-    return xml.replace('</robot>', compiler + '</robot>')
-
-
-def _urdf_spec(xml: str, what: str) -> mujoco.MjSpec:
-    try:
-        spec = mujoco.MjSpec.from_string(xml)
-    except ValueError as exc:
-        raise SimulationError(f'{what}: MuJoCo cannot load the URDF: {exc}') from exc
-    for joint in list(spec.joints):
-        if joint.type == mujoco.mjtJoint.mjJNT_FREE:
-            spec.delete(joint)
-    return spec
-
-
-def _position_actuator(spec: mujoco.MjSpec, joint: str, kp: float, limit: float,
-                       ctrlrange: tuple[float, float]) -> None:
-    spec.add_actuator(name=f'{joint}_position', target=joint,
-                      trntype=mujoco.mjtTrn.mjTRN_JOINT,
-                      gainprm=[kp] + [0.0] * 9, biasprm=[0.0, -kp, 0.0] + [0.0] * 7,
-                      biastype=mujoco.mjtBias.mjBIAS_AFFINE, gaintype=mujoco.mjtGain.mjGAIN_FIXED,
-                      forcelimited=True, forcerange=[-limit, limit],
-                      ctrllimited=True, ctrlrange=list(ctrlrange))
-
-
-def _set_damping(joint, value: float) -> None:
-    """Set a joint's linear damping (N s/m or N m s/rad) in MuJoCo 3 (a float) and 4 (a
-    3-vector whose first entry is the linear term)."""
-    try:
-        joint.damping = value
-    except TypeError:
-        joint.damping = [value, 0.0, 0.0]
-
-
-def _set_collision(spec: mujoco.MjSpec, rgba, friction: float) -> None:
-    """Robot geoms: collide with the world only, torsional friction, the objects' stiff
-    contact (lvp_sim.world.GRASP_CONTACT)."""
-    for geom in spec.geoms:
-        geom.contype, geom.conaffinity = _ROBOT_CONTYPE, _ROBOT_CONAFFINITY
-        geom.rgba = rgba
-        geom.condim = 4
-        geom.friction = [friction, 0.005, 0.0001]
-        geom.solref = [0.005, 1.0]
-        geom.solimp = [0.95, 0.99, 0.001, 0.5, 2.0]
-
-
-def _franka_spec(robot: RobotModel, config: SimConfig) -> tuple[mujoco.MjSpec, tuple[str, ...]]:
-    spec = _urdf_spec(mujoco_urdf(robot), robot.name)
-    _set_collision(spec, [0.88, 0.88, 0.9, 1.0], config.object_friction)
-    for name in FRANKA_FINGER_JOINTS:
-        joint = spec.joint(name)
-        if joint is None:
-            raise SimulationError(f'{robot.name}: no finger joint {name!r} in the URDF')
-        # The 15 g fingers alone would ring at kp = 4000 N/m with a 2 ms step: the armature
-        # (reflected motor inertia) and damping make the actuator slow and stable, as the
-        # Franka hand is (<= 0.1 m/s).
-        joint.armature = 0.05
-        _set_damping(joint, 30.0)
-        _position_actuator(spec, name, config.gripper_kp, config.gripper_force,
-                           FRANKA_FINGER_RANGE)
-    for body in ('panda_leftfinger', 'panda_rightfinger'):
-        for geom in spec.body(body).geoms:
-            geom.rgba = [0.25, 0.25, 0.27, 1.0]
-    return spec, FRANKA_FINGER_JOINTS
-
-
-def _mount_in_wrist(robot: RobotModel, wrist_link: str) -> pin.SE3:
-    """Return the EE (hand mount) frame's placement in `wrist_link` (pinocchio model)."""
-    model = robot.model
-    data = model.createData()
-    pin.framesForwardKinematics(model, data, pin.neutral(model))
-    wrist = data.oMf[model.getFrameId(wrist_link)]
-    return wrist.actInv(data.oMf[robot.ee_frame_id])
-
-
-def _g1_spec(robot: RobotModel, config: SimConfig) -> tuple[mujoco.MjSpec, tuple[str, ...]]:
-    side = 'left' if robot.name.startswith('g1_left') else 'right'
-    spec = _urdf_spec(mujoco_urdf(robot), robot.name)
-    _set_collision(spec, [0.72, 0.74, 0.78, 1.0], config.object_friction)
-    rubber = spec.body(f'{side}_rubber_hand')
-    if rubber is not None:  # the Inspire hand replaces the rubber hand
-        for geom in list(rubber.geoms):
-            spec.delete(geom)
-    wrist_link = f'{side}_wrist_yaw_link'
-    mount = _mount_in_wrist(robot, wrist_link)
-    site = spec.body(wrist_link).add_site(
-        name=f'{side}_inspire_mount', pos=mount.translation,
-        quat=_wxyz(mount.rotation @ INSPIRE_BASE_IN_MOUNT))
-    # The generated URDF's visual boxes duplicate its collision boxes: keep one set.
-    hand_xml = inspire_urdf_xml(side).replace(
-        '</robot>', '<mujoco><compiler fusestatic="false" discardvisual="true"/></mujoco>'
-                    '</robot>')
-    hand = _urdf_spec(hand_xml, f'Inspire {side} hand')
-    _set_collision(hand, [0.3, 0.3, 0.33, 1.0], config.object_friction)
-    for joint in hand.joints:
-        # 2-7 g phalanges: armature (the linear actuators' reflected inertia) keeps the
-        # position loop and the mimic equalities stable at a 2 ms step.
-        joint.armature = 0.002
-        _set_damping(joint, 0.05)
-    actuated = tuple(a.joint for a in INSPIRE_ACTUATORS)
-    limits = {j.name: (j.lower, j.upper) for j in inspire_joints(side)}
-    for name in actuated:
-        _position_actuator(hand, name, config.hand_kp, config.hand_torque, limits[name])
-    try:
-        spec.attach(hand, prefix=INSPIRE_PREFIX, site=site)
-    except (ValueError, RuntimeError) as exc:
-        raise SimulationError(f'cannot attach the Inspire hand at {wrist_link}: {exc}') from exc
-    return spec, tuple(INSPIRE_PREFIX + name for name in actuated)
-
-
-def _wxyz(rotation: np.ndarray) -> list[float]:
-    x, y, z, w = Rotation.from_matrix(rotation).as_quat()
-    return [float(w), float(x), float(y), float(z)]
-
-
-def robot_spec(robot: RobotModel, config: SimConfig | None = None) -> tuple[
-        mujoco.MjSpec, tuple[str, ...]]:
-    """Return the robot's MjSpec with its actuated end effector and the EE joint names.
-
-    Franka: the Panda with both finger joints actuated. G1: the arm's URDF with the Inspire hand
-    at `<side>_hand_mount` (names prefixed `inspire_`), its 6 actuated joints actuated.
-    """
-    config = config or SimConfig()
-    if embodiment_for_robot(robot) == 'franka_gripper':
-        return _franka_spec(robot, config)
-    return _g1_spec(robot, config)
 
 
 def _interpolate(times: np.ndarray, samples: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -673,139 +440,6 @@ def _inspire_targets(commands: HandCommands | None, step_times: np.ndarray) -> n
         columns = [commands.actuator_names.index(n) for n in names]
         normalized = _interpolate(commands.times, commands.normalized[:, columns], step_times)
     return closed + normalized * (open_ - closed)
-
-
-@dataclass(frozen=True)
-class ScriptedPick:
-    """A reach-grasp-lift of the world's cube built from known poses (a physics check).
-
-    request: the trajectory with the gripper CLOSE event / Inspire close commands at
-    `close_time` (s); grasp_pose / lift_pose: the EE (Franka TCP, G1 hand mount) targets in the
-    robot base frame; lift_height: how far (m) the EE rises after the grasp.
-    """
-
-    request: ExecutionRequest
-    close_time: float
-    grasp_pose: Pose
-    lift_pose: Pose
-    lift_height: float
-
-
-FRANKA_TCP_DOWN = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
-"""Franka TCP pointing straight down (z = -z of the base), closing axis (y) along -y of the base
-(as at the Panda's home, so the wrist turns least)."""
-INSPIRE_PINCH_THUMB = np.array([0.090, 0.019, 0.142])
-INSPIRE_PINCH_INDEX = np.array([0.051, 0.028, 0.193])
-"""Thumb and index fingertips (Inspire `base` frame, m) at 30 % closure with the thumb opposed:
-5 cm apart, where they touch a 5 cm cube. The scripted G1 grasp puts the cube centre midway and
-pitches the hand so the thumb -> index line is horizontal."""
-INSPIRE_PALM_DOWN = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
-"""Inspire `base` frame in the robot base frame for a palm-down hand with the fingers forward
-(+x) and the thumb to the left (+y): base z (fingers) = +x, base x (palm normal) = -z."""
-
-
-def _segment(robot: RobotModel, ik: DampedLeastSquaresIk, start_q: np.ndarray,
-             poses: list[Pose], timing: TimingConfig) -> JointTrajectory:
-    """Solve straight-line EE segments through `poses` and time them from rest to rest."""
-    current = robot.ee_pose(start_q)
-    points = [current, *poses]
-    positions, quats = [], []
-    for a, b in zip(points, points[1:]):
-        for s in np.linspace(0.0, 1.0, 6)[1:]:
-            rot = Slerp([0.0, 1.0], Rotation.from_quat([a.quaternion, b.quaternion]))(s)
-            positions.append((1.0 - s) * a.position + s * b.position)
-            quats.append(rot.as_quat())
-    path = WristTrajectory(np.arange(1, len(positions) + 1) * 0.25, np.array(positions),
-                           continuous_quaternions(np.array(quats)), robot.base_frame)
-    return parameterize(ik.solve(path, start_q), robot.limits, timing).trajectory
-
-
-def _concatenate(parts: list[JointTrajectory]) -> JointTrajectory:
-    """Join trajectories that each start where the previous one ended (at rest)."""
-    times, q, v, a = [parts[0].times], [parts[0].positions], [], []
-    for part in parts[1:]:
-        times.append(part.times[1:] + times[-1][-1])
-        q.append(part.positions[1:])
-    for part in parts:
-        n = len(part.times) if part is parts[0] else len(part.times) - 1
-        zeros = np.zeros((n, part.positions.shape[1]))
-        vel = part.velocities if part.velocities is not None else zeros
-        acc = part.accelerations if part.accelerations is not None else zeros
-        v.append(vel[-n:])
-        a.append(acc[-n:])
-    return JointTrajectory(np.concatenate(times), parts[0].joint_names, np.concatenate(q),
-                           np.concatenate(v), np.concatenate(a))
-
-
-def _hold(q: np.ndarray, names: tuple[str, ...], duration: float, rate: float) -> JointTrajectory:
-    n = int(round(duration * rate)) + 1
-    return JointTrajectory(np.arange(n) / rate, names, np.repeat(q[None], n, axis=0),
-                           np.zeros((n, len(q))), np.zeros((n, len(q))))
-
-
-def scripted_pick(robot: RobotModel, layout: WorldConfig, close: bool = True,
-                  lift_height: float = 0.12, grasp_dwell: float = 0.8) -> ScriptedPick:
-    """Return a top-down reach-grasp-lift of the cube for `robot` in the world `layout`.
-
-    The cube's initial pose comes from the layout (table frame) and is mapped into the robot
-    base frame (`layout.robot_mount`).
-    Franka: TCP straight down at the cube centre, closing across the cube, CLOSE (width 0) on
-    arrival, OPEN never. G1: palm down, fingers forward, the Inspire pinch point on the cube
-    centre, thumb pre-rotated into opposition, all fingers closing on arrival. `close=False`
-    keeps the gripper/hand open (the lift must then fail). Paths by DampedLeastSquaresIk, timing
-    by `parameterize` (half the velocity/acceleration limits), `grasp_dwell` s at the grasp.
-    """
-    embodiment = embodiment_for_robot(robot)
-    cube_in_table = Pose.from_rotation_matrix(
-        np.array([*layout.cube_xy, layout.table_top_z + layout.cube_half_size]),
-        Rotation.from_euler('z', layout.cube_yaw).as_matrix())
-    cube = layout.robot_mount.inverse() @ cube_in_table
-    yaw = float(Rotation.from_quat(cube.quaternion).as_euler('xyz')[2])
-    # A cube is symmetric under quarter turns: grasp across the face nearest the default yaw.
-    yaw = (yaw + np.pi / 4.0) % (np.pi / 2.0) - np.pi / 4.0
-    turn = Rotation.from_euler('z', yaw).as_matrix()
-    if embodiment == 'franka_gripper':
-        rotation = turn @ FRANKA_TCP_DOWN
-        # A parallel gripper is symmetric about its approach axis: turn least from home.
-        if float(rotation[:, 1] @ robot.ee_pose(robot.home).rotation[:, 1]) < 0.0:
-            rotation = rotation @ np.diag([-1.0, -1.0, 1.0])
-        grasp = Pose.from_rotation_matrix(cube.position, rotation)
-    else:
-        # The left Inspire hand is the right one mirrored through its base x-z plane.
-        mirror = np.array([1.0, -1.0 if robot.name.startswith('g1_left') else 1.0, 1.0])
-        thumb, index = INSPIRE_PINCH_THUMB * mirror, INSPIRE_PINCH_INDEX * mirror
-        chord = index - thumb
-        pitch = float(np.arctan2(-chord[0], chord[2]))  # fingers this far (rad) below level
-        hand_rot = turn @ Rotation.from_euler('y', pitch).as_matrix() @ INSPIRE_PALM_DOWN
-        centre = 0.5 * (thumb + index)
-        grasp = Pose.from_rotation_matrix(cube.position - hand_rot @ centre,
-                                          hand_rot @ INSPIRE_BASE_IN_MOUNT.T)
-    above = Pose(grasp.position + np.array([0.0, 0.0, 0.08]), grasp.quaternion)
-    lifted = Pose(grasp.position + np.array([0.0, 0.0, lift_height]), grasp.quaternion)
-    ik = DampedLeastSquaresIk(robot)
-    timing = TimingConfig()
-    reach = _segment(robot, ik, robot.home, [above, grasp], timing)
-    dwell = _hold(reach.positions[-1], robot.joint_names, grasp_dwell, timing.control_rate)
-    lift = _segment(robot, ik, reach.positions[-1], [lifted], timing)
-    trajectory = _concatenate([reach, dwell, lift])
-    close_time = float(reach.times[-1])
-    if embodiment == 'franka_gripper':
-        events = (GripperEvent(close_time, GripperAction.CLOSE, 0.0),) if close else ()
-        request = ExecutionRequest(robot, trajectory, gripper_events=events)
-    else:
-        names = tuple(a.name for a in INSPIRE_ACTUATORS)
-        opened = np.ones(len(names))
-        opened[names.index('thumb_rotation')] = 0.0  # thumb opposed before the approach
-        closed = np.zeros(len(names)) if close else opened
-        times = np.array([0.0, close_time, close_time + 0.5 * grasp_dwell])
-        normalized = np.stack([opened, opened, closed])
-        joints = tuple(a.joint for a in INSPIRE_ACTUATORS)
-        positions = np.array([[a.closed_position + n * (a.open_position - a.closed_position)
-                               for a, n in zip(INSPIRE_ACTUATORS, row)] for row in normalized])
-        commands = HandCommands(times, joints, positions, names, normalized,
-                                np.round(normalized * INSPIRE_NATIVE_MAX))
-        request = ExecutionRequest(robot, trajectory, hand_commands=commands)
-    return ScriptedPick(request, close_time, grasp, lifted, lift_height)
 
 
 class MujocoArmSim:

@@ -9,15 +9,15 @@ import pytest
 from lvp_common.artifacts import GripperAction, GripperEvent
 from lvp_exec.execution import ExecutionError, ExecutionRequest, ExecutionStoppedError
 from lvp_exec.ik import DampedLeastSquaresIk
+from lvp_exec.mujoco_model import mujoco_urdf
 from lvp_exec.robots import G1ArmConfig, load_g1_arm, load_panda
 from lvp_exec.safety import SafetyFilter, default_safety_config
+from lvp_exec.scripted_pick import scripted_pick
 from lvp_exec.sim import (
     MujocoArmSim,
     MujocoExecutor,
     SimConfig,
     SimulationError,
-    mujoco_urdf,
-    scripted_pick,
     write_video,
 )
 from lvp_exec.synthetic_paths import smooth_joint_path, wrist_path_from_joints
