@@ -389,7 +389,7 @@ def test_franka_with_robot_ip_drives_franka_ros2s_controller_and_gripper(launch_
         rgb8_to_image,
     )
     from lvp_exec.robots import load_panda
-    from lvp_exec.ros2_control_backend import StandaloneRosNode
+    from lvp_exec.ros_action_client import StandaloneRosNode
     from rclpy.action import ActionClient
     from ros_helpers import (
         FR3_JOINTS,

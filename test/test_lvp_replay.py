@@ -110,7 +110,7 @@ def ros2_control_args(archive: Path, out: Path, *extra: str) -> list[str]:
 def fake_franka(ros_domain_id, franka_archive):
     """The fake FR3 controller (named with the Panda joints) at the archive's start, and the
     fake gripper: yields (controller, gripper)."""
-    from lvp_exec.ros2_control_backend import StandaloneRosNode
+    from lvp_exec.ros_action_client import StandaloneRosNode
     from ros_helpers import FakeFrankaGripper, FakeTrajectoryController
 
     start = read_plan_archive(franka_archive).joint_trajectory.positions[0]  # type: ignore

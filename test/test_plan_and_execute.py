@@ -238,7 +238,7 @@ def test_plan_and_execute_on_ros2_control(demonstration, tmp_path, ros_domain_id
     """execution_backend ros2_control against a fake FR3 controller, joint states and gripper."""
     from lvp_common.video_io import write_video
     from lvp_exec.robots import load_panda
-    from lvp_exec.ros2_control_backend import StandaloneRosNode
+    from lvp_exec.ros_action_client import StandaloneRosNode
 
     home = load_panda().home
     video = write_video(tmp_path / 'demo.mp4', demonstration.plan.frames,

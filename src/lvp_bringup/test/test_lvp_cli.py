@@ -141,12 +141,9 @@ def test_franka_tcp_points_down_and_yaw_follows_hand():
 
 
 def test_replay_help_names_every_backend_and_option(capsys):
-    from lvp_exec.ros2_control_backend import (
-        DEFAULT_ARM_ACTION,
-        DEFAULT_GRIPPER_NAMESPACE,
-        DEFAULT_JOINT_STATES_TOPIC,
-        FR3_ARM_JOINTS,
-    )
+    from lvp_exec.franka_gripper_client import DEFAULT_GRIPPER_NAMESPACE
+    from lvp_exec.ros2_control_backend import DEFAULT_JOINT_STATES_TOPIC, FR3_ARM_JOINTS
+    from lvp_exec.trajectory_client import DEFAULT_ARM_ACTION
 
     assert main(['replay', '--help']) == 0
     text = ' '.join(capsys.readouterr().out.split())

@@ -151,6 +151,12 @@ def close_executor(executor: Any) -> None:
 def _ros2_control_executor(options: BackendOptions, arm_model: str, node: Any) -> Any:
     try:
         from lvp_exec import ros2_control_backend as ros2
+        from lvp_exec.franka_gripper_client import DEFAULT_GRIPPER_NAMESPACE, GripperConfig
+        from lvp_exec.trajectory_client import (
+            DEFAULT_ARM_ACTION,
+            Tolerance,
+            TrajectoryControllerConfig,
+        )
     except ImportError as exc:
         raise ExecutionSetupError(
             f'the ros2_control backend needs rclpy ({exc}): source a ROS 2 install (Humble or '
@@ -166,14 +172,14 @@ def _ros2_control_executor(options: BackendOptions, arm_model: str, node: Any) -
         raise ExecutionSetupError(f'path_tolerance_rad must be >= 0 rad (0: the controller\'s '
                                   f'own), got {tolerance}')
     wait = options.robot_wait_s
-    namespace = (ros2.DEFAULT_GRIPPER_NAMESPACE if options.gripper_action_namespace is None
+    namespace = (DEFAULT_GRIPPER_NAMESPACE if options.gripper_action_namespace is None
                  else options.gripper_action_namespace)
     config = ros2.Ros2ControlExecutorConfig(
-        controller=ros2.TrajectoryControllerConfig(
-            action_name=options.controller_action or ros2.DEFAULT_ARM_ACTION,
+        controller=TrajectoryControllerConfig(
+            action_name=options.controller_action or DEFAULT_ARM_ACTION,
             server_timeout=wait, joint_name_map=dict(zip(ros2.PANDA_TO_FR3, names)),
-            path_tolerance=ros2.Tolerance(position=tolerance) if tolerance > 0.0 else None),
-        gripper=ros2.GripperConfig(namespace=namespace, server_timeout=wait)
+            path_tolerance=Tolerance(position=tolerance) if tolerance > 0.0 else None),
+        gripper=GripperConfig(namespace=namespace, server_timeout=wait)
         if namespace else None,
         joint_states_topic=options.joint_states_topic or ros2.DEFAULT_JOINT_STATES_TOPIC,
         joint_states_timeout=wait, arm_model=arm_model)
@@ -238,12 +244,9 @@ BACKEND_PARAMETERS: dict[str, str] = {
 def backend_parameter_defaults() -> dict[str, Any]:
     """The default value of each of BACKEND_PARAMETERS (the ros2_control names are
     franka_ros2's FR3 ones)."""
-    from lvp_exec.ros2_control_backend import (
-        DEFAULT_ARM_ACTION,
-        DEFAULT_GRIPPER_NAMESPACE,
-        DEFAULT_JOINT_STATES_TOPIC,
-        FR3_ARM_JOINTS,
-    )
+    from lvp_exec.franka_gripper_client import DEFAULT_GRIPPER_NAMESPACE
+    from lvp_exec.ros2_control_backend import DEFAULT_JOINT_STATES_TOPIC, FR3_ARM_JOINTS
+    from lvp_exec.trajectory_client import DEFAULT_ARM_ACTION
 
     options = BackendOptions()
     return {'execution_backend': 'sim', 'controller_action': DEFAULT_ARM_ACTION,

@@ -148,7 +148,7 @@ def test_execute_motion_in_sim(panda, ros_domain_id):
 def test_execute_motion_on_ros2_control_and_cancel(panda, ros_domain_id):
     """execution_backend ros2_control against a fake FR3 controller, joint states, gripper."""
     importlib.import_module('control_msgs.action')  # the test/fixtures interfaces
-    from lvp_exec.ros2_control_backend import StandaloneRosNode
+    from lvp_exec.ros_action_client import StandaloneRosNode
 
     prefix = '/fake_exec'
     with StandaloneRosNode('fake_franka', domain_id=ros_domain_id, threads=4) as robot:

@@ -16,22 +16,26 @@ import numpy as np
 import pytest
 from lvp_common.artifacts import GripperAction, GripperEvent, JointTrajectory
 from lvp_common.ros_conversions import duration_to_seconds
-from lvp_exec.ros2_control_backend import (
+from lvp_exec.franka_gripper_client import (
     DEFAULT_GRIPPER_NAMESPACE,
-    ActionServerTimeoutError,
-    ExecutionStatus,
-    FollowJointTrajectoryClient,
     FrankaGripperClient,
     GripperCommand,
     GripperCommandError,
     GripperConfig,
+)
+from lvp_exec.ros_action_client import (
+    ActionServerTimeoutError,
+    ExecutionStatus,
     MissingInterfaceError,
     StandaloneRosNode,
+    import_interface,
+)
+from lvp_exec.trajectory_client import (
+    FollowJointTrajectoryClient,
     Tolerance,
     TrajectoryControllerConfig,
     TrajectoryExecutionError,
     describe_error_code,
-    import_interface,
 )
 from ros_helpers import FR3_JOINTS, FakeFrankaGripper, FakeTrajectoryController
 

@@ -16,19 +16,17 @@ import numpy as np
 import pytest
 from lvp_common.artifacts import GripperAction, GripperEvent, JointTrajectory
 from lvp_exec.execution import ExecutionError, ExecutionRequest, ExecutionStoppedError
+from lvp_exec.franka_gripper_client import GripperCommandError, GripperConfig
 from lvp_exec.ros2_control_backend import (
     PANDA_TO_FR3,
     ControllerUnavailableError,
-    GripperCommandError,
-    GripperConfig,
     Ros2ControlExecutionResult,
     Ros2ControlExecutor,
     Ros2ControlExecutorConfig,
-    StandaloneRosNode,
     StartStateMismatchError,
-    TrajectoryControllerConfig,
-    TrajectoryExecutionError,
 )
+from lvp_exec.ros_action_client import StandaloneRosNode
+from lvp_exec.trajectory_client import TrajectoryControllerConfig, TrajectoryExecutionError
 from ros_helpers import FakeFrankaGripper, FakeTrajectoryController
 
 pytestmark = pytest.mark.ros
