@@ -9,9 +9,10 @@ Each variant (VARIANTS: a set of SamplerConfig changes, or the `fast` preset) ru
 process: a one-step warm-up (compilation happens there), then `--repeats` single-chunk plans,
 the minimum shown. NFEs per plan: transformer calls, and full-DiT equivalents (self-attention
 computations over all blocks / number of blocks: a cache that skips or extrapolates blocks
-lowers it). Step time is the median interval between progress callbacks (the guidance passes +
-the scheduler update). Plan time covers text encoding, VAE encode, CLIP, all steps and the VAE
-decode. Peak memory is torch.cuda.max_memory_allocated on GPU and the peak process RSS on CPU
+lowers it; a batched call counts once per pass in its batch). Step time is the median interval
+between progress callbacks (the guidance passes + the scheduler update). Plan time covers text
+encoding, VAE encode, CLIP, all steps and the VAE decode. Peak memory is
+torch.cuda.max_memory_allocated on GPU and the peak process RSS on CPU
 (which includes the interpreter, torch and the weights). Ratios are default / variant (above 1
 = faster or smaller). Variants a device cannot run (fp8 and compile off CUDA) are listed as
 skipped with the reason.
@@ -146,8 +147,8 @@ class NfeCounter:
     def _call(self, *_args: object) -> None:
         self.calls += 1
 
-    def _attention(self, *_args: object) -> None:
-        self.attention += 1
+    def _attention(self, _module: object, _args: object, output: torch.Tensor) -> None:
+        self.attention += output.shape[0]  # a batched call computes every pass in its batch
 
 
 def run_plan(planner: VideoPlanner, image: np.ndarray, seed: int) -> RunResult:
