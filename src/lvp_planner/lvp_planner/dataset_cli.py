@@ -25,7 +25,13 @@ from lvp_common.cli_exit import (  # before torch/diffusers: sets their log leve
 )
 
 from lvp_planner.checkpoint import CheckpointError, load_planner_models
-from lvp_planner.dataset import BuildConfig, DatasetError, build_dataset, summarize_report
+from lvp_planner.dataset import (
+    BuildConfig,
+    DatasetError,
+    build_dataset,
+    read_manifest,
+    summarize_report,
+)
 from lvp_planner.models import resolve_device, resolve_dtype
 from lvp_planner.sampler import SamplerConfig, VideoPlanner
 
@@ -72,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         sampler = SamplerConfig(num_frames=args.num_frames, height=args.height, width=args.width,
                                 fps=args.fps, device=args.device, dtype=args.dtype,
                                 max_text_tokens=args.max_text_tokens)
-    except ValueError as exc:
+        read_manifest(args.manifest)  # a missing or header-less manifest fails before loading
+    except ValueError as exc:  # BuildConfig, SamplerConfig, DatasetError
         raise CliError(ExitCode.INVALID_GOAL, str(exc)) from exc
     try:
         device = resolve_device(sampler.device)

@@ -152,6 +152,9 @@ def test_cli_bad_input_and_success(tmp_path: Path, capsys: pytest.CaptureFixture
               '--height', '32', '--num-frames', '9', '--max-text-tokens', '8', '--device', 'cpu']
     assert dataset_main([*common, '--out', str(tmp_path / 'd'), '--num-frames', '8']) == 1
     assert 'num_frames must be 4 n + 1' in capsys.readouterr().err
+    missing = ['--manifest', str(tmp_path / 'none.csv'), *common[2:]]
+    assert dataset_main([*missing, '--wan-dir', str(tmp_path), '--out', str(tmp_path / 'd')]) == 1
+    assert f'manifest not found: {tmp_path / "none.csv"}' in capsys.readouterr().err
     assert dataset_main([*common, '--out', str(tmp_path / 'd')]) == 0
     out = capsys.readouterr().out
     assert 'line 2 noise.mp4: 2 kept, 0 dropped' in out and '2 clip(s) in 1 item(s)' in out
