@@ -232,7 +232,7 @@ dds_process = _lvp_exec_test_module('lvp_exec_test_conftest', 'conftest.py').dds
 @pytest.fixture
 def fake_g1(dds_process, g1_archive):
     """lvp_exec's fake G1 with the right arm at the G1 archive's start: (domain, collect())."""
-    from lvp_exec.unitree_backend import G1_MOTOR_INDEX, G1_MOTOR_SLOTS
+    from lvp_exec.unitree_idl import G1_MOTOR_INDEX, G1_MOTOR_SLOTS
 
     fake = _lvp_exec_test_module('lvp_exec_test_unitree', 'test_unitree_executor.py').FAKE_G1
     archived = read_plan_archive(g1_archive).joint_trajectory
@@ -252,7 +252,7 @@ def unitree_args(archive: Path, domain: int, out: Path) -> list[str]:
 
 @needs_cyclonedds
 def test_replay_on_unitree_streams_the_archived_plan(g1_archive, fake_g1, tmp_path):
-    from lvp_exec.unitree_backend import G1_ARM_SDK_WEIGHT_SLOT, G1_MOTOR_INDEX
+    from lvp_exec.unitree_idl import G1_ARM_SDK_WEIGHT_SLOT, G1_MOTOR_INDEX
 
     domain, collect = fake_g1
     archived = read_plan_archive(g1_archive).joint_trajectory

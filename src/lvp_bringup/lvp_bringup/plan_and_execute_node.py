@@ -38,12 +38,7 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from lvp_bringup.embodiments import (
-    DEFAULT_EMBODIMENT,
-    embodiment_named,
-    embodiment_names,
-    is_embodiment,
-)
+from lvp_bringup import embodiments
 from lvp_bringup.joint_state_playback import JOINT_STATE_RATE, JointStatePlayback
 from lvp_bringup.live_topics import ArtifactPublishers, ObservationTopics
 from lvp_bringup.pipeline import ErrorCode, PipelineConfig, robot_for
@@ -55,17 +50,14 @@ RESULT_TIMEOUT_S = 10
 """How long a finished goal (its request with the image, and result) is kept for a late
 get_result; clients ask for the result as they send the goal. rclpy's default is 900 s."""
 
-BASE_FRAMES = {name: embodiment_named(name).base_frame for name in embodiment_names()}
-"""The root of each robot's TF tree (URDF): the frame artifacts in the robot base are stamped."""
-
 PARAMETERS: dict[str, tuple[Any, str]] = {  # and lvp_exec's backend parameters
-    'embodiment': (DEFAULT_EMBODIMENT,
-                   f'robot used when a goal names none: one of {embodiment_names()}'),
+    'embodiment': (embodiments.DEFAULT_EMBODIMENT, 'robot used when a goal names none: one of '
+                   f'{embodiments.embodiment_names()}'),
     'camera_to_base': (Parameter.Type.DOUBLE_ARRAY, 'camera optical frame in the robot base: x, '
                        'y, z (m), qx, qy, qz, qw; published on /tf_static (base_frame -> the '
                        "image's frame_id); empty = looked up in TF at each goal"),
     'base_frame': ('', 'robot base frame (TF lookups, artifact frame_ids); empty = the URDF '
-                   f'root of the goal\'s embodiment: {BASE_FRAMES}'),
+                   f'root of the goal\'s embodiment: {embodiments.base_frames()}'),
     'tf_timeout_s': (1.0, 'camera_to_base empty: wait up to this long (s) at each goal for the '
                      'camera frame in base_frame on /tf_static and /tf'),
     'archive_dir': ('~/.ros/lvp/plan_archives', 'folder for the plan archives (one rosbag2 '
@@ -140,7 +132,7 @@ class PlanAndExecuteNode(Node):
 
     def _show_home(self, embodiment: str) -> None:
         """Show the robot at home in RViz before the first goal."""
-        if self.playback is None or not is_embodiment(embodiment):
+        if self.playback is None or not embodiments.is_embodiment(embodiment):
             return
         try:
             robot = robot_for(embodiment, PipelineConfig())

@@ -187,12 +187,9 @@ def _ros2_control_executor(options: BackendOptions, arm_model: str, node: Any) -
 
 
 def _unitree_executor(options: BackendOptions) -> Any:
-    from lvp_exec.unitree_backend import (
-        ArmSdkConfig,
-        InspireHandConfig,
-        UnitreeExecutor,
-        UnitreeExecutorConfig,
-    )
+    from lvp_exec.arm_sdk_stream import ArmSdkConfig
+    from lvp_exec.inspire_commander import InspireHandConfig
+    from lvp_exec.unitree_backend import UnitreeExecutor, UnitreeExecutorConfig
 
     wait = options.robot_wait_s
     return UnitreeExecutor(UnitreeExecutorConfig(

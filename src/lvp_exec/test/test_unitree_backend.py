@@ -16,19 +16,20 @@ import zlib
 import numpy as np
 import pytest
 from lvp_common.artifacts import HandCommands, JointTrajectory
-from lvp_exec.unitree_backend import (
+from lvp_exec.arm_sdk_stream import (
+    ArmSdkConfig,
+    UnitreeArmStreamer,
+    default_g1_gains,
+    plan_arm_sdk_stream,
+)
+from lvp_exec.inspire_commander import InspireHandCommander, InspireHandConfig
+from lvp_exec.unitree_idl import (
     G1_ARM_SDK_JOINTS,
     G1_ARM_SDK_WEIGHT_SLOT,
     G1_MOTOR_INDEX,
-    ArmSdkConfig,
-    InspireHandCommander,
-    InspireHandConfig,
-    UnitreeArmStreamer,
     UnitreeBackendError,
-    default_g1_gains,
     hg_low_cmd_crc,
     hg_low_cmd_words,
-    plan_arm_sdk_stream,
     unitree_crc32,
     unitree_idl,
 )
@@ -189,7 +190,7 @@ SUBSCRIBER = textwrap.dedent('''
     from cyclonedds.core import Qos, Policy
     from cyclonedds.sub import DataReader
     from cyclonedds.topic import Topic
-    from lvp_exec.unitree_backend import dds_participant, unitree_idl
+    from lvp_exec.unitree_idl import dds_participant, unitree_idl
 
     idl = unitree_idl()
     dp = dds_participant(int(sys.argv[1]))

@@ -14,20 +14,19 @@ import time
 import numpy as np
 import pytest
 from lvp_common.artifacts import HandCommands, JointTrajectory
+from lvp_exec.arm_sdk_stream import ArmSdkConfig
 from lvp_exec.execution import ExecutionError, ExecutionRequest, ExecutionStoppedError
-from lvp_exec.unitree_backend import (
+from lvp_exec.unitree_backend import UnitreeExecutor, UnitreeExecutorConfig
+from lvp_exec.unitree_idl import (
     G1_ARM_SDK_JOINTS,
     G1_ARM_SDK_WEIGHT_SLOT,
     G1_MOTOR_INDEX,
     G1_MOTOR_SLOTS,
-    ArmSdkConfig,
-    LowStateTimeoutError,
     UnitreeExecutionError,
-    UnitreeExecutor,
-    UnitreeExecutorConfig,
     hg_low_cmd_crc,
     unitree_idl,
 )
+from lvp_exec.unitree_low_state import LowStateTimeoutError
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec('cyclonedds') is None and
@@ -46,7 +45,7 @@ FAKE_G1 = textwrap.dedent('''
     from cyclonedds.pub import DataWriter
     from cyclonedds.sub import DataReader
     from cyclonedds.topic import Topic
-    from lvp_exec.unitree_backend import dds_participant, unitree_idl
+    from lvp_exec.unitree_idl import dds_participant, unitree_idl
 
     idl = unitree_idl()
     dp = dds_participant(int(sys.argv[1]))

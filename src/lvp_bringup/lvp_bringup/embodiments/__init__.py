@@ -35,6 +35,11 @@ def embodiment_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
+def base_frames() -> dict[str, str]:
+    """The base frame (URDF root) of each registered embodiment, by name."""
+    return {name: embodiment.base_frame for name, embodiment in _REGISTRY.items()}
+
+
 def is_embodiment(name: str) -> bool:
     """Whether `name` is a registered embodiment."""
     return name in _REGISTRY
@@ -59,4 +64,5 @@ DEFAULT_EMBODIMENT = franka_gripper.NAME
 """The embodiment a node or tool uses when told none."""
 
 __all__ = ['DEFAULT_EMBODIMENT', 'EMBODIMENTS', 'Embodiment', 'UnknownEmbodimentError',
-           'embodiment_named', 'embodiment_names', 'is_embodiment', 'register', 'unregister']
+           'base_frames', 'embodiment_named', 'embodiment_names', 'is_embodiment', 'register',
+           'unregister']
