@@ -333,7 +333,7 @@ ROSDEP_KEYS = {'numpy': 'python3-numpy', 'scipy': 'python3-scipy', 'cv2': 'pytho
 """Python modules with a rosdep key: package.xml names them, rosdep installs them."""
 PIP_ONLY = {'mediapipe', 'imageio_ffmpeg', 'torch', 'diffusers', 'transformers', 'accelerate',
             'tokenizers', 'dex_retargeting', 'mujoco', 'toppra', 'mcap', 'rosbags', 'cyclonedds',
-            'trimesh'}
+            'trimesh', 'huggingface_hub', 'peft', 'ray', 'safetensors', 'torchao'}
 """Modules without a rosdep key (requirements/python.txt installs them; cyclonedds: the
 Unitree backend, see the lvp_exec README)."""
 LAUNCH_SUPPORT = REPO / 'src' / 'lvp_bringup' / 'lvp_bringup' / 'launch_support.py'

@@ -28,6 +28,7 @@ setup(
             'lvp_eval = lvp_planner.eval_cli:main',
             'lvp_finetune = lvp_planner.finetune_cli:main',
             'lvp_plan = lvp_planner.cli:main',
+            'lvp_plan_serve = lvp_planner.serve:main',
             'video_planner = lvp_planner.planner_node:main',
         ],
     },

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from lvp_common.artifacts import HandTrack
 from lvp_grasp.antipodal import AntipodalGraspDetector
-from lvp_grasp.backend import GraspRequest
+from lvp_grasp.detector import GraspRequest
 from lvp_grasp.synthetic_scenes import (
     bar_above_table,
     box_on_table,

@@ -26,9 +26,9 @@ from lvp_common.artifacts import (
 
 if TYPE_CHECKING:
     from lvp_exec.ik import IkConfig, JointPath
+    from lvp_exec.mujoco_executor import SimConfig
     from lvp_exec.robots import RobotModel
     from lvp_exec.safety import SafetyConfig
-    from lvp_exec.sim import SimConfig
     from lvp_exec.timing import TimedPath, TimingConfig
     from lvp_hand_tracking.mediapipe_backend import MediaPipeConfig
     from lvp_hand_tracking.tracker import TrackerConfig, TrackingResult
@@ -119,7 +119,7 @@ class PipelineConfig:
     ik: IkConfig | None = None
     timing: TimingConfig | None = None
     sim: SimConfig | None = None
-    """lvp_exec.sim.SimConfig of the default executor (the MuJoCo sim)."""
+    """lvp_exec.mujoco_executor.SimConfig of the default executor (the MuJoCo sim)."""
     executor: Any = None
     """An lvp_exec.execution.Executor (any object speaking its protocol); None = the MuJoCo sim
     in the embodiment's lvp_sim world."""

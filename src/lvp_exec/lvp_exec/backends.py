@@ -5,7 +5,7 @@ lvp_bringup's `plan_and_execute`) choose it with the `execution_backend` paramet
 it with the parameters named like `BackendOptions`' fields (`BACKEND_PARAMETERS`); the command
 line tools pass `BackendOptions` directly.
 
-- `sim`: lvp_exec.sim.MujocoExecutor in the lvp_sim world of the robot's embodiment;
+- `sim`: lvp_exec.mujoco_executor.MujocoExecutor in the lvp_sim world of the robot's embodiment;
 - `ros2_control`: lvp_exec.ros2_control_backend.Ros2ControlExecutor (Franka: the arm's
   FollowJointTrajectory controller, franka_gripper, start state from sensor_msgs/JointState);
 - `unitree`: lvp_exec.unitree_backend.UnitreeExecutor (G1: rt/arm_sdk, rt/inspire/cmd, start
@@ -57,7 +57,8 @@ class BackendOptions:
     planned for and driven ('panda' | 'fr3'; '' = DEFAULT_ARM_MODEL of the backend),
     `path_tolerance_rad` (largest tracking error of any arm joint, rad; sim: it aborts beyond it;
     ros2_control: the goal's path_tolerance for every joint; 0 = the backend's own: the sim's
-    per-embodiment lvp_exec.sim.PATH_TOLERANCE_RAD, the controller's configured constraints).
+    per-embodiment lvp_exec.mujoco_executor.PATH_TOLERANCE_RAD, the controller's configured
+    constraints).
     sim: `sim_world` (an
     lvp_sim WorldConfig; None = the embodiment's layout) and `sim_render_fps` (scene-camera frames
     per second; 0: none).
@@ -120,7 +121,7 @@ def make_executor(backend: str, embodiment: str | None = None,
     arm_model = resolve_arm_model(options.arm_model, backend)
     try:
         if backend == 'sim':
-            from lvp_exec.sim import MujocoExecutor, SimConfig
+            from lvp_exec.mujoco_executor import MujocoExecutor, SimConfig
 
             sim: Any = MujocoExecutor(world_config=options.sim_world,
                                       config=SimConfig(render_fps=options.sim_render_fps),
@@ -231,8 +232,9 @@ BACKEND_PARAMETERS: dict[str, str] = {
                   '(franka_ros2), panda in the sim'),
     'path_tolerance_rad': ('sim/ros2_control: largest tracking error of any arm joint before '
                            'the motion is aborted, rad (ros2_control: the goal\'s '
-                           'path_tolerance); 0 = the backend\'s own (sim: lvp_exec.sim.'
-                           'PATH_TOLERANCE_RAD of the embodiment; ros2_control: the controller\'s '
+                           'path_tolerance); 0 = the backend\'s own (sim: '
+                           'lvp_exec.mujoco_executor.PATH_TOLERANCE_RAD of the embodiment; '
+                           'ros2_control: the controller\'s '
                            'configured constraints)'),
 }
 """ROS parameter name -> description: the backend choice and `BackendOptions`' robot fields."""

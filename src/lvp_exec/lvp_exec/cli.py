@@ -273,7 +273,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         print(f'joint trajectory: {save_motion_npz(args.out, motion)}')
         if video is not None:
-            from lvp_exec.sim import write_video
+            from lvp_exec.mujoco_executor import write_video
 
             frames = motion.execution.frames
             print(f'video: {write_video(frames, video, args.fps)} ({len(frames)} frames at '

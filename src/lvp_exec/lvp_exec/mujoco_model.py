@@ -18,7 +18,7 @@ carry position actuators limited to `hand_torque`, driven by `HandCommands.norma
 URDF's couplings). The Inspire hand is mounted so that the pipeline's `G1_HAND_IN_MOUNT` holds:
 its fingers point along the mount's x, its palm faces the mount's -y, its thumb side is -z.
 
-`SimConfig` holds the parameters of the model and of the executor (lvp_exec.sim).
+`SimConfig` holds the parameters of the model and of the executor (lvp_exec.mujoco_executor).
 """
 
 from __future__ import annotations

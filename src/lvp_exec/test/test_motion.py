@@ -18,6 +18,7 @@ from lvp_exec.motion import (
     error_code_for,
     execute_motion,
 )
+from lvp_exec.mujoco_executor import MujocoExecutor, TrackingError
 from lvp_exec.robots import load_g1_arm, load_panda
 from lvp_exec.safety import (
     LinkCollisionError,
@@ -26,7 +27,6 @@ from lvp_exec.safety import (
     VelocityLimitError,
     default_safety_config,
 )
-from lvp_exec.sim import MujocoExecutor, TrackingError
 from lvp_exec.synthetic_paths import jump_sideways, smooth_joint_path, wrist_path_from_joints
 
 EE_TOLERANCE = 0.002

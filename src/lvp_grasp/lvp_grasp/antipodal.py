@@ -22,7 +22,7 @@ from lvp_common.artifacts import GraspCandidate, PointCloud
 from lvp_common.geometry import Pose, rotation_angle_between
 from scipy.spatial import KDTree
 
-from lvp_grasp.backend import GraspError, GraspRequest
+from lvp_grasp.detector import GraspError, GraspRequest
 from lvp_grasp.franka_hand import FrankaHandModel, points_in_box
 
 

@@ -24,7 +24,7 @@ from lvp_common.cli_exit import (
 from lvp_common.geometry import GeometryError
 
 from lvp_grasp.antipodal import AntipodalConfig, AntipodalGraspDetector
-from lvp_grasp.backend import (
+from lvp_grasp.detector import (
     FirstFoundDetector,
     GraspDetector,
     GraspError,

@@ -30,7 +30,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from lvp_common import topics
 from lvp_grasp.antipodal import AntipodalConfig, AntipodalGraspDetector
-from lvp_grasp.backend import FirstFoundDetector, GraspError
+from lvp_grasp.detector import FirstFoundDetector, GraspError
 from lvp_grasp.franka_hand import gripper_box_poses
 from lvp_grasp.human_contact import HumanContactConfig
 from lvp_grasp.planning import grasp_plan_from_demonstration

@@ -20,7 +20,7 @@ import numpy as np
 from lvp_common.artifacts import GripperAction, GripperEvent, WristTrajectory
 from lvp_common.geometry import Pose, interpolate_poses
 
-from lvp_grasp.backend import GraspError, GraspRequest
+from lvp_grasp.detector import GraspError, GraspRequest
 
 THUMB_TIP, INDEX_TIP = 4, 8
 

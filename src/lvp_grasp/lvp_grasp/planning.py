@@ -13,7 +13,7 @@ from lvp_common.artifacts import (
 )
 
 from lvp_grasp.antipodal import AntipodalGraspDetector
-from lvp_grasp.backend import FirstFoundDetector, GraspDetector, GraspError, plan_grasps
+from lvp_grasp.detector import FirstFoundDetector, GraspDetector, GraspError, plan_grasps
 from lvp_grasp.human_contact import HumanContactConfig, find_human_contact
 from lvp_grasp.top_face import TopFaceGraspDetector
 

@@ -34,7 +34,7 @@ from lvp_common.geometry import Pose
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import KDTree
 
-from lvp_grasp.backend import GraspError, GraspRequest
+from lvp_grasp.detector import GraspError, GraspRequest
 from lvp_grasp.franka_hand import FrankaHandModel, points_in_box
 
 

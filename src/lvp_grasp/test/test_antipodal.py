@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from lvp_common.artifacts import GraspCandidate, PointCloud
 from lvp_grasp.antipodal import AntipodalConfig, AntipodalGraspDetector, estimate_normals
-from lvp_grasp.backend import GraspDetector, GraspError, GraspRequest, plan_grasps
+from lvp_grasp.detector import GraspDetector, GraspError, GraspRequest, plan_grasps
 from lvp_grasp.franka_hand import FrankaHandModel, points_in_box
 from lvp_grasp.synthetic_scenes import (
     bar_above_table,

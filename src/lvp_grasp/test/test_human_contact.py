@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from lvp_common.artifacts import GripperAction, GripperEvent, WristTrajectory
-from lvp_grasp.backend import GraspError
+from lvp_grasp.detector import GraspError
 from lvp_grasp.human_contact import HumanContactConfig, contact_time, find_human_contact
 from lvp_grasp.planning import grasp_plan_from_demonstration
 from lvp_grasp.synthetic_scenes import bar_above_table, scene_cloud, table

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from lvp_common.artifacts import PointCloud
 from lvp_grasp.antipodal import AntipodalGraspDetector
-from lvp_grasp.backend import GraspError, GraspRequest
+from lvp_grasp.detector import GraspError, GraspRequest
 from lvp_grasp.franka_hand import FrankaHandModel, points_in_box
 from lvp_grasp.synthetic_scenes import box_on_table, table
 from lvp_grasp.top_face import TopFaceGraspDetector, table_height

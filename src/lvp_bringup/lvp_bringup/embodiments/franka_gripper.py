@@ -171,7 +171,7 @@ def _gripper_stage(result: PipelineResult, config: PipelineConfig) -> None:
 
 
 def _grasp_stage(result: PipelineResult, config: PipelineConfig) -> None:
-    from lvp_grasp.backend import GraspError
+    from lvp_grasp.detector import GraspError
     from lvp_grasp.human_contact import find_human_contact
     from lvp_grasp.planning import grasp_plan_from_demonstration
 
