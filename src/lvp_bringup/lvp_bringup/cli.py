@@ -741,7 +741,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (('demo', 'plan (synthetic demonstration by default) and execute in sim'),
                        ('run', 'plan from your observation image and execute in sim')):
         p = sub.add_parser(name, help=text)
-        p.add_argument('--embodiment', choices=EMBODIMENTS, default='franka_gripper')
+        p.add_argument('--embodiment', choices=EMBODIMENTS, default=DEFAULT_EMBODIMENT)
         p.add_argument('--plan-only', action='store_true', help='stop after the safety filter')
         _add_plan_source(p)
         if name == 'run':
