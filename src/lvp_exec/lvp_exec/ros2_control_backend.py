@@ -63,6 +63,16 @@ PANDA_TO_FR3 = {f'panda_joint{i}': f'fr3_joint{i}' for i in range(1, 8)}
 """The Panda model's arm joints -> franka_ros2's FR3 controller joints (the same kinematics)."""
 
 
+@dataclass
+class _JointStateWaiter:
+    """One read_joint_positions call waiting for a JointState that names all its joints."""
+
+    wanted: tuple[str, ...]
+    done: threading.Event = field(default_factory=threading.Event)
+    seen: set[str] = field(default_factory=set)
+    positions: np.ndarray | None = None
+
+
 @dataclass(frozen=True)
 class Ros2ControlExecutorConfig:
     """Where the arm controller, the gripper and the joint states are, and how long to wait.
@@ -195,6 +205,9 @@ class Ros2ControlExecutor:
             self.close()
             raise
         self._group = ReentrantCallbackGroup()
+        self._state_lock = threading.Lock()
+        self._state_waiters: list[_JointStateWaiter] = []
+        self._state_subscription: Any = None
 
     # -- joint states ----------------------------------------------------------------------
 
@@ -205,46 +218,60 @@ class Ros2ControlExecutor:
     def read_joint_positions(self, joints: tuple[str, ...]) -> np.ndarray:
         """Return the positions (rad) of model joints `joints` from the next JointState message
         that holds all of them (a robot may publish its gripper's joints separately)."""
-        from rclpy.qos import qos_profile_sensor_data
-        from sensor_msgs.msg import JointState
-
         wanted = self._controller_names(joints)
         topic = self.config.joint_states_topic
-        found: list[np.ndarray] = []
-        seen: set[str] = set()
-        got = threading.Event()
-
-        def on_state(msg: JointState) -> None:
-            if got.is_set():
-                return
-            names = list(msg.name)
-            seen.update(names)
-            if all(name in names for name in wanted) and len(msg.position) == len(names):
-                found.append(np.array([msg.position[names.index(n)] for n in wanted]))
-                got.set()
-
-        # best effort: matches reliable and best-effort publishers (joint_state_broadcaster)
-        subscription = self._node.create_subscription(
-            JointState, topic, on_state, qos_profile_sensor_data, callback_group=self._group)
+        waiter = _JointStateWaiter(wanted)
+        with self._state_lock:
+            self._ensure_joint_state_subscription()
+            self._state_waiters.append(waiter)
         try:
             timeout = self.config.joint_states_timeout
-            if not got.wait(timeout):
-                if seen:
+            if not waiter.done.wait(timeout):
+                if waiter.seen:
                     raise ControllerUnavailableError(
                         f'the sensor_msgs/JointState messages on {topic!r} lack joints '
-                        f'{sorted(set(wanted) - seen)} (they name {sorted(seen)}); set the '
-                        f'controller joint names (joint_name_map) to the robot\'s')
+                        f'{sorted(set(wanted) - waiter.seen)} (they name '
+                        f'{sorted(waiter.seen)}); set the controller joint names '
+                        f'(joint_name_map) to the robot\'s')
                 raise ControllerUnavailableError(
                     f'no sensor_msgs/JointState on {topic!r} within {timeout:.1f} s: is the '
                     'joint_state_broadcaster running (and in this ROS_DOMAIN_ID)?')
         finally:
-            self._node.destroy_subscription(subscription)
-        positions = found[0]
+            with self._state_lock:
+                self._state_waiters.remove(waiter)
+        positions = waiter.positions
+        assert positions is not None
         if not np.all(np.isfinite(positions)):
             raise ControllerUnavailableError(
                 f'JointState on {topic!r} has non-finite positions for {list(wanted)}: '
                 f'{positions.tolist()}')
         return positions
+
+    def _ensure_joint_state_subscription(self) -> None:
+        # One subscription for the executor's life: destroying one per read while the node's
+        # executor spins can make rclpy's wait set raise InvalidHandle and stop the node.
+        if self._state_subscription is not None:
+            return
+        from rclpy.qos import qos_profile_sensor_data
+        from sensor_msgs.msg import JointState
+
+        # best effort: matches reliable and best-effort publishers (joint_state_broadcaster)
+        self._state_subscription = self._node.create_subscription(
+            JointState, self.config.joint_states_topic, self._on_joint_state,
+            qos_profile_sensor_data, callback_group=self._group)
+
+    def _on_joint_state(self, msg: Any) -> None:
+        names = list(msg.name)
+        with self._state_lock:
+            for waiter in self._state_waiters:
+                if waiter.done.is_set():
+                    continue
+                waiter.seen.update(names)
+                if all(name in names for name in waiter.wanted) and \
+                        len(msg.position) == len(names):
+                    waiter.positions = np.array(
+                        [msg.position[names.index(n)] for n in waiter.wanted])
+                    waiter.done.set()
 
     def start_positions(self, robot: Any) -> np.ndarray:
         """The arm's current joint positions in `robot.joint_names` order (rad)."""
@@ -385,10 +412,14 @@ class Ros2ControlExecutor:
             f'trajectory: {how}', stopped_at)
 
     def close(self) -> None:
-        """Destroy the action clients (and the own node, if any)."""
+        """Destroy the action clients, the joint-state subscription (and the own node, if
+        any)."""
         for client in (getattr(self, '_arm', None), getattr(self, '_gripper', None)):
             if client is not None:
                 client.destroy()
+        if getattr(self, '_state_subscription', None) is not None:
+            self._node.destroy_subscription(self._state_subscription)
+            self._state_subscription = None
         if self._own is not None:
             self._own.close()
             self._own = None
