@@ -68,6 +68,12 @@ def spin_until(spinner: Node | Executor, done: Callable[[], bool], timeout_s: fl
 
 def send_goal(client, spinner: Node | Executor, goal, feedback=None, timeout_s: float = 20.0):
     """Send an action goal and return its (accepted or rejected) goal handle."""
+    if not getattr(client, 'lvp_settled', False):
+        # server_is_ready() says this client found the server, not that the server's response
+        # writers found this client yet: a goal sent at once can lose its response under load
+        # (Fast DDS: "failed to send response ... client will not receive response")
+        spin_until(spinner, lambda: False, 1.0)
+        client.lvp_settled = True
     future = client.send_goal_async(goal, feedback_callback=feedback)
     assert spin_until(spinner, future.done, timeout_s), 'goal response never came'
     handle = future.result()

@@ -75,6 +75,8 @@ class Client:
         self.node = node
         self.action = ActionClient(node, PlanAndExecute, topics.PLAN_AND_EXECUTE_ACTION)
         assert spin_until(node, self.action.server_is_ready, 60.0), 'no plan_and_execute server'
+        # let the server's response writers find this client too (see ros_helpers.send_goal)
+        spin_until(node, lambda: False, 1.0)
 
     def send(self, goal, feedback: list | None = None):
         future = self.action.send_goal_async(
