@@ -7,7 +7,6 @@ and motion mapping. Both import their contract from here.
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from lvp_common.artifacts import (
     VideoPlan,
     WristTrajectory,
 )
+from lvp_common.cli_exit import ExitCode
 
 if TYPE_CHECKING:
     from lvp_exec.ik import IkConfig, JointPath
@@ -40,21 +40,9 @@ if TYPE_CHECKING:
     from lvp_bringup.embodiments.ee_mapping import EeMapping
 
 
-class ErrorCode(enum.IntEnum):
-    """Result codes of PlanAndExecute.action (= lvp_common.cli_exit.ExitCode 0-11)."""
-
-    SUCCESS = 0
-    INVALID_GOAL = 1
-    PLANNER_FAILED = 2
-    NO_HAND_FOUND = 3
-    RECONSTRUCTION_FAILED = 4
-    RETARGET_FAILED = 5
-    GRASP_FAILED = 6
-    UNREACHABLE = 7
-    SAFETY_VIOLATION = 8
-    EXECUTION_FAILED = 9
-    CANCELED = 10
-    ARCHIVE_FAILED = 11
+ErrorCode = ExitCode
+"""Result codes of PlanAndExecute.action: the one table in lvp_common.cli_exit (its codes 0-11;
+checked against the .action file by lvp_common's test_cli_exit)."""
 
 
 STAGES = ('hand_tracking', 'reconstruction', 'retargeting', 'grasping', 'ik', 'timing',

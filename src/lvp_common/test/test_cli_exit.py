@@ -40,13 +40,6 @@ def test_every_execute_motion_code_has_an_entry_of_the_same_name():
     assert codes and set(codes) <= {c.name for c in ExitCode}
 
 
-def test_bringup_error_codes_are_the_table():
-    from lvp_bringup.pipeline import ErrorCode
-
-    assert {c.name: int(c) for c in ErrorCode} == {
-        c.name: int(c) for c in ExitCode if c not in (ExitCode.USAGE, ExitCode.INTERNAL_ERROR)}
-
-
 def _parser() -> CliArgumentParser:
     parser = CliArgumentParser(prog='tool')
     parser.add_argument('--n', type=int, required=True)
