@@ -94,8 +94,10 @@ def test_camera_to_base_from_tf(tmp_path, ros_domain_id):
             camera = node.create_publisher(Image, topics.OBSERVATION_IMAGE,
                                            qos_profile_sensor_data)
             assert spin_until(node, lambda: camera.get_subscription_count() > 0, 30.0)
-            camera.publish(goal_with_frame('cam_optical').image)
-            spin_until(node, lambda: False, 0.5)
+            # a stream at 10 Hz, as a driver publishes: one best-effort sample may be dropped
+            frame = goal_with_frame('cam_optical').image
+            stream = node.create_timer(0.1, lambda: camera.publish(frame))
+            spin_until(node, lambda: False, 1.0)
             empty = goal_with_frame('')
             empty.image = Image()
             result = goal_result(send_goal(client, node, empty), node)
@@ -104,6 +106,7 @@ def test_camera_to_base_from_tf(tmp_path, ros_domain_id):
                 result.failed_stage, result.error_message)
             assert any(f'using the latest {topics.OBSERVATION_IMAGE}' in note
                        for note in result.notes), result.notes
+            node.destroy_timer(stream)
 
             # an archive folder that cannot be written: refused at validation, before anything
             # is planned or moves (a file now stands where the folder was)
