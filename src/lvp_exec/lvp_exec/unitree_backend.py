@@ -96,11 +96,13 @@ class UnitreeExecutor:
         return self._state.read(self.config.lowstate_timeout)
 
     def close(self) -> None:
-        """Delete this executor's DDS writers; it cannot execute afterwards."""
+        """Delete this executor's DDS writers and its state reader; it cannot execute
+        afterwards."""
         for part in (self._streamer, self._hand):
             if part is not None:
                 part.close()
         self._streamer = self._hand = None
+        self._state.close()
 
     def _g1_names(self, joints: Sequence[str]) -> tuple[str, ...]:
         return tuple(self._arm_config.joint_name_map.get(j, j) for j in joints)

@@ -5,6 +5,7 @@ positions, the robot's `mode_machine`).
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -57,12 +58,14 @@ class UnitreeLowStateReader:
                       f'{network_interface or "(Cyclone default)"}')
         # best effort, newest only: matches the robot's writer, and a late reader gets fresh state
         qos = Qos(Policy.Reliability.BestEffort, Policy.History.KeepLast(1))
-        self._reader = DataReader(participant, Topic(participant, topic, self._idl.HgLowState),
-                                  qos=qos)
+        self._reader: Any = DataReader(
+            participant, Topic(participant, topic, self._idl.HgLowState), qos=qos)
 
     def read(self, timeout: float, poll_period: float = 0.002) -> LowStateSample:
         """Return the first LowState_ received after this call; LowStateTimeoutError if none
         comes within `timeout` s."""
+        if self._reader is None:
+            raise UnitreeExecutionError(f'the {self.topic_name} reader is closed')
         self._reader.take(N=100)  # drop what was received before the call
         deadline = time.monotonic() + timeout
         while True:
@@ -80,3 +83,10 @@ class UnitreeLowStateReader:
                     f'{timeout:g} s: is the G1 on, and this interface on its network '
                     '(192.168.123.x)?')
             time.sleep(poll_period)
+
+    def close(self) -> None:
+        """Delete the DataReader now (not whenever the garbage collector gets to it, possibly
+        on another thread while Cyclone delivers samples); idempotent."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.__del__()  # cyclonedds deletes the DDS entity in __del__; idempotent

@@ -226,14 +226,29 @@ def dds_subscriber(dds_process):
     return domain, dds_process(SUBSCRIBER, str(domain))
 
 
+@pytest.fixture
+def closing():
+    """Register DDS writers to close after the test (left to the garbage collector, a writer's
+    listener can be freed before the writer: a segfault later in the run)."""
+    opened = []
+
+    def register(thing):
+        opened.append(thing)
+        return thing
+
+    yield register
+    for thing in opened:
+        thing.close()
+
+
 @needs_cyclonedds
-def test_arm_stream_received_over_loopback(dds_subscriber):
+def test_arm_stream_received_over_loopback(dds_subscriber, closing):
     domain, collect = dds_subscriber
     rate, v_max = 250.0, 1.5
     traj = right_arm_trajectory()
     config = ArmSdkConfig(domain_id=domain, rate=rate, takeover_time=0.2, release_time=0.3,
                           held_positions=HELD, max_velocity=v_max, mode_machine=5)
-    streamer = UnitreeArmStreamer(config)
+    streamer = closing(UnitreeArmStreamer(config))
     result = streamer.stream(traj)
     plan = result.plan
     received = collect()['arm']
@@ -282,9 +297,9 @@ def test_arm_stream_received_over_loopback(dds_subscriber):
 
 
 @needs_cyclonedds
-def test_inspire_commands_received_over_loopback(dds_subscriber):
+def test_inspire_commands_received_over_loopback(dds_subscriber, closing):
     domain, collect = dds_subscriber
-    hand = InspireHandCommander(InspireHandConfig(domain_id=domain))
+    hand = closing(InspireHandCommander(InspireHandConfig(domain_id=domain)))
     hand.wait_for_reader()
     order = ('index', 'middle', 'ring', 'little', 'thumb_rotation', 'thumb_bend')
     native = np.array([[1000, 900, 800, 700, 600, 500], [0, 100, 200, 300, 400, 500]])
@@ -308,7 +323,7 @@ def test_inspire_commands_received_over_loopback(dds_subscriber):
 
 
 @needs_cyclonedds
-def test_arm_stream_stop_ramps_the_weight_down(dds_subscriber):
+def test_arm_stream_stop_ramps_the_weight_down(dds_subscriber, closing):
     domain, collect = dds_subscriber
     config = ArmSdkConfig(domain_id=domain, rate=250.0, takeover_time=0.1, release_time=0.1,
                           held_positions=HELD)
@@ -320,7 +335,8 @@ def test_arm_stream_stop_ramps_the_weight_down(dds_subscriber):
         if t >= 0.2:
             stop.set()
 
-    result = UnitreeArmStreamer(config).stream(right_arm_trajectory(), on_step=on_step, stop=stop)
+    streamer = closing(UnitreeArmStreamer(config))
+    result = streamer.stream(right_arm_trajectory(), on_step=on_step, stop=stop)
     received = collect()['arm']
     assert result.published == len(steps) < len(result.plan.times)
     weights = np.array([m['motors'][G1_ARM_SDK_WEIGHT_SLOT][1] for m in received])

@@ -104,13 +104,23 @@ def trajectory_from_start(duration=0.6, rate=100.0) -> JointTrajectory:
     return JointTrajectory(t, RIGHT_ARM, q, np.asarray(np.gradient(q, t, axis=0)))
 
 
-def executor_for(domain, **arm) -> UnitreeExecutor:
-    return UnitreeExecutor(UnitreeExecutorConfig(
-        domain_id=domain, arm=ArmSdkConfig(rate=250.0, takeover_time=0.1, release_time=0.1,
-                                           **arm)))
+@pytest.fixture
+def executor_for():
+    """Make UnitreeExecutors on a domain; each is closed after the test (left to the garbage
+    collector, a writer's listener can be freed before the writer: a segfault later)."""
+    made: list[UnitreeExecutor] = []
+
+    def make(domain, **config) -> UnitreeExecutor:
+        arm = ArmSdkConfig(rate=250.0, takeover_time=0.1, release_time=0.1)
+        made.append(UnitreeExecutor(UnitreeExecutorConfig(domain_id=domain, arm=arm, **config)))
+        return made[-1]
+
+    yield make
+    for executor in made:
+        executor.close()
 
 
-def test_start_positions_and_full_run(fake_g1):
+def test_start_positions_and_full_run(fake_g1, executor_for):
     domain, collect = fake_g1
     executor = executor_for(domain)
     assert executor.name == 'unitree'
@@ -150,7 +160,7 @@ def test_start_positions_and_full_run(fake_g1):
     np.testing.assert_allclose(hand[:, 6:], 1.0)  # the left hand held open
 
 
-def test_stop_ramps_the_weight_out(fake_g1):
+def test_stop_ramps_the_weight_out(fake_g1, executor_for):
     domain, collect = fake_g1
     executor = executor_for(domain)
     trajectory = trajectory_from_start(duration=3.0)
@@ -168,7 +178,7 @@ def test_stop_ramps_the_weight_out(fake_g1):
     assert isinstance(stopped.value, ExecutionError)
 
 
-def test_refusals_send_nothing(fake_g1):
+def test_refusals_send_nothing(fake_g1, executor_for):
     domain, collect = fake_g1
     executor = executor_for(domain)
     trajectory = trajectory_from_start()
@@ -183,9 +193,9 @@ def test_refusals_send_nothing(fake_g1):
     assert collect()['arm'] == []
 
 
-def test_no_lowstate_names_topic_and_interface():
+def test_no_lowstate_names_topic_and_interface(executor_for):
     domain = 150 + (os.getpid() + 60) % 80  # nobody publishes here
-    executor = UnitreeExecutor(UnitreeExecutorConfig(domain_id=domain, lowstate_timeout=0.3))
+    executor = executor_for(domain, lowstate_timeout=0.3)
     with pytest.raises(LowStateTimeoutError, match="'rt/lowstate'.*network interface"):
         executor.start_positions(RightArm())
 
