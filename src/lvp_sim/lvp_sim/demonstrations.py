@@ -36,6 +36,7 @@ from lvp_common.geometry import Pose, as_array, continuous_quaternions
 from lvp_common.video_io import write_video
 from scipy.spatial.transform import Rotation, Slerp
 
+from lvp_sim.fixtures_articulated import fixture_state, fixtures_for_task, jitter_fixtures
 from lvp_sim.hand_model import JOINT_NAMES, HandConfig, HandRig, HandState, hand_pose
 from lvp_sim.tasks import (
     SceneState,
@@ -61,6 +62,8 @@ TASK_PROMPTS = {
     'push': 'push the green cube onto the yellow square',
     'press': 'press the red button',
     'pinch_and_place': 'put the green cube on the yellow square',
+    'open_drawer': 'open the drawer',
+    'wipe': 'wipe the dirt off the white board',
 }
 """Task name -> the sentence a planner would be given."""
 TASK_NAMES = tuple(TASK_PROMPTS)
@@ -126,7 +129,8 @@ class DemonstrationGroundTruth:
     joint_angles (T, 20) radians in `joint_names` order. grasp_aperture (T,) thumb tip to index
     tip, metres. contact (T,): the hand is touching the task's object. object_positions
     (T, K, 3) and object_quaternions (T, K, 4) in the base frame for `object_names`;
-    button_travel (T,) metres (0 up, negative pressed).
+    button_travel (T,) metres (0 up, negative pressed). fixture_state (T,): the drawer's
+    opening (m, open_drawer) or the wiped fraction of the dirt patch (wipe); zeros otherwise.
     """
 
     times: np.ndarray
@@ -149,16 +153,19 @@ class DemonstrationGroundTruth:
     handedness: Handedness
     intrinsics: CameraIntrinsics
     camera_to_base: Pose
+    fixture_state: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(as_array(self.times, (None,), 'times'))
+        if self.fixture_state is None:
+            object.__setattr__(self, 'fixture_state', np.zeros(n))
         k, j, o = NUM_HAND_KEYPOINTS, len(self.joint_names), len(self.object_names)
         shapes = {
             'keypoints_px': (n, k, 2), 'keypoints_camera': (n, k, 3), 'keypoints_base': (n, k, 3),
             'wrist_positions_base': (n, 3), 'wrist_quaternions_base': (n, 4),
             'wrist_positions_camera': (n, 3), 'wrist_quaternions_camera': (n, 4),
             'joint_angles': (n, j), 'grasp_aperture': (n,), 'object_positions': (n, o, 3),
-            'object_quaternions': (n, o, 4), 'button_travel': (n,),
+            'object_quaternions': (n, o, 4), 'button_travel': (n,), 'fixture_state': (n,),
         }
         for name, shape in shapes.items():
             object.__setattr__(self, name, as_array(getattr(self, name), shape,
@@ -178,7 +185,7 @@ class DemonstrationGroundTruth:
         names = ('times', 'keypoints_px', 'keypoints_camera', 'keypoints_base', 'in_image',
                  'wrist_positions_base', 'wrist_quaternions_base', 'wrist_positions_camera',
                  'wrist_quaternions_camera', 'joint_angles', 'grasp_aperture', 'contact',
-                 'object_positions', 'object_quaternions', 'button_travel')
+                 'object_positions', 'object_quaternions', 'button_travel', 'fixture_state')
         out = {name: np.asarray(getattr(self, name)) for name in names}
         out['camera_matrix'] = self.intrinsics.matrix
         out['camera_to_base'] = self.camera_to_base.as_matrix()
@@ -292,14 +299,16 @@ def _turn(yaw: float) -> np.ndarray:
 def _world_config(config: DemonstrationConfig, var: _Variation) -> WorldConfig:
     base = config.world if config.camera is None else replace(config.world,
                                                                 camera=config.camera)
+    base = fixtures_for_task(config.task, base)
     cube = np.asarray(base.cube_xy) + var.uniform(0.02, 2)
     yaw = float(var.uniform(0.2))
     button = np.asarray(base.button_xy) + var.uniform(0.02, 2)
     # The target region keeps its offset from the cube of the base layout.
     target = cube + (np.asarray(base.target_region_xy) - np.asarray(base.cube_xy))
-    return replace(base, cube_xy=(float(cube[0]), float(cube[1])), cube_yaw=yaw,
-                   button_xy=(float(button[0]), float(button[1])),
-                   target_region_xy=(float(target[0]), float(target[1])))
+    varied = replace(base, cube_xy=(float(cube[0]), float(cube[1])), cube_yaw=yaw,
+                     button_xy=(float(button[0]), float(button[1])),
+                     target_region_xy=(float(target[0]), float(target[1])))
+    return jitter_fixtures(varied, lambda: var.uniform(0.02, 2))
 
 
 def _timeline(fractions, duration: float, var: _Variation) -> list[float]:
@@ -512,6 +521,14 @@ _SCRIPTS = {
 }
 
 
+def _scripts() -> dict:
+    """Every task's script: these and the fixture tasks' (lvp_sim.demonstrations_articulated,
+    which builds on this module's keyframe helpers, hence imported here)."""
+    from lvp_sim.demonstrations_articulated import ARTICULATED_SCRIPTS
+
+    return {**_SCRIPTS, **ARTICULATED_SCRIPTS}
+
+
 def render_demonstration(config: DemonstrationConfig | None = None) -> SyntheticDemonstration:
     """Script, render and record one synthetic demonstration (deterministic per seed)."""
     config = config or DemonstrationConfig()
@@ -520,7 +537,7 @@ def render_demonstration(config: DemonstrationConfig | None = None) -> Synthetic
     world = build_world(world_config, hand=config.hand)
     model, data = world.model, world.data
     rig = HandRig(model, data)
-    make_script, fractions = _SCRIPTS[config.task]
+    make_script, fractions = _scripts()[config.task]
     times = np.arange(config.num_frames) / config.fps
     script = make_script(world, _timeline(fractions, float(times[-1]), var), var)
     intrinsics, camera_to_base = world.intrinsics(), world.camera_to_robot_base()
@@ -531,7 +548,7 @@ def render_demonstration(config: DemonstrationConfig | None = None) -> Synthetic
     button_adr = world.joint_qpos_address(BUTTON_JOINT)
 
     frames, kp_base, wrists, angles, contact = [], [], [], [], []
-    obj_pos, obj_quat, travel = [], [], []
+    obj_pos, obj_quat, travel, fixture = [], [], [], []
     with SceneRenderer(world) as renderer:
         mujoco.mj_forward(model, data)
         initial_state = read_scene_state(world)
@@ -552,6 +569,7 @@ def render_demonstration(config: DemonstrationConfig | None = None) -> Synthetic
             obj_quat.append((base_rotation * Rotation.from_quat(
                 np.roll(data.xquat[object_ids], -1, axis=1))).as_quat())
             travel.append(float(data.qpos[button_adr]))
+            fixture.append(fixture_state(world))
         final_state = read_scene_state(world)
 
     kp_base_arr = np.stack(kp_base)
@@ -575,7 +593,7 @@ def render_demonstration(config: DemonstrationConfig | None = None) -> Synthetic
         grasp_aperture=aperture, contact=np.array(contact), object_names=SCENE_OBJECTS,
         object_positions=np.stack(obj_pos), object_quaternions=np.stack(obj_quat),
         button_travel=np.array(travel), handedness=config.hand.side, intrinsics=intrinsics,
-        camera_to_base=camera_to_base)
+        camera_to_base=camera_to_base, fixture_state=np.array(fixture))
     plan = VideoPlan(
         frames=np.stack(frames), fps=config.fps, prompts=(TASK_PROMPTS[config.task],),
         source=PlanSource.SYNTHETIC_DEMONSTRATION, seed=config.seed, model='lvp_sim',

@@ -16,6 +16,7 @@ import mujoco
 import numpy as np
 from lvp_common.geometry import Pose
 
+from lvp_sim.fixtures_articulated import drawer_opening, wipe_coverage
 from lvp_sim.world import BUTTON_JOINT, OBJECT_BODIES, World
 
 
@@ -28,6 +29,8 @@ class TaskKind(str, enum.Enum):
     PUSH_TO_REGION = 'push_to_region'
     PLACE_IN_REGION = 'place_in_region'
     PRESS = 'press'
+    OPEN_DRAWER = 'open_drawer'
+    WIPE = 'wipe'
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,11 @@ class TaskSpec:
     above the region fails. Initial and final states cannot tell a place from a push: a
     cube pushed into the region passes too (the demonstration's ground truth shows the lift).
     press: the button joint travelled at least `press_depth` m down.
+    open_drawer: the drawer ends at least `open_distance` m further out than it started (6 cm
+    by default: about a third of its 16 cm travel, twice a hand's width of grip room; a
+    drawer nudged by a slipping grasp moves 1-2 cm).
+    wipe: at least `min_coverage` of the patch's dirt cells end wiped (0.8 by default: a
+    wipe that misses one edge row of the 4 x 7 cells reaches 0.75 and fails).
     """
 
     name: str
@@ -52,20 +60,29 @@ class TaskSpec:
     region_half_size: float = 0.05
     press_depth: float = 0.004
     rest_tolerance: float = 0.005
+    open_distance: float = 0.06
+    min_coverage: float = 0.8
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'kind', TaskKind(self.kind))
         if min(self.lift_height, self.region_half_size, self.press_depth,
-               self.rest_tolerance) <= 0.0:
+               self.rest_tolerance, self.open_distance, self.min_coverage) <= 0.0:
             raise TaskError(f'TaskSpec {self.name!r}: thresholds must be positive')
+        if self.min_coverage > 1.0:
+            raise TaskError(f'TaskSpec {self.name!r}: min_coverage {self.min_coverage} is a '
+                            f'fraction (<= 1)')
 
 
 @dataclass(frozen=True)
 class SceneState:
-    """Poses of the scene's movable bodies (base frame) and the button travel (m, <= 0)."""
+    """Poses of the scene's movable bodies (base frame) and the button travel (m, <= 0);
+    the drawer's opening (m, 0 = closed) and the wiped fraction of the dirt patch (0 for a
+    world without them)."""
 
     object_poses: dict[str, Pose] = field(default_factory=dict)
     button_travel: float = 0.0
+    drawer_opening: float = 0.0
+    wipe_coverage: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -83,7 +100,9 @@ def read_scene_state(world: World) -> SceneState:
     mujoco.mj_kinematics(world.model, world.data)
     poses = {name: world.body_pose(name) for name in OBJECT_BODIES}
     travel = float(world.data.qpos[world.joint_qpos_address(BUTTON_JOINT)])
-    return SceneState(poses, travel)
+    opening = drawer_opening(world.model, world.data)
+    coverage = wipe_coverage(world.model, world.data, world.config.wipe_patch)
+    return SceneState(poses, travel, 0.0 if opening is None else opening, coverage)
 
 
 def _object(state: SceneState, name: str) -> Pose:
@@ -101,6 +120,16 @@ def evaluate_task(spec: TaskSpec, initial: SceneState, final: SceneState) -> Tas
         return TaskOutcome(ok, depth, spec.press_depth,
                            f'button pressed {depth * 1000:.1f} mm '
                            f'(needs {spec.press_depth * 1000:.1f} mm)')
+    if spec.kind is TaskKind.OPEN_DRAWER:
+        opened = final.drawer_opening - initial.drawer_opening
+        return TaskOutcome(opened >= spec.open_distance, opened, spec.open_distance,
+                           f'drawer opened {opened * 100:.1f} cm '
+                           f'(needs {spec.open_distance * 100:.1f} cm)')
+    if spec.kind is TaskKind.WIPE:
+        covered = final.wipe_coverage
+        return TaskOutcome(covered >= spec.min_coverage, covered, spec.min_coverage,
+                           f'{covered * 100:.0f} % of the patch wiped '
+                           f'(needs {spec.min_coverage * 100:.0f} %)')
     start = _object(initial, spec.object_name).position
     end = _object(final, spec.object_name).position
     rise = float(end[2] - start[2])

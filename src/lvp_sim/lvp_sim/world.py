@@ -31,6 +31,7 @@ from lvp_common.artifacts import CameraIntrinsics, Observation
 from lvp_common.geometry import Pose, look_rotation
 from scipy.spatial.transform import Rotation
 
+from lvp_sim.fixtures_articulated import DrawerConfig, WipePatchConfig, fixtures_mjcf
 from lvp_sim.hand_model import HAND_GEOM_GROUP, HandConfig, hand_mjcf
 
 OPTICAL_FROM_MUJOCO_CAMERA = np.diag([1.0, -1.0, -1.0])
@@ -141,6 +142,8 @@ class WorldConfig:
     table's z): 0 = from the robot's left (+y), fingers to its right (the Franka layout);
     pi/2 = from the robot's side of the table, fingers pointing away from the robot, where a
     short arm (the G1's) can follow it.
+    drawer / wipe_patch: the optional task fixtures of `lvp_sim.fixtures_articulated` (a
+    cabinet with a drawer; a board with dirt cells), absent by default.
     """
 
     table_top_z: float = 0.0
@@ -161,6 +164,8 @@ class WorldConfig:
     camera: CameraConfig = field(default_factory=CameraConfig)
     robot_mount: Pose = field(default_factory=Pose.identity)
     hand_approach_yaw: float = 0.0
+    drawer: DrawerConfig | None = None
+    wipe_patch: WipePatchConfig | None = None
 
     def __post_init__(self) -> None:
         if self.table_height <= 0.05:
@@ -252,6 +257,8 @@ def world_mjcf(config: WorldConfig, hand: HandConfig | None = None) -> str:
     rx, ry = config.target_region_xy
     rs = config.target_region_half_size
     hand_assets, hand_body = hand_mjcf(hand) if hand is not None else ('', '')
+    fixture_assets, fixture_body, fixture_contact = fixtures_mjcf(config.drawer,
+                                                                  config.wipe_patch, top)
     mount = config.robot_mount
     offw = max(cam.width, 640)
     offh = max(cam.height, 480)
@@ -275,6 +282,7 @@ def world_mjcf(config: WorldConfig, hand: HandConfig | None = None) -> str:
     <material name="button_base" rgba="0.2 0.2 0.22 1" specular="0.1"/>
     <material name="target_region" rgba="0.95 0.85 0.2 1" specular="0.0"/>
     {hand_assets}
+    {fixture_assets}
   </asset>
   <worldbody>
     <light name="key" directional="true" castshadow="false" pos="1.6 0.4 1.6"
@@ -323,10 +331,12 @@ def world_mjcf(config: WorldConfig, hand: HandConfig | None = None) -> str:
     </body>
     <camera name="{cam.name}" mode="fixed" pos="{_vec(cam.position())}"
             quat="{_quat_wxyz(cam_rot)}" fovy="{cam.fovy_deg:.6g}"/>
+    {fixture_body}
     {hand_body}
   </worldbody>
   <contact>
     <exclude body1="button_base" body2="button"/>
+    {fixture_contact}
   </contact>
 </mujoco>
 """
