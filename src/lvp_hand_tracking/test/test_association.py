@@ -63,3 +63,28 @@ def test_a_much_smaller_hand_is_not_the_same_hand(camera):
 
 def test_no_detections_give_no_acting_hand():
     assert select_acting_hand(associate_hands([[], []])) is None
+
+
+def test_a_hand_reported_twice_in_a_frame_is_one_hand(camera):
+    """MediaPipe's duplicates (cup.mp4: 0.13-0.16 hand sizes apart) do not make a second hand."""
+    frames = []
+    for k in range(6):
+        hand = camera.detection(Rotation.identity(), [0.01 * k, 0.0, 0.5])
+        twin = camera.detection(Rotation.from_euler('z', 4, degrees=True),
+                                [0.01 * k + 0.004, 0.003, 0.5], score=0.7)
+        frames.append([twin, hand] if k == 3 else [hand])
+    tracklets = associate_hands(frames)
+    assert len(tracklets) == 1 and tracklets[0].num_frames == 6
+    assert tracklets[0].detections[3].score == 0.9  # the better-scored copy is kept
+
+
+def test_one_hand_back_after_a_long_absence_is_one_tracklet(camera):
+    """box.mp4: the hand leaves for 94 frames and comes back elsewhere: still one hand."""
+    there = camera.detection(Rotation.identity(), [-0.1, 0.0, 0.5])
+    back = camera.detection(Rotation.identity(), [0.1, 0.05, 0.5])
+    frames = [[there]] * 5 + [[]] * 40 + [[back]] * 5
+    tracklets = associate_hands(frames)
+    assert len(tracklets) == 1 and tracklets[0].frames == [*range(5), *range(45, 50)]
+    other_side = camera.detection(Rotation.identity(), [0.1, 0.05, 0.5], Handedness.LEFT)
+    two = associate_hands([[there]] * 5 + [[]] * 40 + [[other_side]] * 5)
+    assert len(two) == 2, 'a hand with the other label is another hand'

@@ -68,3 +68,43 @@ def test_lvp_track_refuses_a_mostly_corrupt_video(tmp_path, capsys):
     assert main([str(video), '--out', str(tmp_path / 't.npz')]) == 1
     assert 'frames failed to decode or decoded corrupt' in capsys.readouterr().err
     assert not (tmp_path / 't.npz').exists()
+
+
+def test_lvp_track_clip_window_and_handedness(two_hand_clip, tmp_path, hand_model_path, capsys):
+    out = tmp_path / 'left.npz'
+    code = main([str(two_hand_clip), '--out', str(out), '--handedness', 'left', '--start',
+                 '0.5', '--duration', '1.0', '--min-detected-fraction', '0.9', '--model',
+                 str(hand_model_path)])
+    assert code == 0, capsys.readouterr().err
+    track = load_track_npz(out)
+    # 8 fps: the window [0.5, 1.5) s is frames 4..11, at their times in the file
+    assert np.allclose(track.times, np.arange(4, 12) / 8.0)
+    assert track.handedness is Handedness.LEFT and np.all(track.keypoints_px[:, 0, 0] < 400)
+    assert main([str(two_hand_clip), '--out', str(tmp_path / 'x.npz'), '--start', '-1']) == 1
+    assert 'start -1' in capsys.readouterr().err
+
+
+def test_lvp_track_refuses_an_absent_hand(shared_data, tmp_path, hand_model_path, capsys):
+    video = shared_data / 'hand_video' / 'gesture_1280x720_30fps.mp4'
+    code = main([str(video), '--out', str(tmp_path / 't.npz'), '--handedness', 'left',
+                 '--stride', '30', '--model', str(hand_model_path)])
+    assert code == 3
+    assert 'no left hand in the clip' in capsys.readouterr().err
+
+
+def test_lvp_track_a_photo_writes_track_and_overlay(shared_data, tmp_path, hand_model_path,
+                                                    capsys):
+    photo = shared_data / 'hand_images' / 'two_people_gesture.jpg'
+    out, overlay = tmp_path / 'photo.npz', tmp_path / 'photo.png'
+    code = main([str(photo), '--out', str(out), '--overlay', str(overlay), '--model',
+                 str(hand_model_path)])
+    assert code == 0, capsys.readouterr().err
+    track = load_track_npz(out)
+    assert track.num_frames == 1 and track.detected.all() and track.image_size == (848, 565)
+    image = cv2.imread(str(overlay))
+    assert image is not None and image.shape == (565, 848, 3)
+    original = cv2.imread(str(photo))
+    assert np.abs(image.astype(int) - original.astype(int)).max() > 100  # the skeleton drawn
+    assert main([str(photo), '--out', str(tmp_path / 'p2.npz'), '--overlay',
+                 str(tmp_path / 'o.mp4')]) == 1
+    assert 'write its overlay as an image' in capsys.readouterr().err

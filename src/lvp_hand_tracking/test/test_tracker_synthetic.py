@@ -10,6 +10,7 @@ from lvp_hand_tracking.tracker import (
     LongGapError,
     NoHandFoundError,
     TrackerConfig,
+    WantedHandMissingError,
     build_track,
 )
 from scipy.spatial.transform import Rotation
@@ -97,15 +98,19 @@ def test_clip_without_enough_hand_is_rejected_with_the_count(camera):
         build_track([[], [], [], []], np.arange(4) / FPS, (832, 480))
 
 
-def test_handedness_is_a_stable_majority_and_can_be_overridden(camera):
+def test_handedness_is_a_stable_majority_selected_never_relabelled(camera):
     labels = [Handedness.LEFT if k % 3 == 0 else Handedness.RIGHT for k in range(12)]
     frames, _, times = _moving_hand(camera, 12, labels=labels)
     size = (camera.width, camera.height)
     result = build_track(frames, times, size)
     assert result.track.handedness is Handedness.RIGHT
     assert result.handedness_votes['right'] > result.handedness_votes['left'] > 0
-    by_arg = build_track(frames, times, size, handedness='left')
-    assert by_arg.track.handedness is Handedness.LEFT and by_arg.handedness_source == 'argument'
+    by_arg = build_track(frames, times, size, handedness='right')
+    assert by_arg.track.handedness is Handedness.RIGHT and by_arg.handedness_source == 'argument'
+    # asking for the hand that is not there is refused, not a relabelled right hand
+    with pytest.raises(WantedHandMissingError, match=r'no left hand in the clip \(seen: right '
+                       r'hand in 12 frames\)'):
+        build_track(frames, times, size, handedness='left')
     by_meta = build_track(frames, times, size, metadata={'handedness': 'Left'})
     assert by_meta.handedness_source == 'metadata'
     with pytest.raises(HandednessUnknownError, match="'both'"):
@@ -125,3 +130,38 @@ def test_times_must_match_frames(camera):
     frames, _, _ = _moving_hand(camera, 5)
     with pytest.raises(ValueError, match='expected 5 timestamps'):
         build_track(frames, np.arange(4) / FPS, (832, 480))
+
+
+def _two_hands(camera, num_frames, right_labels=None, left_labels=None):
+    """A right hand on the image's left half and a left hand on its right half, both moving."""
+    frames = []
+    for k in range(num_frames):
+        s = k / (num_frames - 1)
+        right = camera.detection(Rotation.from_euler('z', 180, degrees=True),
+                                 [-0.15, 0.02 * s, 0.5], Handedness.RIGHT,
+                                 label=None if right_labels is None else right_labels[k])
+        left = camera.detection(Rotation.from_euler('z', 180, degrees=True),
+                                [0.15, -0.02 * s, 0.5], Handedness.LEFT,
+                                label=None if left_labels is None else left_labels[k],
+                                score=0.8)
+        frames.append([right, left])
+    return frames, np.arange(num_frames) / FPS
+
+
+@pytest.mark.parametrize('wanted', ['left', 'right'])
+def test_handedness_selects_that_hand_of_two(camera, wanted):
+    frames, times = _two_hands(camera, 10)
+    result = build_track(frames, times, (camera.width, camera.height), handedness=wanted)
+    wrist_x = result.track.keypoints_px[:, 0, 0]
+    # the right hand is on the image's left half here
+    assert np.all(wrist_x < 416) if wanted == 'right' else np.all(wrist_x > 416)
+    assert result.track.handedness.value == wanted and result.num_hands_seen == 2
+
+
+def test_a_hand_with_wrong_labels_is_placed_by_its_partner(camera):
+    """Both hands labelled 'right' half the time: the confident right hand makes the other the
+    left one (two hands in one view are one of each)."""
+    mixed = [Handedness.RIGHT if k % 2 else Handedness.LEFT for k in range(10)]
+    frames, times = _two_hands(camera, 10, left_labels=mixed)
+    left = build_track(frames, times, (camera.width, camera.height), handedness='left')
+    assert np.all(left.track.keypoints_px[:, 0, 0] > 416)

@@ -41,3 +41,26 @@ def test_both_hands_tracked_without_identity_swaps(drifting_frames, hand_model_p
     wrist_x = track.keypoints_px[track.detected, 0, 0]
     assert np.all(wrist_x < 400) or np.all(wrist_x > 400)
     assert track.handedness is Handedness.RIGHT
+
+
+@pytest.mark.parametrize('wanted', ['left', 'right'])
+def test_handedness_selects_each_real_hand_in_turn(two_hand_clip, hand_model_path, wanted):
+    """The mirrored (left) hand is on the clip's left half, the right hand on its right half."""
+    backend = MediaPipeHandBackend(MediaPipeConfig(model_path=str(hand_model_path)))
+    with HandTracker(backend=backend) as tracker:
+        result = tracker.track_video(two_hand_clip, handedness=wanted)
+    track = result.track
+    assert track.handedness.value == wanted and result.handedness_source == 'argument'
+    assert result.num_hands_seen == 2 and track.detected.mean() >= 0.9
+    wrist_x = track.keypoints_px[track.detected, 0, 0]
+    assert np.all(wrist_x < 400) if wanted == 'left' else np.all(wrist_x > 880), wrist_x
+
+
+def test_handedness_refuses_a_hand_that_is_not_there(shared_data, hand_model_path):
+    from lvp_hand_tracking.tracker import WantedHandMissingError
+
+    video = shared_data / 'hand_video' / 'gesture_1280x720_30fps.mp4'
+    backend = MediaPipeHandBackend(MediaPipeConfig(model_path=str(hand_model_path)))
+    with HandTracker(backend=backend) as tracker, pytest.raises(
+            WantedHandMissingError, match=r'no left hand in the clip \(seen: right hand'):
+        tracker.track_video(video, handedness='left', stride=30)
