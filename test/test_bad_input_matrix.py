@@ -46,7 +46,8 @@ def _mains():
             'lvp_retarget': lvp_retarget}
 
 
-RUN = ('run', '--plan-video', 'plan.mp4', '--out', 'out', '--quiet', '--image')
+RUN = ('run', '--plan-video', 'plan.mp4', '--task', 'pick up the cube', '--out', 'out', '--quiet',
+       '--image')
 INVALID, USAGE = ExitCode.INVALID_GOAL, ExitCode.USAGE
 
 CASES = {
@@ -101,7 +102,8 @@ CASES = {
         'lvp', ('demo', '--checkpoint', 'garbage.ckpt', '--out', 'out'), INVALID,
         '--checkpoint needs --wan-dir'),
     'plan video mostly corrupt': Case(
-        'lvp', ('run', '--plan-video', 'corrupt.mp4', '--out', 'out', '--image', 'img.png'),
+        'lvp', ('run', '--plan-video', 'corrupt.mp4', '--task', 'pick', '--out', 'out', '--image',
+                'img.png'),
         ExitCode.PLANNER_FAILED, 'of 30 frames failed to decode or decoded corrupt', ('out',),
         ('corrupt.mp4',)),
     'plan video missing': Case('lvp', RUN + ('img.png',), ExitCode.PLANNER_FAILED,

@@ -95,11 +95,12 @@ def test_replay_reproduces_archived_trajectory(demo_run, tmp_path):
 def test_plan_without_hand_fails_and_executes_nothing(tmp_path, capsys):
     blank = write_video(tmp_path / 'blank.mp4', np.full((16, 240, 416, 3), 90, np.uint8), 16.0)
     out = tmp_path / 'run'
-    code = main(['demo', '--plan-video', str(blank), '--out', str(out), '--quiet'])
+    code = main(['demo', '--plan-video', str(blank), '--task', 'pick up the cube', '--out',
+                 str(out), '--quiet'])
     captured = capsys.readouterr()
     assert code == ErrorCode.NO_HAND_FOUND
     assert 'plan source: recorded_demonstration' in captured.out
-    assert 'metric depth and extrinsics are ASSUMED' in captured.out
+    assert 'field of view ASSUMED' in captured.out and 'camera pose ASSUMED' in captured.out
     assert 'nothing executed' in captured.out
     assert not (out / 'plan_archive').exists() and not (out / 'execution.mp4').exists()
     assert 'NO_HAND_FOUND' in (out / 'report.html').read_text()

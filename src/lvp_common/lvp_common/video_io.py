@@ -90,26 +90,126 @@ class VideoClip:
     source_fps: float
     source_size: tuple[int, int]
     decode_note: str = ''
+    fit: FrameFit | None = None
+    """How the frames were fitted to the asked size (None: kept at the file's size)."""
+
+
+FIT_MODES = ('letterbox', 'crop')
+"""How a frame of another aspect ratio is fitted to a size: 'letterbox' scales it to fit inside
+and pads the rest (black; depth NaN), keeping the whole view; 'crop' scales it to cover and cuts
+the centre out, losing the borders."""
+
+
+@dataclass(frozen=True)
+class FrameFit:
+    """A frame of `source_size` (w, h) fitted to `target_size`: scaled by `scale` (x, y) to
+    `scaled_size`, then placed at `offset` (x, y) pixels (negative: cropped). Pixel centres map
+    as x' = (x + 0.5) * scale_x - 0.5 + offset_x."""
+
+    mode: str
+    source_size: tuple[int, int]
+    target_size: tuple[int, int]
+    scaled_size: tuple[int, int]
+    offset: tuple[int, int]
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        return (self.scaled_size[0] / self.source_size[0],
+                self.scaled_size[1] / self.source_size[1])
+
+    @property
+    def is_identity(self) -> bool:
+        return self.source_size == self.target_size
+
+    def note(self) -> str:
+        """One line for users: what was done to the frames ('' when nothing was)."""
+        if self.is_identity:
+            return ''
+        (sw, sh), (tw, th), (nw, nh) = self.source_size, self.target_size, self.scaled_size
+        head = f'{sw}x{sh} fitted to {tw}x{th}: scaled {self.scale[0]:.3f} to {nw}x{nh}'
+        ox, oy = self.offset
+        if self.mode == 'letterbox':
+            pads = [f'{p} px {side}' for p, side in ((ox, 'left and right'),
+                                                     (oy, 'top and bottom')) if p]
+            what = f', padded {" / ".join(pads)} (letterbox: the whole view kept)' if pads else ''
+        else:
+            cuts = [f'{-c} px {side}' for c, side in ((ox, 'left and right'),
+                                                      (oy, 'top and bottom')) if c]
+            what = f', cropped {" / ".join(cuts)} (the borders are lost)' if cuts else ''
+        return f'{head}{what}; intrinsics adjusted to match'
+
+    def intrinsics(self, intrinsics):
+        """Return lvp_common CameraIntrinsics of the source frame, for the fitted frame."""
+        from dataclasses import replace
+
+        sx, sy = self.scale
+        ox, oy = self.offset
+        if (intrinsics.width, intrinsics.height) != self.source_size:
+            raise ValueError(f'intrinsics are for {intrinsics.width}x{intrinsics.height}, the '
+                             f'frames are {self.source_size[0]}x{self.source_size[1]}')
+        return replace(intrinsics, fx=intrinsics.fx * sx, fy=intrinsics.fy * sy,
+                       cx=(intrinsics.cx + 0.5) * sx - 0.5 + ox,
+                       cy=(intrinsics.cy + 0.5) * sy - 0.5 + oy,
+                       width=self.target_size[0], height=self.target_size[1])
+
+    def apply(self, image: np.ndarray, fill: float = 0) -> np.ndarray:
+        """Fit one image (H, W[, C]) of source_size: RGB frames, or depth (fill NaN)."""
+        import cv2
+
+        h, w = image.shape[:2]
+        if (w, h) != self.source_size:
+            raise ValueError(f'image is {w}x{h}, this fit is for {self.source_size[0]}x'
+                             f'{self.source_size[1]}')
+        if self.is_identity:
+            return image
+        nw, nh = self.scaled_size
+        if image.dtype == np.uint8:
+            interp = cv2.INTER_AREA if nw < w else cv2.INTER_CUBIC
+        else:  # depth: never blend across a depth edge or into NaN
+            interp = cv2.INTER_NEAREST
+        resized = cv2.resize(image, (nw, nh), interpolation=interp)
+        tw, th = self.target_size
+        out = np.full((th, tw) + image.shape[2:], fill, dtype=image.dtype)
+        ox, oy = self.offset
+        # the part of the resized image that lands inside the target
+        x0, y0 = max(0, -ox), max(0, -oy)
+        x1, y1 = min(nw, tw - ox), min(nh, th - oy)
+        out[y0 + oy:y1 + oy, x0 + ox:x1 + ox] = resized[y0:y1, x0:x1]
+        return np.ascontiguousarray(out)
+
+
+def frame_fit(source_size: tuple[int, int], target_size: tuple[int, int],
+              mode: str = 'letterbox') -> FrameFit:
+    """How frames of source_size (w, h) become target_size: 'letterbox' or 'crop' (FIT_MODES)."""
+    if mode not in FIT_MODES:
+        raise ValueError(f'fit mode {mode!r}: expected one of {", ".join(FIT_MODES)}')
+    (w, h), (tw, th) = source_size, target_size
+    pick = min if mode == 'letterbox' else max
+    scale = pick(tw / w, th / h)
+    nw, nh = round(w * scale), round(h * scale)
+    if mode == 'letterbox':
+        nw, nh = min(tw, nw), min(th, nh)
+    else:
+        nw, nh = max(tw, nw), max(th, nh)
+    # letterbox: pad half the slack on the left/top; crop: cut half the excess there
+    offset = (((tw - nw) // 2, (th - nh) // 2) if mode == 'letterbox' else
+              (-((nw - tw) // 2), -((nh - th) // 2)))
+    return FrameFit(mode, (int(w), int(h)), (int(tw), int(th)), (nw, nh), offset)
 
 
 def fit_to_size(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     """Scale to cover (width, height) keeping the aspect ratio, then centre-crop to it."""
-    import cv2
-
     h, w = frame.shape[:2]
-    scale = max(width / w, height / h)
-    new_w, new_h = max(width, round(w * scale)), max(height, round(h * scale))
-    interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
-    resized = cv2.resize(frame, (new_w, new_h), interpolation=interp)
-    x0, y0 = (new_w - width) // 2, (new_h - height) // 2
-    return np.ascontiguousarray(resized[y0:y0 + height, x0:x0 + width])
+    return frame_fit((w, h), (width, height), 'crop').apply(frame)
 
 
 def read_video(path: str | Path, fps: float | None = None, size: tuple[int, int] | None = None,
                start_s: float = 0.0, duration_s: float | None = None,
                should_stop: Callable[[], bool] | None = None,
-               max_corrupt_fraction: float | None = MAX_CORRUPT_FRACTION) -> VideoClip:
-    """Read a video file, resampled to `fps` (nearest frame) and fitted to `size` = (w, h).
+               max_corrupt_fraction: float | None = MAX_CORRUPT_FRACTION,
+               fit: str = 'crop') -> VideoClip:
+    """Read a video file, resampled to `fps` (nearest frame) and fitted to `size` = (w, h)
+    (`fit`: 'crop' or 'letterbox', FIT_MODES; the clip's `fit` says what was done).
 
     Keeps the file's own rate and size where they are None. Raises VideoReadError naming the
     file when it cannot be read, the range holds no frame, or more than max_corrupt_fraction
@@ -126,6 +226,7 @@ def read_video(path: str | Path, fps: float | None = None, size: tuple[int, int]
         meta = iio.immeta(path, plugin='FFMPEG')
         source_fps = float(meta['fps'])
         source_size = (int(meta['size'][0]), int(meta['size'][1]))
+        fitting = None if size is None else frame_fit(source_size, size, fit)
         out_fps = float(fps) if fps else source_fps
         end_s = float('inf') if duration_s is None else start_s + duration_s
         frames = []
@@ -137,13 +238,13 @@ def read_video(path: str | Path, fps: float | None = None, size: tuple[int, int]
                 break
             # each output time takes the source frame nearest to it
             while next_time < end_s - 1e-9 and round(next_time * source_fps) <= index:
-                frames.append(frame if size is None else fit_to_size(frame, *size))
+                frames.append(frame if fitting is None else fitting.apply(frame))
                 next_time = start_s + len(frames) / out_fps
     except (OSError, RuntimeError, KeyError, ValueError) as exc:
         raise VideoReadError(f'cannot read video {path}: {exc}') from exc
     if not frames:
         raise VideoReadError(f'video {path} has no frames between {start_s} s and {end_s} s')
-    return VideoClip(np.stack(frames), out_fps, source_fps, source_size, note)
+    return VideoClip(np.stack(frames), out_fps, source_fps, source_size, note, fitting)
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: float) -> Path:

@@ -93,3 +93,30 @@ def test_write_video_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match='disk full'):
         write_video(tmp_path / 'other.mp4', frames, 8.0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['plan.mp4']
+
+
+@pytest.mark.parametrize('mode', ['letterbox', 'crop'])
+def test_frame_fit_moves_intrinsics_with_the_pixels(mode):
+    """A point drawn where the source intrinsics project it is where the fitted ones do."""
+    from lvp_common.artifacts import CameraIntrinsics
+    from lvp_common.video_io import frame_fit
+
+    source = CameraIntrinsics.from_fov(1280, 480, 70.0)
+    point = np.array([[0.55, 0.1, 1.0]])  # near the right border: kept by letterbox only
+    u, v = source.project(point)[0]
+    frame = np.zeros((480, 1280, 3), np.uint8)
+    frame[int(round(v)) - 4:int(round(v)) + 5, int(round(u)) - 4:int(round(u)) + 5] = 255
+    fit = frame_fit((1280, 480), (832, 480), mode)
+    out = fit.apply(frame)
+    assert out.shape == (480, 832, 3)
+    fitted = fit.intrinsics(source)
+    assert (fitted.width, fitted.height) == (832, 480)
+    fu, fv = fitted.project(point)[0]
+    if mode == 'crop':
+        assert fu > 832, 'the crop cut this point out of the view'
+        return
+    ys, xs = np.nonzero(out[:, :, 0] > 128)
+    assert abs(xs.mean() - fu) < 1.0 and abs(ys.mean() - fv) < 1.0
+    assert out[:fit.offset[1]].max() == 0  # padded, black
+    depth = fit.apply(np.ones((480, 1280), np.float32), fill=np.nan)
+    assert np.isnan(depth[0]).all() and np.isfinite(depth[240]).all()

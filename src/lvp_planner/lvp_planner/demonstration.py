@@ -18,7 +18,12 @@ from lvp_common.video_io import read_video
 
 @dataclass(frozen=True)
 class DemonstrationConfig:
-    """How a recording becomes a plan: resampled to `fps`, fitted to width x height."""
+    """How a recording becomes a plan: resampled to `fps`, fitted to width x height.
+
+    fit: 'letterbox' (scaled to fit, padded: the whole view kept) or 'crop' (scaled to cover,
+    centre cut out: the borders lost); lvp_common.video_io.FIT_MODES. The plan's metadata says
+    what was done (`frame_fit`), so the camera's intrinsics can be adjusted to match.
+    """
 
     video_path: str
     fps: float = 16.0
@@ -27,6 +32,7 @@ class DemonstrationConfig:
     start_s: float = 0.0
     # 0 = to the end of the recording
     duration_s: float = 0.0
+    fit: str = 'letterbox'
 
 
 def plan_from_demonstration(config: DemonstrationConfig, request: PlanRequest,
@@ -35,10 +41,13 @@ def plan_from_demonstration(config: DemonstrationConfig, request: PlanRequest,
     clip = read_video(config.video_path, fps=config.fps, size=(config.width, config.height),
                       start_s=config.start_s,
                       duration_s=config.duration_s if config.duration_s > 0.0 else None,
-                      should_stop=should_stop)
+                      should_stop=should_stop, fit=config.fit)
     metadata = {'demonstration_file': str(Path(config.video_path).resolve()),
                 'source_fps': f'{clip.source_fps:g}',
                 'source_size': f'{clip.source_size[0]}x{clip.source_size[1]}'}
+    if clip.fit is not None and not clip.fit.is_identity:
+        metadata['frame_fit'] = clip.fit.mode
+        metadata['frame_fit_note'] = clip.fit.note()
     if clip.decode_note:  # a few corrupt frames were tolerated: say so with the plan
         metadata['decode_note'] = clip.decode_note
     return VideoPlan(frames=clip.frames, fps=clip.fps, prompts=request.prompts,
