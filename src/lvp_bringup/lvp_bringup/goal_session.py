@@ -1,4 +1,4 @@
-"""What one PlanAndExecute goal decides without ROS: its task, samples, frames, archive name,
+"""What one PlanAndExecute goal decides without ROS: its task, candidates, frames, archive name,
 the sim observation, and whether the planner still answers.
 
 plan_and_execute_goal.py runs a goal with these; everything here is testable without a graph.
@@ -13,10 +13,6 @@ from typing import Any
 
 from lvp_bringup.embodiments import UnknownEmbodimentError, embodiment_named
 from lvp_bringup.pipeline_types import ErrorCode, StageError
-
-FINAL_CODES = (ErrorCode.INVALID_GOAL, ErrorCode.CANCELED, ErrorCode.PLANNER_FAILED,
-               ErrorCode.ARCHIVE_FAILED)
-"""Failures another sample cannot fix: the goal ends with them."""
 
 
 def invalid(message: str) -> StageError:
@@ -44,13 +40,19 @@ def goal_embodiment(requested: str, default: str) -> str:
     return embodiment
 
 
-def sample_count(num_samples: int, max_samples: int) -> int:
-    """Samples to try (0 means 1); INVALID_GOAL above the server's `max_samples` parameter."""
-    samples = max(1, int(num_samples))
-    if samples > max_samples:
-        raise invalid(f'num_samples {num_samples} is above the max_samples parameter '
-                      f'({max_samples}): each sample is a plan and an archive')
-    return samples
+def candidate_count(num_candidates: int, num_samples: int, max_samples: int) -> int:
+    """Candidate plans of a goal (0 means 1): num_candidates, else the deprecated num_samples
+    (read as num_candidates); INVALID_GOAL when both are set > 1 and differ, or above the
+    server's `max_samples` parameter."""
+    candidates, samples = int(num_candidates), int(num_samples)
+    if candidates > 1 and samples > 1 and candidates != samples:
+        raise invalid(f'num_candidates {candidates} and num_samples {samples} disagree: '
+                      f'num_samples is deprecated (read as num_candidates); set one of them')
+    field, count = ('num_candidates', candidates) if candidates else ('num_samples', samples)
+    if count > max_samples:
+        raise invalid(f'{field} {count} is above the max_samples parameter ({max_samples}): '
+                      f'each candidate is a plan, a dry run and an archive')
+    return max(1, count)
 
 
 def base_frame_for(embodiment: str, parameter: str) -> str:
@@ -59,9 +61,10 @@ def base_frame_for(embodiment: str, parameter: str) -> str:
 
 
 def archive_name(goal_id: bytes, sample: int, now: float | None = None) -> str:
-    """Folder name of a goal's archive: local time, goal id prefix, and the sample when > 0."""
+    """Folder name of a goal's archive: local time, goal id prefix, and the candidate when
+    > 0."""
     name = time.strftime('%Y%m%d-%H%M%S', time.localtime(now)) + f'-{goal_id.hex()[:8]}'
-    return name + (f'-sample{sample}' if sample else '')
+    return name + (f'-candidate{sample}' if sample else '')
 
 
 def camera_to_base_pose(values: list[float]) -> Any:

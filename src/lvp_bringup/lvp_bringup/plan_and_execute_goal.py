@@ -1,4 +1,5 @@
-"""One PlanAndExecute goal: validate, plan (per sample), run the stages, archive, report.
+"""One PlanAndExecute goal: validate, plan, run the stages (or the plan court over several
+candidates: lvp_bringup.plan_court), archive, report.
 
 The node (plan_and_execute_node.py) owns the ROS plumbing this uses: parameters, the planner's
 action client, the execution backends, TF, the observation topics and the artifact publishers.
@@ -38,6 +39,7 @@ from lvp_exec.safety import safety_config_from_parameters
 from rclpy.action.server import ServerGoalHandle
 from rclpy.task import Future
 
+from lvp_bringup import court_goal
 from lvp_bringup import goal_session as session
 from lvp_bringup.joint_state_playback import PlaybackExecutor
 from lvp_bringup.pipeline import (
@@ -76,6 +78,12 @@ class GoalRun:
         self.notes: list[str] = []
         self._sample = 0
         self._sample_share = 1.0
+        self._count = 0
+        """Candidates of a court goal (0: no court)."""
+        self._verdicts: list[Any] = []
+        """CandidateVerdict messages decided so far (feedback, result)."""
+        self.world: Any = None
+        """The lvp_sim world the goal's scene was rendered in (None: a camera image)."""
         self._stage = 'validation'
         self.executor: Any = None
         """The execution backend for this goal (None for plan_only goals)."""
@@ -85,18 +93,10 @@ class GoalRun:
     def run(self) -> PlanAndExecute.Result:
         """Run the goal; every failure ends in an error code, stage and message."""
         try:
-            observation, prompts, embodiment, samples = self._validate()
-            self._sample_share = 1.0 / samples
-            for k in range(samples):
-                self._sample = k
-                try:
-                    return self._plan_and_run(observation, prompts, embodiment,
-                                              int(self.goal.seed) + k)
-                except StageError as exc:
-                    if k == samples - 1 or exc.code in session.FINAL_CODES:
-                        raise
-                    self.node.get_logger().warn(f'sample {k + 1}/{samples}: {exc}; trying the '
-                                                'next sample')
+            observation, prompts, embodiment, count = self._validate()
+            if count > 1:
+                return court_goal.run_court_goal(self, observation, prompts, embodiment, count)
+            return self._plan_and_run(observation, prompts, embodiment, int(self.goal.seed))
         except StageError as exc:
             self.result.error_code = int(exc.code)
             self.result.error_message = exc.message
@@ -118,7 +118,8 @@ class GoalRun:
         goal, node = self.goal, self.node
         prompts = session.goal_prompts(goal.task, goal.subtasks)
         embodiment = session.goal_embodiment(goal.embodiment, node.param('embodiment'))
-        samples = session.sample_count(goal.num_samples, node.param('max_samples'))
+        samples = session.candidate_count(goal.num_candidates, goal.num_samples,
+                                          node.param('max_samples'))
         backend = node.param('execution_backend')
         try:  # plan for the arm the backend drives, so that its limits are the ones checked
             self.arm_model = resolve_arm_model(node.param('arm_model'), backend)
@@ -141,6 +142,7 @@ class GoalRun:
             raise StageError('validation', ErrorCode.ARCHIVE_FAILED, str(exc)) from exc
         base_frame = session.base_frame_for(embodiment, node.param('base_frame'))
         observation, world = self._observation(embodiment, backend, base_frame)
+        self.world = world
         if not goal.plan_only:
             try:
                 self.executor = node.executor_for(backend, world)
@@ -228,23 +230,44 @@ class GoalRun:
 
     # -- feedback, cancel, waits ----------------------------------------------------------------
 
-    def _feedback(self, stage: str, stage_progress: float, overall: float,
+    def feedback(self, stage: str, stage_progress: float, overall: float,
                   step: int = 0, steps: int = 0) -> None:
         self._stage = stage
         overall = (self._sample + overall) * self._sample_share
         self.handle.publish_feedback(PlanAndExecute.Feedback(
             stage=stage, stage_progress=float(stage_progress), overall_progress=float(overall),
-            denoising_step=step, denoising_steps=steps))
+            denoising_step=step, denoising_steps=steps, candidate_index=self._sample,
+            num_candidates=self._count, verdicts=list(self._verdicts)))
 
-    def _check_cancel(self, stage: str) -> None:
+    def set_court(self, count: int) -> None:
+        """A court goal of `count` candidates: each, and the chosen one's motion, gets an equal
+        share of overall_progress."""
+        self._count, self._sample_share = count, 1.0 / (count + 1)
+
+    def set_candidate(self, index: int) -> None:
+        """The candidate the next feedback is about (the count: the chosen one executing)."""
+        self._sample = index
+
+    def add_verdict(self, verdict: Any) -> None:
+        """A court verdict (CandidateVerdict): in every later feedback; published at once."""
+        self._verdicts.append(verdict)
+        self.feedback('court', 1.0, 1.0)
+
+    def play(self, outcome: PipelineResult) -> None:
+        """Play a plan-only goal's planned trajectory on the joint states (when enabled)."""
+        if self.node.playback is not None and outcome.trajectory is not None:
+            self.node.playback.play(outcome.robot, outcome.trajectory, outcome.gripper_events,
+                                    outcome.hand_commands)
+
+    def check_cancel(self, stage: str) -> None:
         if self.handle.is_cancel_requested:
             raise StageError(stage, ErrorCode.CANCELED, f'canceled by the client during {stage}')
 
-    def _stage_progress(self, stage: str, stage_progress: float, overall: float) -> None:
+    def stage_progress(self, stage: str, stage_progress: float, overall: float) -> None:
         """run_pipeline's progress callback: forward as feedback, stop here on cancel (named
         after the stage that was running when it arrived)."""
-        self._check_cancel(self._stage)
-        self._feedback(stage, stage_progress,
+        self.check_cancel(self._stage)
+        self.feedback(stage, stage_progress,
                        PLANNING_SHARE + (1.0 - PLANNING_SHARE - ARCHIVE_SHARE) * overall)
 
     def _wait(self, future: Future, timeout_s: float, liveness: session.PlannerLiveness) -> None:
@@ -255,7 +278,7 @@ class GoalRun:
         deadline = time.monotonic() + timeout_s
         next_check = 0.0
         while not done.wait(0.05):
-            self._check_cancel('planning')
+            self.check_cancel('planning')
             now = time.monotonic()
             if now > deadline:
                 raise StageError('planning', ErrorCode.PLANNER_FAILED,
@@ -266,9 +289,9 @@ class GoalRun:
 
     # -- planning -------------------------------------------------------------------------------
 
-    def _plan(self, observation: Observation, prompts: tuple[str, ...], seed: int) -> VideoPlan:
+    def plan(self, observation: Observation, prompts: tuple[str, ...], seed: int) -> VideoPlan:
         node, planner = self.node, self.node.planner
-        self._feedback('planning', 0.0, 0.0)
+        self.feedback('planning', 0.0, 0.0)
         wait_s = node.param('planner_wait_s')
         if not planner.wait_for_server(timeout_sec=wait_s):
             raise StageError('planning', ErrorCode.PLANNER_FAILED,
@@ -283,7 +306,7 @@ class GoalRun:
             f = msg.feedback
             steps = int(f.num_chunks) * int(f.num_steps)
             step = int(f.chunk) * int(f.num_steps) + int(f.step)
-            self._feedback('planning', float(f.progress), PLANNING_SHARE * float(f.progress),
+            self.feedback('planning', float(f.progress), PLANNING_SHARE * float(f.progress),
                            step, steps)
 
         sent = planner.send_goal_async(goal, feedback_callback=forward)
@@ -315,48 +338,51 @@ class GoalRun:
 
     # -- the stages and the archive ---------------------------------------------------------------
 
-    def _plan_and_run(self, observation: Observation, prompts: tuple[str, ...],
-                      embodiment: str, seed: int) -> PlanAndExecute.Result:
+    def pipeline_config(self) -> PipelineConfig:
+        """The stages' configuration from the node's parameters and this goal."""
         node = self.node
-        self.result = PlanAndExecute.Result(sample_index=self._sample, seed=seed)
-        plan = self._plan(observation, prompts, seed)
-        self.result.plan_source = plan.source.value
-        self._check_cancel('planning')
-        handedness = node.param('handedness') or None
         executor = None if self.executor is None else PlaybackExecutor(self.executor,
                                                                        node.playback)
-        config = PipelineConfig(plan_only=bool(self.goal.plan_only), handedness=handedness,
-                                executor=executor, arm_model=self.arm_model,
-                                should_stop=lambda: bool(self.handle.is_cancel_requested),
-                                safety_for=lambda robot, world: safety_config_from_parameters(
-                                    node, robot, world),
-                                min_tcp_height=node.param('min_tcp_height'),
-                                require_grasp_candidate=node.param('require_grasp_candidate'))
+        return PipelineConfig(plan_only=bool(self.goal.plan_only),
+                              handedness=node.param('handedness') or None,
+                              executor=executor, arm_model=self.arm_model,
+                              should_stop=lambda: bool(self.handle.is_cancel_requested),
+                              safety_for=lambda robot, world: safety_config_from_parameters(
+                                  node, robot, world),
+                              min_tcp_height=node.param('min_tcp_height'),
+                              require_grasp_candidate=node.param('require_grasp_candidate'))
+
+    def _plan_and_run(self, observation: Observation, prompts: tuple[str, ...],
+                      embodiment: str, seed: int) -> PlanAndExecute.Result:
+        self.result = PlanAndExecute.Result(sample_index=self._sample, seed=seed)
+        plan = self.plan(observation, prompts, seed)
+        self.result.plan_source = plan.source.value
+        self.check_cancel('planning')
+        config = self.pipeline_config()
         error: StageError | None = None
         try:
-            outcome = run_pipeline(observation, plan, embodiment, config, self._stage_progress)
+            outcome = run_pipeline(observation, plan, embodiment, config, self.stage_progress)
         except StageError as exc:
             error = exc
             outcome = exc.result or PipelineResult(embodiment=embodiment, plan=plan)
-        if self.goal.plan_only and node.playback is not None and outcome.trajectory is not None:
-            node.playback.play(outcome.robot, outcome.trajectory, outcome.gripper_events,
-                               outcome.hand_commands)
+        if self.goal.plan_only:
+            self.play(outcome)
         if error is None and self.handle.is_cancel_requested:
             error = StageError('executing' if outcome.executed else 'archive',
                                ErrorCode.CANCELED, 'canceled by the client as the motion '
                                'ended: it had run to its end' if outcome.executed else
                                'canceled by the client before archiving')
-        self._fill_result(outcome)
-        archive_error = self._archive(outcome, plan, observation, prompts, seed, error)
+        self.fill_result(outcome)
+        archive_error = self.archive(outcome, plan, observation, prompts, seed, error)
         if error is not None:
             raise error
         if archive_error is not None:
             raise archive_error
-        self._feedback('archive', 1.0, 1.0)
+        self.feedback('archive', 1.0, 1.0)
         self.result.error_code = int(ErrorCode.SUCCESS)
         return self.result
 
-    def _fill_result(self, outcome: PipelineResult) -> None:
+    def fill_result(self, outcome: PipelineResult) -> None:
         """The small artifacts a client needs; the frames stay on the topics and the archive."""
         r, stamp = self.result, self.node.get_clock().now().to_msg()
         if outcome.wrist_base is not None:
@@ -368,19 +394,21 @@ class GoalRun:
             r.joint_trajectory = joint_trajectory_to_msg(outcome.trajectory,
                                                          make_header('', stamp))
 
-    def _archive(self, outcome: PipelineResult, plan: VideoPlan, observation: Observation,
-                 prompts: tuple[str, ...], seed: int,
-                 error: StageError | None) -> StageError | None:
-        """Publish and archive the plan (failed ones too); return an ARCHIVE_FAILED error."""
+    def archive(self, outcome: PipelineResult, plan: VideoPlan | None, observation: Observation,
+                 prompts: tuple[str, ...], seed: int, error: StageError | None,
+                 court: dict[str, Any] | None = None) -> StageError | None:
+        """Publish and archive the plan (failed ones too; `court`: the candidate's verdict);
+        return an ARCHIVE_FAILED error."""
         from lvp_common.plan_archive import record_messages, write_archive_messages
         from lvp_common.plan_record import prune_archives
 
         node = self.node
         if error is None:
-            self._feedback('archive', 0.0, 1.0 - ARCHIVE_SHARE)
+            self.feedback('archive', 0.0, 1.0 - ARCHIVE_SHARE)
         record = plan_record(outcome, prompts, plan, observation, {
-            'plan_source': plan.source.value, 'tool': 'plan_and_execute', 'seed': seed,
-            'sample_index': self._sample, 'notes': self.notes, 'messages': outcome.messages,
+            'plan_source': '' if plan is None else plan.source.value, 'tool': 'plan_and_execute',
+            'seed': seed, 'sample_index': self._sample, 'court': court,
+            'notes': self.notes, 'messages': outcome.messages,
             'error': None if error is None else {'code': error.code.name, 'stage': error.stage,
                                                  'message': error.message}})
         messages = record_messages(record, node.get_clock().now().nanoseconds * 1e-9)

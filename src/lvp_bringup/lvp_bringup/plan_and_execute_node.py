@@ -69,7 +69,8 @@ PARAMETERS: dict[str, tuple[Any, str]] = {  # and lvp_exec's backend parameters
     'planner_feedback_timeout_s': (5.0, 'the planner is taken for dead (PLANNER_FAILED) after '
                                    'this long without feedback, s (planners repeat it every '
                                    '1 s); 0 = no limit'),
-    'max_samples': (8, 'largest num_samples a goal may ask for (each is a plan and an archive)'),
+    'max_samples': (8, 'largest num_candidates (or deprecated num_samples) a goal may ask for '
+                    '(each candidate is a plan, a dry run and an archive)'),
     'handedness': ('', "'left'/'right' overrides the acting hand; empty = plan metadata, else "
                    'the detector vote'),
     'min_tcp_height': (0.02, 'lowest Franka TCP height above the table (base plane), m'),

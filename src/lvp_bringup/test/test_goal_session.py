@@ -6,8 +6,8 @@ from lvp_bringup.goal_session import (
     archive_name,
     base_frame_for,
     camera_to_base_pose,
+    candidate_count,
     goal_prompts,
-    sample_count,
 )
 from lvp_bringup.pipeline import ErrorCode, StageError
 
@@ -18,9 +18,15 @@ def test_task_samples_and_frames():
     with pytest.raises(StageError, match='no task') as err:
         goal_prompts('  ', ['ok', ' '])
     assert err.value.code == ErrorCode.INVALID_GOAL and err.value.stage == 'validation'
-    assert sample_count(0, 8) == 1 and sample_count(8, 8) == 8
+    assert candidate_count(0, 0, 8) == 1 and candidate_count(8, 0, 8) == 8
+    assert candidate_count(0, 3, 8) == 3 and candidate_count(3, 3, 8) == 3  # the deprecated name
+    assert candidate_count(3, 1, 8) == 3
     with pytest.raises(StageError, match=r'num_samples 9 is above the max_samples parameter'):
-        sample_count(9, 8)
+        candidate_count(0, 9, 8)
+    with pytest.raises(StageError, match=r'num_candidates 9 is above the max_samples'):
+        candidate_count(9, 0, 8)
+    with pytest.raises(StageError, match=r'num_candidates 3 and num_samples 4 disagree'):
+        candidate_count(3, 4, 8)
     assert base_frame_for('franka_gripper', '') == 'panda_link0'
     assert base_frame_for('g1_inspire', '') == 'pelvis'
     assert base_frame_for('g1_inspire', 'torso_link') == 'torso_link'
@@ -38,7 +44,7 @@ def test_camera_to_base_parameter():
 def test_archive_names_are_unique_per_goal_and_sample():
     goal = bytes(range(16))
     first = archive_name(goal, 0, now=0.0)
-    assert first.endswith('-00010203') and archive_name(goal, 2, now=0.0) == first + '-sample2'
+    assert first.endswith('-00010203') and archive_name(goal, 2, now=0.0) == first + '-candidate2'
 
 
 def test_planner_liveness_by_feedback_age_and_graph():

@@ -73,14 +73,21 @@ def synthetic_task_for(prompts: tuple[str, ...]) -> str:
 
 
 def plan_from_synthetic_demonstration(request: PlanRequest, embodiment: str = 'franka_gripper',
-                                      num_frames: int = 49, fps: float = 16.0) -> VideoPlan:
+                                      num_frames: int = 49, fps: float = 16.0,
+                                      flaws=None) -> VideoPlan:
     """Render lvp_sim's demonstration of the request's task for its seed, in `embodiment`'s
-    world (labelled SYNTHETIC_DEMONSTRATION): the plan `lvp demo` makes for the same seed."""
-    from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration
+    world (labelled SYNTHETIC_DEMONSTRATION): the plan `lvp demo` makes for the same seed.
+
+    flaws: an lvp_sim.plan_flaws.FlawPolicy making some plans flawed on purpose (wrong object,
+    out of reach, missed grasp; for testing a plan court), named in the plan's metadata 'flaw'.
+    """
+    from lvp_sim.demonstrations import DemonstrationConfig
+    from lvp_sim.plan_flaws import render_with_flaw
     from lvp_sim.world import world_config_for
 
     task = synthetic_task_for(request.prompts)
-    demo = render_demonstration(DemonstrationConfig(
-        task=task, seed=int(request.seed), num_frames=num_frames, fps=fps,
-        world=world_config_for(embodiment)))
+    seed = int(request.seed)
+    demo = render_with_flaw(DemonstrationConfig(
+        task=task, seed=seed, num_frames=num_frames, fps=fps,
+        world=world_config_for(embodiment)), None if flaws is None else flaws.flaw_for(seed))
     return demo.plan

@@ -58,6 +58,12 @@ class DemonstrationPlanner(Node):
             f'{EMBODIMENTS} (the plan_and_execute embodiment of the setup)'))
         self.declare_parameter('num_frames', 49,
                                describe('synthetic: plan length, frames (at fps; >= 8)'))
+        self.declare_parameter('flaw_rate', 0.0, describe(
+            'synthetic, for testing a plan court only: this fraction of the plans is flawed on '
+            'purpose (lvp_sim.plan_flaws: wrong object, out of reach, missed grasp; drawn per '
+            "seed, named in the plan's metadata 'flaw'); 0 = every plan faithful"))
+        self.declare_parameter('flaw_seed', 0, describe(
+            'synthetic: picks another reproducible draw of the flawed seeds'))
         self._busy = threading.Lock()
         self._plan_pub = self.create_publisher(VideoPlanMsg, topics.VIDEO_PLAN, LATCHED)
         self._server = ActionServer(
@@ -132,8 +138,14 @@ class DemonstrationPlanner(Node):
             raise DemonstrationError(f'parameter embodiment {embodiment!r} is not one of '
                                      f'{EMBODIMENTS}')
         num_frames = self.get_parameter('num_frames').get_parameter_value().integer_value
+        from lvp_sim.plan_flaws import FlawPolicy
+
+        rate = self.get_parameter('flaw_rate').get_parameter_value().double_value
+        flaw_seed = self.get_parameter('flaw_seed').get_parameter_value().integer_value
         try:
-            return plan_from_synthetic_demonstration(request, embodiment, num_frames, config.fps)
+            flaws = FlawPolicy(rate, flaw_seed=flaw_seed) if rate > 0.0 else None
+            return plan_from_synthetic_demonstration(request, embodiment, num_frames, config.fps,
+                                                     flaws)
         except DemonstrationError:
             raise
         except ValueError as exc:  # lvp_sim refuses the num_frames or fps parameter

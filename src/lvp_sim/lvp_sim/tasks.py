@@ -151,3 +151,21 @@ def evaluate_task(spec: TaskSpec, initial: SceneState, final: SceneState) -> Tas
     inside = distance <= spec.region_half_size and rise < spec.lift_height
     return TaskOutcome(inside, distance, spec.region_half_size,
                        f'{where}, rose {rise * 100:.1f} cm')
+
+
+TASK_KINDS = {'reach_grasp_lift': TaskKind.LIFT, 'push': TaskKind.PUSH_TO_REGION,
+              'pinch_and_place': TaskKind.PLACE_IN_REGION, 'press': TaskKind.PRESS,
+              'open_drawer': TaskKind.OPEN_DRAWER, 'wipe': TaskKind.WIPE}
+"""lvp_sim task name -> the kind of its success predicate."""
+
+
+def task_spec_for(task: str, world) -> TaskSpec:
+    """The success predicate of lvp_sim task `task` in the layout `world` (an lvp_sim
+    WorldConfig: its target region), as the task's demonstration defines it."""
+    if task not in TASK_KINDS:
+        raise TaskError(f'unknown task {task!r}; known: {tuple(TASK_KINDS)}')
+    kind = TASK_KINDS[task]
+    if kind in (TaskKind.PUSH_TO_REGION, TaskKind.PLACE_IN_REGION):
+        return TaskSpec(task, kind, 'cube', region_xy=tuple(world.target_region_xy),
+                        region_half_size=world.target_region_half_size)
+    return TaskSpec(task, kind, 'cube')
