@@ -44,6 +44,8 @@ KEYPOINT_PARENTS = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 
 """Parent of each of the 21 keypoints in the hand's kinematic tree (the wrist is the root)."""
 
 MIDDLE_MCP = 9
+LIFTING_METHODS = ('hand_model', 'keypoints')
+"""`LiftingConfig.method` values: the articulated hand fit, or per-frame keypoint PnP."""
 _FINGER_JOINTS = (2, 3, 4, 6, 7, 8, 10, 11, 12, 14, 15, 16, 18, 19, 20)
 
 
@@ -74,8 +76,14 @@ class LiftingConfig:
     min_depth_m / max_depth_m: plausible wrist depth along the optical axis; outside: rejected.
     ambiguity_ratio: starts whose robust cost is within this factor of the best are ties; the one
       nearest the prior rotation (previous frame, else camera-aligned) wins (flat-hand flips).
+    method: 'hand_model' (default) fits the project's articulated hand to the whole clip's 2D
+      keypoints (hand_fit.py; joint limits, constant bone lengths, temporal smoothness); the
+      track's metric keypoints are then not used. 'keypoints': the per-frame PnP of the track's
+      metric keypoints rebuilt as one clip hand (this module), the method before the hand model,
+      kept as the fallback.
     """
 
+    method: str = 'hand_model'
     palm_length_m: float = 0.09
     hand_scale: float = 1.0
     finger_weight: float = 1.0
@@ -93,6 +101,9 @@ class LiftingConfig:
     ambiguity_ratio: float = 1.2
 
     def __post_init__(self) -> None:
+        if self.method not in LIFTING_METHODS:
+            raise LiftingError(f'lifting method must be one of {LIFTING_METHODS}, got '
+                               f'{self.method!r}')
         if not np.isfinite(self.hand_scale) or not 0.2 < self.hand_scale < 5.0:
             raise LiftingError(f'hand_scale must be in (0.2, 5), got {self.hand_scale}')
         if not (self.palm_length_m == 0.0 or 0.03 <= self.palm_length_m <= 0.2):

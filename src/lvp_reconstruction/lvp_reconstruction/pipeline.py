@@ -9,13 +9,14 @@ outlier rejection and smoothing -> outputs in the camera optical frame and the r
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from lvp_common.artifacts import (
     CAMERA_OPTICAL_FRAME,
     ROBOT_BASE_FRAME,
     CameraIntrinsics,
+    HandMesh,
     HandTrack,
     Observation,
     PointCloud,
@@ -28,6 +29,7 @@ from lvp_common.geometry import (
     transform_poses,
 )
 from lvp_common.hand_frame import hand_frame_rotations
+from lvp_common.hand_kinematics import PALM_LENGTH_M, HandSurface
 from scipy.spatial.transform import Rotation
 
 from lvp_reconstruction.camera_model import (
@@ -50,7 +52,14 @@ from lvp_reconstruction.depth_fusion import (
     sample_depth,
     scene_contact_scale,
 )
-from lvp_reconstruction.lifting import HandPoseFit, LiftingConfig, lift_hand, project
+from lvp_reconstruction.hand_fit import HandFit, HandFitConfig, fit_hand
+from lvp_reconstruction.lifting import (
+    MIDDLE_MCP,
+    HandPoseFit,
+    LiftingConfig,
+    lift_hand,
+    project,
+)
 from lvp_reconstruction.point_cloud import PointCloudConfig, back_project, transform_cloud
 from lvp_reconstruction.smoothing import SmoothingConfig, fill_invalid, smooth_poses
 
@@ -65,6 +74,7 @@ class ReconstructionConfig:
 
     camera: CameraModelConfig = field(default_factory=CameraModelConfig)
     lifting: LiftingConfig = field(default_factory=LiftingConfig)
+    hand_fit: HandFitConfig = field(default_factory=HandFitConfig)
     depth: DepthFusionConfig = field(default_factory=DepthFusionConfig)
     camera_motion: CameraMotionConfig = field(default_factory=CameraMotionConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
@@ -108,6 +118,8 @@ class ReconstructionResult:
     """The stage's outputs. Base-frame trajectories and clouds are None without camera_to_base.
 
     valid (T,): frames whose metric fit passed every check (others are interpolated).
+    hand_fit: the articulated hand fit (lifting.method 'hand_model'; None for 'keypoints'), its
+    scale as fitted (before depth fusion; `report.hand_scale` is the final one).
     """
 
     intrinsics: CameraIntrinsics
@@ -119,6 +131,7 @@ class ReconstructionResult:
     point_cloud_base: PointCloud | None
     valid: np.ndarray
     report: ReconstructionReport
+    hand_fit: HandFit | None = None
 
 
 OBSERVATION_STAND_IN_GREY = 128
@@ -216,6 +229,41 @@ def _fuse_depth(fit: HandPoseFit, valid: np.ndarray,
     return fit, scale, behind
 
 
+def hand_model_scale(track: HandTrack, config: LiftingConfig) -> float:
+    """Return the kinematic hand's size for a track: its assumed palm length (or the track's).
+
+    palm_length_m > 0: that wrist -> middle-MCP length; 0: the track's median metric one; both
+    times hand_scale, relative to the model's own palm (PALM_LENGTH_M).
+    """
+    palm = config.palm_length_m
+    if palm <= 0.0:
+        kp = track.keypoints_m
+        palm = float(np.median(np.linalg.norm(kp[:, MIDDLE_MCP] - kp[:, 0], axis=1)))
+        if not np.isfinite(palm) or palm < 1e-3:
+            raise ReconstructionError(f'the track\'s wrist -> middle-MCP length is degenerate '
+                                      f'({palm:.3g} m); set lifting.palm_length_m')
+    return palm * config.hand_scale / PALM_LENGTH_M
+
+
+def hand_mesh(track: HandTrack, result: ReconstructionResult,
+              surface: HandSurface | None = None) -> HandTrack:
+    """Return the track with the fitted hand's surface as its mesh (the track if none fitted).
+
+    Vertices (T, V, 3) are hand-centred with camera-aligned axes (origin at the wrist, as the
+    track's keypoints_m), at the reconstruction's final hand size; faces once for the track.
+    surface: the mesh layout (default: lvp_common.hand_kinematics.HandSurface()).
+    """
+    fit = result.hand_fit
+    if fit is None:
+        return track
+    if fit.rotations.shape[0] != track.num_frames:
+        raise ReconstructionError(f'the hand fit has {fit.rotations.shape[0]} frames, the '
+                                  f'track {track.num_frames}')
+    surface = surface or HandSurface()
+    vertices = fit.mesh_vertices(surface, result.report.hand_scale)
+    return replace(track, mesh=HandMesh(vertices, surface.faces_for(track.handedness)))
+
+
 def _residuals(positions: np.ndarray, quaternions: np.ndarray, finger_keypoints: np.ndarray,
                pixels: np.ndarray, inliers: np.ndarray, intrinsics: CameraIntrinsics
                ) -> np.ndarray:
@@ -266,7 +314,14 @@ def reconstruct(track: HandTrack, observation: Observation | None = None,
                         f'horizontal field of view')
 
     pixels = undistort_pixels(track.keypoints_px, intrinsics)
-    fit = lift_hand(pixels, track.keypoints_m, intrinsics, config.lifting, track.handedness)
+    hand_fit = None
+    if config.lifting.method == 'hand_model':
+        hand_fit = fit_hand(pixels, intrinsics, track.handedness,
+                            hand_model_scale(track, config.lifting), config.hand_fit,
+                            detected=track.detected)
+        fit = hand_fit.as_pose_fit()
+    else:
+        fit = lift_hand(pixels, track.keypoints_m, intrinsics, config.lifting, track.handedness)
     fit_ok = fit.valid.copy()
 
     motion = None
@@ -358,4 +413,4 @@ def reconstruct(track: HandTrack, observation: Observation | None = None,
         extent_m=extent, wrist_frame_offset_deg=offset,
         seconds_per_frame=(time.perf_counter() - start) / n, messages=tuple(messages))
     return ReconstructionResult(intrinsics, cam_raw, cam_smooth, base_raw, base_smooth, cloud,
-                                cloud_base, valid, report)
+                                cloud_base, valid, report, hand_fit)

@@ -45,7 +45,7 @@ def test_scene_depth_fixes_misscaled_metric_keypoints():
     depth = np.full((480, 832), wall, dtype=np.float32)
     rgb = np.zeros((480, 832, 3), dtype=np.uint8)
     # The track's own (mis-scaled) size, then the contact scale measured on the wall.
-    config = ReconstructionConfig(lifting=LiftingConfig(palm_length_m=0.0),
+    config = ReconstructionConfig(lifting=LiftingConfig(method='keypoints', palm_length_m=0.0),
                                   depth=DepthFusionConfig(contact_scale=True))
     no_depth = reconstruct(track, Observation(rgb, intrinsics=seq.intrinsics), config)
     with_depth = reconstruct(track, Observation(rgb, depth, intrinsics=seq.intrinsics), config)
@@ -75,7 +75,8 @@ def test_frames_behind_the_scene_are_rejected():
     depth = np.full((480, 832), _wall_touching(seq), dtype=np.float32)
     result = reconstruct(bad, Observation(np.zeros((480, 832, 3), np.uint8), depth,
                                           intrinsics=seq.intrinsics),
-                         ReconstructionConfig(lifting=LiftingConfig(palm_length_m=0.0)))
+                         ReconstructionConfig(lifting=LiftingConfig(method='keypoints',
+                                                                    palm_length_m=0.0)))
     assert not result.valid[20] and result.valid.sum() == len(result.valid) - 1
     assert result.report.rejected_behind_scene == 1
     err = np.linalg.norm(result.wrist_camera.positions[20] - seq.wrist_positions[20])

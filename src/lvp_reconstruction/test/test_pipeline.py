@@ -16,8 +16,11 @@ from lvp_reconstruction.point_cloud import PointCloudConfig, back_project
 from lvp_reconstruction.synthetic_hand import SyntheticSequence, make_track, wrist_path
 from scipy.spatial.transform import Rotation
 
+# These tests exercise the per-frame keypoint PnP (lifting.method 'keypoints'): the synthetic
+# hand's keypoints are not the kinematic hand's (test_hand_fit covers 'hand_model').
+KEYPOINTS = ReconstructionConfig(lifting=LiftingConfig(method='keypoints'))
 # The track's own metric size (exact in these sequences) instead of the assumed palm length.
-TRACK_SIZE = ReconstructionConfig(lifting=LiftingConfig(palm_length_m=0.0))
+TRACK_SIZE = ReconstructionConfig(lifting=LiftingConfig(method='keypoints', palm_length_m=0.0))
 CAMERA_TO_BASE = Pose(np.array([0.6, -0.1, 0.8]),
                       Rotation.from_euler('xyz', [-120.0, 0.0, -90.0], degrees=True).as_quat())
 
@@ -28,7 +31,7 @@ def test_full_reconstruction_on_synthetic_ground_truth():
                        seed=5)
     obs = Observation(np.zeros((480, 832, 3), np.uint8), intrinsics=seq.intrinsics,
                       camera_to_base=CAMERA_TO_BASE)
-    result = reconstruct(track, obs)
+    result = reconstruct(track, obs, KEYPOINTS)
     figures = {}
     for name, traj in (('raw', result.wrist_camera_raw), ('smoothed', result.wrist_camera)):
         pos = 1000 * np.linalg.norm(traj.positions - seq.wrist_positions, axis=1)

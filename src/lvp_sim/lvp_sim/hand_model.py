@@ -22,42 +22,33 @@ import mujoco
 import numpy as np
 from lvp_common.artifacts import HAND_KEYPOINT_NAMES, Handedness
 from lvp_common.geometry import Pose
+from lvp_common.hand_kinematics import (
+    FINGER_GEOMETRY,
+    FINGERS,
+    HYPOTHENAR,
+    JOINT_NAMES,
+    PHALANX_RADII,
+    THENAR,
+    THUMB_BASE,
+    THUMB_RADII,
+    THUMB_SEGMENTS,
+    joint_range,
+    palm_points,
+    sphere_cluster,
+    thumb_rest_rotation,
+)
 from scipy.spatial.transform import Rotation
 
 HAND_GEOM_GROUP = 2
 """Geom group of the hand; a renderer hides the hand by switching this group off."""
 HAND_BODY = 'hand'
-FINGERS = ('index', 'middle', 'ring', 'little')
-
-# Hand frame, cm (right hand). MCP (x, y), phalanx lengths, capsule radius factor, rest splay
-# (rad about +z; positive turns the finger away from the thumb).
-_FINGER_GEOMETRY = {
-    'index': ((2.75, 8.6), (4.2, 2.5, 2.1), 1.0, -0.06),
-    'middle': ((0.95, 9.0), (4.5, 2.8, 2.2), 1.03, 0.0),
-    'ring': ((-0.85, 8.6), (4.2, 2.7, 2.1), 0.97, 0.07),
-    'little': ((-2.55, 7.8), (3.4, 2.0, 1.9), 0.88, 0.16),
-}
-_PHALANX_RADII = (0.95, 0.83, 0.7)
-_THUMB_BASE = (2.1, 2.3, 0.9)
-_THUMB_SEGMENTS = (4.4, 3.2, 2.8)
-_THUMB_RADII = (1.15, 1.02, 0.92)
-_THUMB_DIRECTION = (0.62, 0.68, 0.32)
-"""Rest direction of the thumb metacarpal: towards the thumb side, the fingers and the palm."""
-_THUMB_CURL_TOWARDS = (-1.0, 0.25, 0.6)
-"""The thumb flexes towards the palm's middle (pronated thumb)."""
-
-JOINT_NAMES = (
-    'thumb_cmc_abd', 'thumb_cmc_flex', 'thumb_mcp_flex', 'thumb_ip_flex',
-    *(f'{f}_{j}' for f in FINGERS for j in ('mcp_abd', 'mcp_flex', 'pip_flex', 'dip_flex')),
-)
-"""The hand's 20 joints, in the order of every joint-angle array in this package."""
-
-_JOINT_RANGES = {
-    'thumb_cmc_abd': (-0.6, 0.8), 'thumb_cmc_flex': (-0.4, 1.1),
-    'thumb_mcp_flex': (-0.2, 1.0), 'thumb_ip_flex': (-0.3, 1.4),
-    'mcp_abd': (-0.35, 0.35), 'mcp_flex': (-0.3, 1.6), 'pip_flex': (0.0, 1.9),
-    'dip_flex': (0.0, 1.4),
-}
+# The hand's geometry, joints and limits are defined once, in lvp_common.hand_kinematics
+# (reconstruction fits the same hand); this module writes them as MJCF.
+_FINGER_GEOMETRY = FINGER_GEOMETRY
+_PHALANX_RADII = PHALANX_RADII
+_THUMB_BASE = THUMB_BASE
+_THUMB_SEGMENTS = THUMB_SEGMENTS
+_THUMB_RADII = THUMB_RADII
 
 
 class HandModelError(ValueError):
@@ -93,7 +84,7 @@ def joint_name(name: str) -> str:
 
 
 def _joint_range(name: str) -> tuple[float, float]:
-    return _JOINT_RANGES.get(name, _JOINT_RANGES.get(name.split('_', 1)[1], (-1.0, 1.0)))
+    return joint_range(name)
 
 
 class _Mirror:
@@ -124,39 +115,19 @@ class _Mirror:
         return ' '.join(f'{v * self.s:.5f}' for v in values_cm)
 
 
-def _sphere_cluster(centres_radii, samples: int = 60) -> np.ndarray:
-    """Return points on spheres (cm); their convex hull is a smooth rounded solid."""
-    i = np.arange(samples) + 0.5
-    phi = np.arccos(1.0 - 2.0 * i / samples)
-    theta = np.pi * (1.0 + 5.0 ** 0.5) * i
-    unit = np.stack([np.cos(theta) * np.sin(phi), np.sin(theta) * np.sin(phi), np.cos(phi)], 1)
-    return np.concatenate([np.asarray(c) + r * unit for c, r in centres_radii])
-
-
 def _palm_points() -> np.ndarray:
-    spheres = [((2.0, 0.7, -0.1), 1.35), ((-2.0, 0.7, -0.1), 1.35),
-               ((3.0, 4.3, 0.0), 1.2), ((-3.0, 4.4, -0.1), 1.2),
-               ((0.5, 4.2, 0.35), 1.45)]
-    spheres += [((x, y - 0.25, 0.0), 1.2 if f != 'little' else 1.1)
-                for f, ((x, y), *_rest) in _FINGER_GEOMETRY.items()]
-    return _sphere_cluster(spheres)
+    return palm_points()
 
 
 def _forearm_points(length_cm: float) -> np.ndarray:
     spheres = [((2.0, -1.0, -0.15), 1.4), ((-2.0, -1.0, -0.15), 1.4),
                ((2.5, -0.35 * length_cm, -0.3), 1.85), ((-2.4, -0.35 * length_cm, -0.3), 1.85),
                ((2.6, -length_cm, -0.3), 1.95), ((-2.5, -length_cm, -0.3), 1.95)]
-    return _sphere_cluster(spheres)
+    return sphere_cluster(spheres)
 
 
 def _thumb_rest_rotation() -> np.ndarray:
-    """Return the thumb CMC frame: y along the metacarpal, z the side it flexes towards."""
-    y = np.asarray(_THUMB_DIRECTION, dtype=float)
-    y /= np.linalg.norm(y)
-    z = np.asarray(_THUMB_CURL_TOWARDS, dtype=float)
-    z -= y * np.dot(z, y)
-    z /= np.linalg.norm(z)
-    return np.stack([np.cross(y, z), y, z], axis=1)
+    return thumb_rest_rotation()
 
 
 def hand_mjcf(config: HandConfig) -> tuple[str, str]:
@@ -217,17 +188,17 @@ def hand_mjcf(config: HandConfig) -> tuple[str, str]:
         f'{hinge("thumb_ip_flex", (1, 0, 0))}{kp("thumb_ip")}'
         f'{capsule("thumb_distal", t3 - r3, r3)}{kp("thumb_tip", (0.0, t3 - 0.4 * r3, 0.0))}'
         f'</body></body></body>')
-    thenar_rot = Rotation.from_euler('z', -0.5).as_matrix()
-    hypothenar_rot = Rotation.from_euler('z', 0.08).as_matrix()
+    thenar_rot = Rotation.from_euler('z', THENAR[2]).as_matrix()
+    hypothenar_rot = Rotation.from_euler('z', HYPOTHENAR[2]).as_matrix()
     body = (
         f'<body name="{HAND_BODY}" mocap="true" pos="0 0 -1">'
         f'{kp("wrist")}'
         f'<geom name="{HAND_BODY}_palm" type="mesh" mesh="hand_palm" {geom}/>'
         f'<geom name="{HAND_BODY}_forearm" type="mesh" mesh="hand_forearm" {geom}/>'
-        f'<geom name="{HAND_BODY}_thenar" type="ellipsoid" size="{w.size((1.5, 2.4, 1.0))}" '
-        f'pos="{w.pos((2.0, 3.0, 0.65))}" quat="{w.quat(thenar_rot)}" {geom}/>'
+        f'<geom name="{HAND_BODY}_thenar" type="ellipsoid" size="{w.size(THENAR[1])}" '
+        f'pos="{w.pos(THENAR[0])}" quat="{w.quat(thenar_rot)}" {geom}/>'
         f'<geom name="{HAND_BODY}_hypothenar" type="ellipsoid" '
-        f'size="{w.size((1.2, 2.7, 0.9))}" pos="{w.pos((-2.45, 3.6, 0.45))}" '
+        f'size="{w.size(HYPOTHENAR[1])}" pos="{w.pos(HYPOTHENAR[0])}" '
         f'quat="{w.quat(hypothenar_rot)}" {geom}/>'
         f'{thumb}{"".join(fingers)}</body>')
     return assets, body

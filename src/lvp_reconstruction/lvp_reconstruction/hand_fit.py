@@ -1,0 +1,509 @@
+"""Articulated hand fit: the project's kinematic hand fitted to a whole clip's 2D keypoints.
+
+A small bundle adjustment over the clip. Unknowns per frame: the wrist's 6-DoF pose in the camera
+(the hand frame of lvp_common.hand_kinematics: origin at the wrist, +y to the fingers, +z the palm
+normal) and the hand's 20 joint angles; per clip: the hand's size (`scale`, bone lengths of the
+model times it). The residuals, all in pixel-equivalent units:
+
+- reprojection of the 21 model landmarks onto the tracked pixels, Huber-weighted (a keypoint the
+  tracker misplaced by more than `huber_px` counts linearly), frames filled by interpolation
+  down-weighted by `interpolated_weight`;
+- temporal smoothness: second differences of the wrist position (`position_smoothing` px per
+  metre), wrist rotation (`rotation_smoothing` px per radian) and joint angles
+  (`joint_smoothing` px per radian), frame to frame;
+- a weak prior pulling the joints to a relaxed hand (`joint_prior`), and joint limits
+  (`limit_weight` px per radian beyond a limit).
+
+A monocular fit cannot tell a larger hand farther away from a smaller one nearer, so the size is
+not a free unknown: it is set from an assumed wrist -> middle-MCP length (the caller's), and depth
+fusion may later rescale the whole fit (translations and scale together) where the scene measures
+it. The articulated model fixes what the keypoint-only fit cannot: bone proportions and joint
+limits hold in every frame, and fingers cannot bend backwards, so the depth-mirror of a hand does
+not fit.
+
+Solver: Levenberg-Marquardt with the analytic Jacobian (joint axes from the forward kinematics);
+the normal equations are banded (each frame couples to the two frames on either side), solved as a
+sparse system each iteration. Start: per-frame PnP of the model's rigid palm landmarks (SQPnP),
+with the joints at the relaxed hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import scipy.sparse as sp
+from lvp_common.artifacts import CameraIntrinsics, Handedness
+from lvp_common.hand_kinematics import (
+    JOINT_LIMITS,
+    JOINT_NAMES,
+    KEYPOINT_JOINTS,
+    HandSurface,
+    hand_keypoints,
+    hand_keypoints_with_joints,
+)
+from scipy.spatial.transform import Rotation
+
+from lvp_reconstruction.lifting import HandPoseFit, LiftingError, project
+
+PALM_LANDMARKS = (0, 1, 5, 9, 13, 17)
+"""Wrist, thumb CMC and the four MCPs: rigid in the model's hand frame."""
+
+MEDIAPIPE_LANDMARK_OFFSETS_MM = (
+    (-0.1, 5.2, -9.3),
+    (-1.4, 6.7, -3.8),
+    (-1.9, -5.4, 0.0),
+    (0.2, -9.3, 3.5),
+    (-0.2, -8.2, -1.1),
+    (-4.2, 0.9, -0.6),
+    (-4.1, -2.2, 4.1),
+    (-3.9, -5.0, 2.1),
+    (-2.4, -8.3, -2.8),
+    (-3.7, -3.3, -0.2),
+    (-5.0, -3.7, 4.0),
+    (-5.1, -6.7, 3.8),
+    (-2.5, -11.1, -1.1),
+    (-1.8, -2.0, 1.4),
+    (-2.5, -5.5, 1.8),
+    (-3.8, -9.2, 2.5),
+    (-1.9, -12.2, -0.8),
+    (1.7, 0.2, -0.5),
+    (1.1, -2.4, -0.8),
+    (2.1, -9.3, -2.7),
+    (3.8, -14.2, -6.6),
+)
+"""Where MediaPipe's landmarks sit relative to the model's joint centres (mm, scale-1 right
+hand, each in the frame of the body the landmark rides; lvp_common.hand_kinematics): the
+least-squares offsets between MediaPipe's pixels and the true pose's projection over the
+rendered demonstrations of seeds 0-5 (4 tasks x 3 cameras; tools/benchmarks/
+benchmark_reconstruction_synthetic.py --calibrate-offsets). MediaPipe puts the wrist ~9 mm
+towards the back of the hand and the fingertips ~8-14 mm short of the model's tip sites."""
+
+_NJ = len(JOINT_NAMES)
+_NP = 6 + _NJ  # unknowns per frame: rotation step, translation, joint angles
+
+
+def relaxed_hand() -> np.ndarray:
+    """Return the relaxed posture (20,) the joint prior pulls towards (slightly curled)."""
+    q = np.zeros(_NJ)
+    for i, name in enumerate(JOINT_NAMES):
+        if name.startswith('thumb'):
+            q[i] = 0.0 if name.endswith('abd') else 0.2
+        elif name.endswith('mcp_flex'):
+            q[i] = 0.3
+        elif name.endswith('pip_flex'):
+            q[i] = 0.35
+        elif name.endswith('dip_flex'):
+            q[i] = 0.2
+    return q
+
+
+@dataclass(frozen=True)
+class HandFitConfig:
+    """Weights and limits of the articulated fit (pixels, metres, radians).
+
+    huber_px: reprojection error above which a keypoint's residual grows linearly.
+    outlier_px: error above which a keypoint is not an inlier (reported, and left out of the
+      frame's residual).
+    interpolated_weight: weight of frames the tracker filled by interpolation (not detected).
+    position_smoothing / rotation_smoothing / joint_smoothing: weights of the second
+      differences of wrist position (px per m), wrist rotation (px per rad) and joint angles
+      (px per rad) between consecutive frames.
+    joint_prior: weight (px per rad) pulling every joint towards the relaxed hand.
+    limit_weight: weight (px per rad) of a joint's excursion beyond its limit.
+    max_iterations: Levenberg-Marquardt iterations over the clip.
+    tolerance: the solver stops when an iteration lowers the cost by less than this fraction.
+    max_residual_px: a frame whose inlier RMS error exceeds this is rejected.
+    min_inliers: fewer inlier keypoints than this rejects a frame.
+    landmark_offsets_mm: (21, 3) where the tracker's landmarks sit on the model (see
+      MEDIAPIPE_LANDMARK_OFFSETS_MM); None fits the model's joint centres themselves.
+    keypoint_sigma_px: (21,) the tracker's pixel noise per landmark; each landmark's residual
+      is weighted by (smallest sigma / its sigma)^2 (None: all equal).
+    """
+
+    huber_px: float = 3.0
+    outlier_px: float = 15.0
+    interpolated_weight: float = 0.3
+    position_smoothing: float = 300.0
+    rotation_smoothing: float = 30.0
+    joint_smoothing: float = 8.0
+    joint_prior: float = 1.0
+    limit_weight: float = 300.0
+    max_iterations: int = 40
+    tolerance: float = 1e-4
+    max_residual_px: float = 25.0
+    min_inliers: int = 8
+    landmark_offsets_mm: tuple[tuple[float, float, float], ...] | None = \
+        MEDIAPIPE_LANDMARK_OFFSETS_MM
+    keypoint_sigma_px: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ('huber_px', 'outlier_px', 'position_smoothing', 'rotation_smoothing',
+                     'joint_smoothing', 'joint_prior', 'limit_weight'):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0.0:
+                raise LiftingError(f'HandFitConfig.{name} must be finite and >= 0, got {value}')
+        if not 0.0 <= self.interpolated_weight <= 1.0:
+            raise LiftingError(f'HandFitConfig.interpolated_weight must be in [0, 1], got '
+                               f'{self.interpolated_weight}')
+        if self.landmark_offsets_mm is not None and np.shape(self.landmark_offsets_mm) != (
+                21, 3):
+            raise LiftingError(f'HandFitConfig.landmark_offsets_mm must be (21, 3), got shape '
+                               f'{np.shape(self.landmark_offsets_mm)}')
+        if self.max_iterations < 1:
+            raise LiftingError(f'HandFitConfig.max_iterations must be >= 1, got '
+                               f'{self.max_iterations}')
+
+
+@dataclass(frozen=True)
+class HandFit:
+    """The fitted hand per frame, in the camera optical frame.
+
+    rotations (T, 3, 3): the model hand frame's axes in the camera; translations (T, 3): the
+    wrist (metres); scale: the hand's size (1 = the model's 18.3 cm hand); joint_angles (T, 20)
+    radians in JOINT_NAMES order; residuals_px (T,): RMS reprojection error of the inlier
+    keypoints (the fit's confidence: lower is better); inliers (T, 21); valid (T,); iterations
+    and cost: the solver's.
+    """
+
+    rotations: np.ndarray
+    translations: np.ndarray
+    scale: float
+    joint_angles: np.ndarray
+    residuals_px: np.ndarray
+    inliers: np.ndarray
+    valid: np.ndarray
+    handedness: Handedness
+    iterations: int
+    cost: float
+
+    def model_keypoints(self) -> np.ndarray:
+        """Return the landmarks (T, 21, 3) in the hand frame for a scale-1 hand (metres)."""
+        return hand_keypoints(self.joint_angles, 1.0, self.handedness)
+
+    def keypoints_camera(self) -> np.ndarray:
+        """Return the fitted landmarks (T, 21, 3) in the camera optical frame (metres)."""
+        kp = self.scale * self.model_keypoints()
+        return np.einsum('tij,tkj->tki', self.rotations, kp) + self.translations[:, None]
+
+    def confidence(self) -> np.ndarray:
+        """Return (T,) in [0, 1]: 1 at a perfect fit, 0.5 at `huber_px`-sized RMS residuals."""
+        return 1.0 / (1.0 + (self.residuals_px / 3.0) ** 2)
+
+    def as_pose_fit(self) -> HandPoseFit:
+        """Return the fit as lifting's HandPoseFit (model keypoints per frame, wrist origin)."""
+        return HandPoseFit(self.rotations.copy(), self.translations.copy(), self.scale,
+                           self.inliers.copy(), self.residuals_px.copy(), self.valid.copy(),
+                           self.model_keypoints(), size_assumed=True)
+
+    def mesh_vertices(self, surface: HandSurface, scale: float | None = None) -> np.ndarray:
+        """Return the hand surface (T, V, 3) hand-centred with camera-aligned axes (metres).
+
+        scale: the hand's size to use (default: the fit's; pass a rescaled fit's scale).
+        """
+        local = surface.vertices(self.joint_angles, self.scale if scale is None else scale,
+                                 self.handedness)
+        return np.einsum('tij,tvj->tvi', self.rotations, local)
+
+
+def _offsets_m(config: HandFitConfig) -> np.ndarray | None:
+    if config.landmark_offsets_mm is None:
+        return None
+    return 1e-3 * np.asarray(config.landmark_offsets_mm, dtype=np.float64)
+
+
+def _skew(v: np.ndarray) -> np.ndarray:
+    out = np.zeros(v.shape[:-1] + (3, 3))
+    out[..., 0, 1], out[..., 0, 2] = -v[..., 2], v[..., 1]
+    out[..., 1, 0], out[..., 1, 2] = v[..., 2], -v[..., 0]
+    out[..., 2, 0], out[..., 2, 1] = -v[..., 1], v[..., 0]
+    return out
+
+
+def _second_difference(n: int) -> sp.csr_matrix:
+    """Return the (n-2, n) second-difference operator (zero rows when n < 3)."""
+    return sp.csr_matrix(np.diff(np.eye(n), 2, axis=0))
+
+
+class _Problem:
+    """The clip's residuals and Jacobian for the current state (rotations, wrist, joints)."""
+
+    def __init__(self, pixels: np.ndarray, weights: np.ndarray, k: np.ndarray, scale: float,
+                 handedness: Handedness, config: HandFitConfig) -> None:
+        self.uv, self.w, self.k, self.scale = pixels, weights, k, scale
+        self.handedness, self.config = handedness, config
+        self.offsets = _offsets_m(config)
+        n = len(pixels)
+        self.n = n
+        d2 = _second_difference(n)
+        eye3, eyej = sp.identity(3, format='csr'), sp.identity(_NJ, format='csr')
+        sel_r = sp.hstack([eye3, sp.csr_matrix((3, 3 + _NJ))])
+        sel_t = sp.hstack([sp.csr_matrix((3, 3)), eye3, sp.csr_matrix((3, _NJ))])
+        sel_q = sp.hstack([sp.csr_matrix((_NJ, 6)), eyej])
+        self.d2 = d2
+        self.smooth_jac = sp.vstack([
+            config.rotation_smoothing * sp.kron(d2, sel_r),
+            config.position_smoothing * sp.kron(d2, sel_t),
+            config.joint_smoothing * sp.kron(d2, sel_q),
+            config.joint_prior * sp.kron(sp.identity(n), sel_q),
+        ]).tocsr()
+        self.sel_q_all = sp.kron(sp.identity(n), sel_q).tocsr()
+        self.padded = n + n % 2
+        gram = sp.csr_matrix(self.smooth_jac.T @ self.smooth_jac)
+        self.smooth_diag, self.smooth_upper = _pair_blocks(gram.toarray(), n)
+        self.q0 = relaxed_hand()
+        nk = pixels.shape[1]
+        rows = np.arange(n)[:, None, None] * (2 * nk) + np.arange(2 * nk)[None, :, None]
+        cols = np.arange(n)[:, None, None] * _NP + np.arange(_NP)[None, None, :]
+        self.block_rows = np.broadcast_to(rows, (n, 2 * nk, _NP)).ravel()
+        self.block_cols = np.broadcast_to(cols, (n, 2 * nk, _NP)).ravel()
+
+    def reprojection(self, rot, t, q, with_jacobian: bool):
+        kp, axes, origins = hand_keypoints_with_joints(q, self.scale, self.handedness,
+                                                       self.offsets)
+        local = np.einsum('tij,tkj->tki', rot, kp)
+        p = local + t[:, None]
+        z = p[..., 2]
+        if np.any(z <= 1e-6):
+            return None
+        err_vec = project(p, self.k) - self.uv
+        if not with_jacobian:
+            return err_vec, None
+        fx, fy = self.k[0, 0], self.k[1, 1]
+        n, nk = z.shape
+        jp = np.zeros((n, nk, 2, 3))
+        jp[..., 0, 0] = fx / z
+        jp[..., 0, 2] = -fx * p[..., 0] / z**2
+        jp[..., 1, 1] = fy / z
+        jp[..., 1, 2] = -fy * p[..., 1] / z**2
+        dp = np.zeros((n, nk, 3, _NP))
+        dp[..., 0:3] = -_skew(local)
+        dp[..., 3:6] = np.eye(3)
+        # d p_k / d q_j = R (a_j x (p_k - o_j)) for the joints above keypoint k
+        lever = kp[:, :, None, :] - origins[:, None, :, :]
+        moved = np.cross(axes[:, None, :, :], lever) * KEYPOINT_JOINTS[None, :, :, None]
+        dp[..., 6:] = np.einsum('tij,tkqj->tkiq', rot, moved)
+        return err_vec, np.einsum('tkab,tkbc->tkac', jp, dp)
+
+    def robust(self, err_vec: np.ndarray) -> tuple[np.ndarray, float]:
+        """Return IRLS weights (T, 21) and the Huber reprojection cost."""
+        err = np.linalg.norm(err_vec, axis=-1)
+        delta = self.config.huber_px
+        rho = np.where(err <= delta, 0.5 * err**2, delta * (err - 0.5 * delta))
+        irls = np.where(err <= delta, 1.0, delta / np.maximum(err, 1e-12))
+        return irls * self.w, float(np.sum(self.w * rho))
+
+    def smooth_residuals(self, rot, t, q) -> np.ndarray:
+        c = self.config
+        if self.n >= 3:
+            rel = Rotation.from_matrix(np.einsum('tij,tkj->tik', rot[1:], rot[:-1])).as_rotvec()
+            d_rot = rel[1:] - rel[:-1]
+            d_t = self.d2 @ t
+            d_q = self.d2 @ q
+        else:
+            d_rot, d_t, d_q = np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, _NJ))
+        return np.concatenate([c.rotation_smoothing * d_rot.ravel(),
+                               c.position_smoothing * d_t.ravel(),
+                               c.joint_smoothing * d_q.ravel(),
+                               c.joint_prior * (q - self.q0).ravel()])
+
+    def limit_residuals(self, q) -> tuple[np.ndarray, np.ndarray]:
+        over = np.maximum(q - JOINT_LIMITS[:, 1], 0.0) - np.maximum(JOINT_LIMITS[:, 0] - q, 0.0)
+        return self.config.limit_weight * over.ravel(), (over != 0.0).ravel()
+
+    def cost(self, rot, t, q) -> float:
+        rep = self.reprojection(rot, t, q, False)
+        if rep is None:
+            return np.inf
+        _, robust_cost = self.robust(rep[0])
+        smooth = self.smooth_residuals(rot, t, q)
+        lim, _ = self.limit_residuals(q)
+        return robust_cost + 0.5 * float(smooth @ smooth) + 0.5 * float(lim @ lim)
+
+    def normal_equations(self, rot, t, q) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the Gauss-Newton matrix as block-tridiagonal pairs of frames, and the gradient.
+
+        Frames are grouped in pairs (a padded frame completes an odd clip): second differences
+        couple a frame with the two on either side, so only neighbouring pairs couple. Returns
+        diagonal blocks (G, 2P, 2P), upper blocks (G - 1, 2P, 2P) and the gradient (G * 2P,).
+        """
+        rep = self.reprojection(rot, t, q, True)
+        assert rep is not None
+        err_vec, jac = rep
+        assert jac is not None
+        irls, _ = self.robust(err_vec)
+        jw = jac * irls[..., None, None]
+        blocks = np.einsum('tkai,tkaj->tij', jw, jac)
+        grad = np.einsum('tkai,tka->ti', jw, err_vec).ravel()
+        grad += self.smooth_jac.T @ self.smooth_residuals(rot, t, q)
+        lim, active = self.limit_residuals(q)
+        grad += self.config.limit_weight * (self.sel_q_all.T @ lim)
+        frame_diag = np.zeros((self.padded, _NP, _NP))
+        frame_diag[:self.n] = blocks
+        idx = 6 + np.arange(_NJ)
+        frame_diag[:self.n, idx, idx] += (self.config.limit_weight ** 2) * active.reshape(
+            self.n, _NJ)
+        diag = self.smooth_diag.copy()
+        pairs = frame_diag.reshape(-1, 2, _NP, _NP)
+        diag[:, :_NP, :_NP] += pairs[:, 0]
+        diag[:, _NP:, _NP:] += pairs[:, 1]
+        padded_grad = np.zeros(self.padded * _NP)
+        padded_grad[:len(grad)] = grad
+        return diag, self.smooth_upper, padded_grad
+
+
+def _pair_blocks(matrix: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split a (n P)-square block-banded matrix into pair-of-frames diagonal and upper blocks."""
+    padded = n + n % 2
+    dense = np.zeros((padded * _NP, padded * _NP))
+    dense[:n * _NP, :n * _NP] = matrix
+    if padded > n:  # the padding frame: an identity keeps the system regular
+        dense[n * _NP:, n * _NP:] = np.eye(_NP)
+    m = 2 * _NP
+    g = padded // 2
+    diag = np.stack([dense[i * m:(i + 1) * m, i * m:(i + 1) * m] for i in range(g)])
+    upper = np.stack([dense[i * m:(i + 1) * m, (i + 1) * m:(i + 2) * m]
+                      for i in range(g - 1)]) if g > 1 else np.zeros((0, m, m))
+    return diag, upper
+
+
+def solve_block_tridiagonal(diag: np.ndarray, upper: np.ndarray, rhs: np.ndarray
+                            ) -> np.ndarray:
+    """Solve a symmetric block-tridiagonal system (blocks (G, m, m), (G-1, m, m), rhs (G m,))."""
+    g, m = diag.shape[:2]
+    b = rhs.reshape(g, m)
+    coupling = np.zeros((g, m, m))
+    partial = np.zeros((g, m))
+    for i in range(g):
+        d, r = diag[i], b[i]
+        if i:
+            d = d - upper[i - 1].T @ coupling[i - 1]
+            r = r - upper[i - 1].T @ partial[i - 1]
+        rhs_i = np.concatenate([upper[i], r[:, None]], axis=1) if i < g - 1 else r[:, None]
+        sol = np.linalg.solve(d, rhs_i)
+        if i < g - 1:
+            coupling[i] = sol[:, :m]
+        partial[i] = sol[:, -1]
+    x = np.zeros((g, m))
+    x[-1] = partial[-1]
+    for i in range(g - 2, -1, -1):
+        x[i] = partial[i] - coupling[i] @ x[i + 1]
+    return x.ravel()
+
+
+def _palm_start(pixels: np.ndarray, k: np.ndarray, scale: float, handedness: Handedness,
+                offsets: np.ndarray | None, previous: tuple[np.ndarray, np.ndarray] | None
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+    palm = hand_keypoints(relaxed_hand()[None], scale, handedness,
+                          offsets=offsets)[0][np.asarray(PALM_LANDMARKS)]
+    uv = pixels[np.asarray(PALM_LANDMARKS)]
+    try:
+        ok, rvec, tvec = cv2.solvePnP(palm.reshape(-1, 1, 3), uv.reshape(-1, 1, 2), k, None,
+                                      flags=cv2.SOLVEPNP_SQPNP)
+    except cv2.error:
+        ok = False
+    if not ok:
+        return previous
+    rot = cv2.Rodrigues(np.asarray(rvec, dtype=np.float64))[0]
+    return rot, np.asarray(tvec, dtype=np.float64).reshape(3)
+
+
+def fit_hand(keypoints_px, intrinsics: CameraIntrinsics, handedness: Handedness | str,
+             scale: float, config: HandFitConfig | None = None, *, detected=None,
+             keypoint_weights=None, start: tuple[np.ndarray, np.ndarray] | None = None
+             ) -> HandFit:
+    """Fit the kinematic hand to a clip's undistorted pixels (T, 21, 2).
+
+    scale: the hand's size relative to the model (its wrist -> middle MCP is
+    `lvp_common.hand_kinematics.PALM_LENGTH_M` times it). detected (T,), optional: False where
+    the tracker interpolated. keypoint_weights (21,), optional. start: optional initial
+    (rotations (T, 3, 3) of the model hand frame, wrist translations (T, 3)); default: per-frame
+    PnP of the palm.
+    """
+    config = config or HandFitConfig()
+    side = Handedness(handedness)
+    px = np.asarray(keypoints_px, dtype=np.float64)
+    if px.ndim != 3 or px.shape[1:] != (21, 2) or len(px) < 1:
+        raise LiftingError(f'fit_hand: expected keypoints_px (T, 21, 2), got {px.shape}')
+    if not np.all(np.isfinite(px)):
+        raise LiftingError('fit_hand: keypoints_px has non-finite values')
+    if not np.isfinite(scale) or not 0.3 <= scale <= 3.0:
+        raise LiftingError(f'fit_hand: scale must be in [0.3, 3], got {scale}')
+    n = len(px)
+    k = intrinsics.matrix
+    frame_w = np.ones(n)
+    if detected is not None:
+        frame_w = np.where(np.asarray(detected, dtype=bool), 1.0, config.interpolated_weight)
+    if keypoint_weights is not None:
+        kp_w = np.asarray(keypoint_weights, dtype=np.float64)
+    elif config.keypoint_sigma_px is not None:
+        sigma = np.asarray(config.keypoint_sigma_px, dtype=np.float64)
+        kp_w = (sigma.min() / sigma) ** 2
+    else:
+        kp_w = np.ones(21)
+    weights = frame_w[:, None] * kp_w[None, :]
+
+    if start is not None:
+        rot, t = np.array(start[0], dtype=np.float64), np.array(start[1], dtype=np.float64)
+    else:
+        rot, t = np.tile(np.eye(3), (n, 1, 1)), np.zeros((n, 3))
+        previous = None
+        for i in range(n):
+            pose = _palm_start(px[i], k, scale, side, _offsets_m(config), previous)
+            if pose is None or pose[1][2] <= 0.0:
+                pose = previous
+            if pose is not None:
+                rot[i], t[i] = pose
+                previous = pose
+        if previous is None:
+            raise LiftingError('fit_hand: no frame gave a palm pose to start from')
+        # frames before the first good one take its pose
+        bad = t[:, 2] <= 0.0
+        if bad.any():
+            first = int(np.flatnonzero(~bad)[0])
+            rot[bad], t[bad] = rot[first], t[first]
+    q = np.tile(relaxed_hand(), (n, 1))
+
+    problem = _Problem(px, weights, k, scale, side, config)
+    cost = problem.cost(rot, t, q)
+    if not np.isfinite(cost):
+        raise LiftingError('fit_hand: the start puts the hand behind the camera')
+    lam = 1e-3
+    iterations = 0
+    for iterations in range(1, config.max_iterations + 1):  # noqa: B007 (reported)
+        diag_blocks, upper_blocks, g = problem.normal_equations(rot, t, q)
+        diag = np.diagonal(diag_blocks, axis1=1, axis2=2).copy()
+        idx = np.arange(diag.shape[1])
+        improved = False
+        for _ in range(8):
+            damped = diag_blocks.copy()
+            damped[:, idx, idx] += lam * (diag + 1e-9)
+            try:
+                step = solve_block_tridiagonal(damped, upper_blocks, -g)[:n * _NP]
+            except np.linalg.LinAlgError:
+                lam *= 10.0
+                continue
+            step = step.reshape(n, _NP)
+            rot_new = np.einsum('tij,tjk->tik', Rotation.from_rotvec(step[:, :3]).as_matrix(),
+                                rot)
+            t_new, q_new = t + step[:, 3:6], q + step[:, 6:]
+            cost_new = problem.cost(rot_new, t_new, q_new)
+            if cost_new < cost:
+                improved = cost - cost_new > config.tolerance * cost
+                rot, t, q, cost = rot_new, t_new, q_new, cost_new
+                lam = max(lam / 5.0, 1e-9)
+                break
+            lam *= 10.0
+        if not improved:
+            break
+
+    rep = problem.reprojection(rot, t, q, False)
+    assert rep is not None
+    err = np.linalg.norm(rep[0], axis=-1)
+    inliers = err <= config.outlier_px
+    sq = np.where(inliers, err**2, 0.0).sum(axis=1)
+    count = inliers.sum(axis=1)
+    residuals = np.where(count > 0, np.sqrt(sq / np.maximum(count, 1)), np.inf)
+    valid = (count >= config.min_inliers) & (residuals <= config.max_residual_px)
+    return HandFit(rot, t, float(scale), q, residuals, inliers, valid, side, iterations, cost)
