@@ -4,6 +4,7 @@
              [--checkpoint CKPT --wan-dir DIR] [--seed N] [--out DIR] [--plan-only]
              [real clip: --camera-to-base x,y,z,qx,qy,qz,qw --hfov DEG --start S --duration S
               --fit letterbox|crop] [--min-detected-fraction F] [--handedness left|right]
+             [--num-candidates N]
     lvp run --image IMG [--depth D] [--intrinsics fx,fy,cx,cy | --hfov DEG]
             [--camera-to-base x,y,z,qx,qy,qz,qw]
             (--plan-video FILE | --wan-dir DIR [--checkpoint CKPT]) --task "..."
@@ -48,6 +49,7 @@ from lvp_bringup.cli_common import (
     world_from_metadata,
     world_to_metadata,
 )
+from lvp_bringup.cli_court import add_court_argument, court_requested, run_cli_court
 from lvp_bringup.cli_real_clip import (
     DEFAULT_HORIZONTAL_FOV_DEG,
     add_real_clip_arguments,
@@ -247,6 +249,7 @@ def cmd_pipeline(args) -> int:
     out = out_dir(args)
     image = observation_from_args(args) if args.command == 'run' else None
     check_planner_files(args)
+    court = court_requested(args)
     bars = StageBars(not args.quiet)
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -265,7 +268,11 @@ def cmd_pipeline(args) -> int:
     result: PipelineResult | None = None
     error: StageError | None = None
     try:
-        result = run_pipeline(inputs.observation, inputs.plan, args.embodiment, config, bars)
+        if court:  # best of --num-candidates (cli_court); inputs.plan becomes the chosen one
+            result = run_cli_court(args, inputs, config, bars)[0]
+        else:
+            result = run_pipeline(inputs.observation, inputs.plan, args.embodiment, config,
+                                  bars)
     except StageError as exc:
         error = exc
     finally:
@@ -384,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == 'run':
             _add_observation(p, required=True)
         add_real_clip_arguments(p)
+        add_court_argument(p)
     p = sub.add_parser('plan', help='only the video plan, as plan.mp4')
     _add_plan_source(p)
     _add_observation(p, required=False)
