@@ -21,7 +21,8 @@ joint that stands `raise_height` proud of the board. A touch that pushes on a ce
 `friction_n` N slides it down into the board, where it stays (friction loss, no spring): it
 disappears from view and counts as wiped. Coverage = the fraction of cells pushed down more
 than half of `raise_height` (`wipe_coverage`). The cells collide with nothing but what touches
-them from above (they are excluded from the board and do not collide with each other).
+them from above (they are excluded from the board and do not collide with each other; their
+conaffinity 3 meets the world's contype 1 and lvp_exec's robot contype 2).
 """
 
 from __future__ import annotations
@@ -227,7 +228,7 @@ def wipe_patch_mjcf(config: WipePatchConfig, top: float) -> tuple[str, str]:
             f'range="{-c.raise_height:.6g} 0" damping="2" frictionloss="{c.friction_n:.6g}" '
             f'solreflimit="0.004 1"/>'
             f'<geom name="{name}" type="box" size="{_v((hx - 0.0005, hy - 0.0005, hz))}" '
-            f'material="dirt" mass="0.005" contype="0" conaffinity="1" '
+            f'material="dirt" mass="0.005" contype="0" conaffinity="3" '
             f'friction="0.3 0.005 0.0001"/></body>')
         excludes.append(f'<exclude body1="{WIPE_BOARD_BODY}" body2="{name}"/>')
     body = f"""
