@@ -27,6 +27,7 @@ setup(
     entry_points={
         'console_scripts': [
             'lvp = lvp_bringup.cli:main',
+            'lvp_eval = lvp_bringup.eval_cli:main',
             'plan_and_execute = lvp_bringup.plan_and_execute_node:main',
         ],
     },

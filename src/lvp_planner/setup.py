@@ -25,7 +25,6 @@ setup(
         'console_scripts': [
             'demonstration_planner = lvp_planner.demonstration_node:main',
             'lvp_dataset = lvp_planner.dataset_cli:main',
-            'lvp_eval = lvp_planner.eval_cli:main',
             'lvp_finetune = lvp_planner.finetune_cli:main',
             'lvp_plan = lvp_planner.cli:main',
             'lvp_plan_serve = lvp_planner.serve:main',

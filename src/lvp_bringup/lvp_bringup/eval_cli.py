@@ -4,7 +4,7 @@
         --checkpoint lvp_14B.ckpt --model-name lvp --out eval/ [--k 4]
     lvp_eval generate ... --checkpoint runs/lab/lora --model-name lab-lora --out eval/
     (open eval/rating_sheet.html, rate, save ratings.csv)
-    lvp_eval auto --out eval/                      # hand found per plan (tracker)
+    lvp_eval auto --out eval/ [--embodiments g1_inspire]   # automatic columns per plan
     lvp_eval table --out eval/ --ratings ratings.csv
 
 Exit status (lvp_common.cli_exit's table): 0 ok, 1 bad input (prompt set, ratings, options),
@@ -26,11 +26,9 @@ from lvp_common.cli_exit import (  # before torch/diffusers: sets their log leve
     check_output_path,
     run_cli,
 )
-
 from lvp_planner.evaluation import (
     EvaluationError,
     auto_summary,
-    automatic_columns,
     format_table,
     generate_plans,
     load_plans,
@@ -62,8 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--out', required=True, help='evaluation folder (shared by all models)')
     s = sub.add_parser('sheet', help='(re)write rating_sheet.html')
     s.add_argument('--out', required=True)
-    a = sub.add_parser('auto', help='automatic columns: hand found per plan')
+    a = sub.add_parser('auto', help='automatic columns per plan: hand found, fit residual, '
+                                    'reachable per robot (a dry run), sim task done')
     a.add_argument('--out', required=True)
+    a.add_argument('--embodiments', nargs='+', default=None, metavar='NAME',
+                   help='the robots to judge real prompts for (default: every registered one; '
+                        'a sim prompt is judged for its own embodiment)')
     t = sub.add_parser('table', help='print Avg and Best@K per level and model')
     t.add_argument('--out', required=True)
     t.add_argument('--ratings', required=True, nargs='+', help='ratings CSV/JSON file(s)')
@@ -74,7 +76,6 @@ def _generate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from lvp_common.artifacts import PlanRequest
-
     from lvp_planner.checkpoint import CheckpointError, check_model_files
     from lvp_planner.cli import load_planner
     from lvp_planner.sampler import PlanningError, SamplerConfig
@@ -125,9 +126,14 @@ def run(args: argparse.Namespace) -> int:
         if args.command == 'sheet':
             print(f'wrote {write_rating_sheet(args.out)}')
         elif args.command == 'auto':
-            auto = automatic_columns(args.out, progress=lambda t: print(t, file=sys.stderr))
-            print(f'hand found in {sum(v["hand_found"] for v in auto.values())} of '
-                  f'{len(auto)} plans')
+            from lvp_bringup.plan_eval import automatic_columns
+
+            auto = automatic_columns(args.out, args.embodiments,
+                                     progress=lambda t: print(t, file=sys.stderr))
+            print(f'hand found in {sum(v["hand found"] for v in auto.values())} of '
+                  f'{len(auto)} plans; wrote {Path(args.out) / "auto.json"}')
+            for column, value in auto_summary(args.out).items():
+                print(f'{column}: ' + ', '.join(f'{k} {v:.1f}' for k, v in value.items()))
         else:
             plans = load_plans(args.out)
             ratings = [r for path in args.ratings for r in read_ratings(path, plans)]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lvp_bringup.eval_cli import main as eval_main
 from lvp_common.artifacts import PlanRequest
-from lvp_planner.eval_cli import main as eval_main
 from lvp_planner.evaluation import (
     EvaluationError,
     format_table,
@@ -168,25 +168,63 @@ def test_rating_sheet_opens_in_headless_chromium(eval_dir: Path, tmp_path: Path)
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 500
 
 
-def test_hand_found_column(tmp_path: Path) -> None:
+def test_automatic_columns_judge_each_plan_by_a_dry_run(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    """A sim prompt's good plan reaches and lifts the cube in its scene; the same scene's
+    out-of-reach plan is refused at IK; a real prompt's still video has no hand for either
+    robot. The table gets the columns."""
+    import imageio.v3 as iio
+    from lvp_bringup.embodiments import embodiment_named
+    from lvp_bringup.plan_eval import automatic_columns
     from lvp_common.video_io import write_video
-    from lvp_planner.evaluation import auto_summary, automatic_columns
-    from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration
+    from lvp_planner.evaluation import auto_summary
+    from lvp_sim.demonstrations import DemonstrationConfig
+    from lvp_sim.plan_flaws import render_with_flaw
 
-    demo = render_demonstration(DemonstrationConfig(num_frames=16))
+    config = DemonstrationConfig(num_frames=33, world=embodiment_named(
+        'franka_gripper').world_config())
+    good, flawed = render_with_flaw(config, None), render_with_flaw(config, 'out_of_reach')
     (tmp_path / 'videos').mkdir()
-    write_video(tmp_path / 'videos' / 'va.mp4', demo.plan.frames, demo.plan.fps)
-    still = np.repeat(demo.observation.rgb[None], 16, axis=0)
-    write_video(tmp_path / 'videos' / 'vb.mp4', still, 16.0)
-    plans = [{'id': 'va', 'model': 'm', 'prompt': 'p', 'sample': 0, 'video': 'videos/va.mp4'},
-             {'id': 'vb', 'model': 'm', 'prompt': 'p', 'sample': 1, 'video': 'videos/vb.mp4'}]
+    image = tmp_path / 'scene.png'
+    iio.imwrite(image, good.observation.rgb)
+    write_video(tmp_path / 'videos' / 'va.mp4', good.plan.frames, good.plan.fps)
+    write_video(tmp_path / 'videos' / 'vb.mp4', flawed.plan.frames, flawed.plan.fps)
+    write_video(tmp_path / 'videos' / 'vc.mp4',
+                np.repeat(good.observation.rgb[None], 16, axis=0), 16.0)
+    sim = {'model': 'm', 'prompt': 'lift', 'image': str(image), 'task': ['pick up the green cube'],
+           'sim_task': 'reach_grasp_lift', 'sim_seed': 0, 'embodiment': 'franka_gripper'}
+    plans = [{**sim, 'id': 'va', 'sample': 0, 'seed': 0, 'video': 'videos/va.mp4'},
+             {**sim, 'id': 'vb', 'sample': 1, 'seed': 1, 'video': 'videos/vb.mp4'},
+             {'id': 'vc', 'model': 'm', 'prompt': 'real', 'sample': 0, 'seed': 0,
+              'video': 'videos/vc.mp4', 'image': str(image), 'task': ['pick up the cube'],
+              'sim_task': '', 'camera_to_base': [], 'hfov_deg': 0.0}]
     (tmp_path / 'plans.json').write_text(json.dumps(plans))
+
     auto = automatic_columns(tmp_path)
-    assert auto['va']['hand_found'] and auto['va']['hand_fraction'] > 0.8
-    assert not auto['vb']['hand_found'] and auto['vb']['hand_fraction'] == 0.0
-    assert auto_summary(tmp_path) == {'m': {'hand found %': 50.0}}
+    assert auto['va']['hand found'] and auto['va']['hand fraction'] > 0.8
+    assert auto['va']['reach franka_gripper'] and auto['va']['sim done'], auto['va']
+    assert 0.0 < auto['va']['residual px'] < 15.0
+    assert 'reach g1_inspire' not in auto['va']  # a sim prompt: its own robot only
+    assert auto['vb']['hand found'] and not auto['vb']['reach franka_gripper'], auto['vb']
+    assert not auto['vb']['sim done']
+    assert auto['vb']['reach franka_gripper why'].startswith(('ik:', 'safety:')), auto['vb']
+    for robot in ('franka_gripper', 'g1_inspire'):
+        assert not auto['vc'][f'reach {robot}']
+        assert auto['vc'][f'reach {robot} why'].startswith('hand_tracking:')
+    assert not auto['vc']['hand found'] and auto['vc']['hand fraction'] == 0.0
+
+    summary = auto_summary(tmp_path)['m']
+    assert summary['hand found %'] == pytest.approx(200 / 3)
+    assert summary['reach franka_gripper %'] == pytest.approx(100 / 3)
+    assert summary['reach g1_inspire %'] == 0.0 and summary['sim done %'] == 50.0
     ratings = tmp_path / 'r.json'
-    ratings.write_text(json.dumps({'va': 3, 'vb': 0}))
-    table = format_table(score(read_ratings(ratings, plans)), auto_summary(tmp_path))
-    assert table.splitlines()[1].endswith('hand found %')
-    assert table.splitlines()[2].endswith('50.0')
+    ratings.write_text(json.dumps({'va': 3, 'vb': 0, 'vc': 0}))
+    assert eval_main(['table', '--out', str(tmp_path), '--ratings', str(ratings)]) == 0
+    header, row = capsys.readouterr().out.splitlines()[1:3]
+    columns = ('hand found %', 'reach franka_gripper %', 'reach g1_inspire %', 'residual px',
+               'sim done %')
+    assert all(c in header for c in columns), header
+    assert sorted(columns, key=header.index) == list(columns) and header.endswith('sim done %')
+    assert row.split()[-1] == '50.0'  # sim done %, the last column (sorted)
+    assert eval_main(['auto', '--out', str(tmp_path), '--embodiments', 'ur5']) == 1
+    assert "unknown embodiment(s) ['ur5']" in capsys.readouterr().err

@@ -1,15 +1,18 @@
 """Plan evaluation as in the LVP paper: K plans per prompt, human ratings on four levels, a table.
 
 A prompt set (JSON list) gives each prompt an `id`, a scene `image` (path relative to the file)
-and a `task` (one sentence, or a list of sub-task sentences); `sim_task` optionally names the
-lvp_sim task it stands for. For each model (checkpoint) K plans are sampled per prompt (seeds
+and a `task` (one sentence, or a list of sub-task sentences). Optional: `camera_to_base` (x, y, z,
+qx, qy, qz, qw: the camera in the robot base frame) and `hfov_deg` for a real scene; for an
+lvp_sim scene, `sim_task` (the lvp_sim task it stands for), `sim_seed` and `embodiment` (the
+layout the image shows). For each model (checkpoint) K plans are sampled per prompt (seeds
 seed .. seed + K - 1) into an evaluation folder:
 
     plans.json               every video: anonymous id, model, prompt, sample, seed, file
     videos/<id>.mp4          the plans, named by id only (raters do not see the model)
     rating_sheet.html        one card per prompt: image, task, its videos in a shuffled order,
                              a level (0-4) per video, and a button that saves ratings.csv
-    auto.json                automatic columns (lvp_eval auto): hand found per video
+    auto.json                automatic columns (lvp_eval auto, lvp_bringup.plan_eval): hand
+                             found, fit residual, reachable per robot, sim task done
 
 A rating is the highest level the video reaches, the levels being nested as in the paper:
 1 correct contact, 2 correct end state, 3 task complete (both, with continuous feasible motion),
@@ -53,6 +56,13 @@ class EvalPrompt:
     image: Path
     prompts: tuple[str, ...]
     sim_task: str = ''
+    sim_seed: int = 0
+    embodiment: str = ''
+    """The robot whose scene the image shows (a sim prompt's layout; '' = any)."""
+    camera_to_base: tuple[float, ...] = ()
+    """The camera's pose in the robot base frame (x, y, z, qx, qy, qz, qw); () = unknown."""
+    hfov_deg: float = 0.0
+    """The image's horizontal field of view; 0 = unknown."""
 
 
 def read_prompt_set(path: str | Path) -> list[EvalPrompt]:
@@ -81,8 +91,21 @@ def read_prompt_set(path: str | Path) -> list[EvalPrompt]:
         pid = str(row.get('id') or f'p{number:03d}')
         if any(p.id == pid for p in out):
             raise EvaluationError(f'{where}: id {pid!r} is used twice')
+        try:
+            pose = tuple(float(v) for v in row.get('camera_to_base') or ())
+            hfov = float(row.get('hfov_deg') or 0.0)
+            sim_seed = int(row.get('sim_seed') or 0)
+        except (TypeError, ValueError) as exc:
+            raise EvaluationError(f'{where}: camera_to_base, hfov_deg and sim_seed must be '
+                                  f'numbers: {exc}') from exc
+        if pose and len(pose) != 7:
+            raise EvaluationError(f'{where}: camera_to_base needs 7 numbers (x, y, z, qx, qy, '
+                                  f'qz, qw; metres, robot base frame), got {len(pose)}')
+        if not 0.0 <= hfov < 180.0:
+            raise EvaluationError(f'{where}: hfov_deg must lie in (0, 180), got {hfov}')
         out.append(EvalPrompt(pid, image, tuple(p.strip() for p in prompts),
-                              str(row.get('sim_task') or '')))
+                              str(row.get('sim_task') or ''), sim_seed,
+                              str(row.get('embodiment') or ''), pose, hfov))
     return out
 
 
@@ -133,7 +156,10 @@ def generate_plans(plan: PlanFn, prompts: Sequence[EvalPrompt], root: str | Path
             entries.append({'id': vid, 'model': model, 'prompt': prompt.id, 'sample': sample,
                             'seed': seed + sample, 'video': f'videos/{vid}.mp4',
                             'image': str(prompt.image.resolve()),
-                            'task': list(prompt.prompts), 'sim_task': prompt.sim_task})
+                            'task': list(prompt.prompts), 'sim_task': prompt.sim_task,
+                            'sim_seed': prompt.sim_seed, 'embodiment': prompt.embodiment,
+                            'camera_to_base': list(prompt.camera_to_base),
+                            'hfov_deg': prompt.hfov_deg})
     (root / PLANS_FILE).write_text(json.dumps(entries, indent=1))
     write_rating_sheet(root)
     return entries
@@ -304,50 +330,33 @@ def format_table(scores: Sequence[ModelScores],
     width = max(12, *(len(s.model) for s in scores))
     head1 = f'{"":{width}} ' + ' '.join(f'{name:>15}' for name in LEVEL_HEADERS)
     head2 = f'{"model":{width}} ' + ' '.join(f'{"Avg":>7}{f"Best@{k}":>8}' for _ in LEVELS)
-    head2 += f'{"prompts":>9}{"plans":>7}' + ''.join(f'{c:>14}' for c in auto_cols)
+    widths = [max(12, len(c)) + 2 for c in auto_cols]
+    head2 += f'{"prompts":>9}{"plans":>7}' + ''.join(f'{c:>{w}}' for c, w in zip(auto_cols,
+                                                                                  widths))
     lines = [head1.rstrip(), head2]
     for s in scores:
         cells = ' '.join(f'{a:>7.1f}{b:>8.1f}' for a, b in zip(s.avg, s.best))
-        extra = ''.join(f'{(auto or {}).get(s.model, {}).get(c, float("nan")):>14.1f}'
-                        for c in auto_cols)
+        extra = ''.join(f'{(auto or {}).get(s.model, {}).get(c, float("nan")):>{w}.1f}'
+                        for c, w in zip(auto_cols, widths))
         lines.append(f'{s.model:{width}} {cells}{s.prompts:>9}{s.rated:>7}{extra}')
     return '\n'.join(lines)
 
 
-def hand_found(video: str | Path, min_fraction: float = 0.5) -> tuple[bool, float]:
-    """Track the hand through a plan video: (found in >= min_fraction of frames, fraction)."""
-    from lvp_hand_tracking.tracker import HandTracker, NoHandFoundError
-
-    with HandTracker() as tracker:
-        try:
-            result = tracker.track_video(video)
-        except NoHandFoundError as exc:
-            return False, exc.frames_with_hand / max(exc.num_frames, 1)
-    return result.detected_fraction >= min_fraction, result.detected_fraction
-
-
-def automatic_columns(root: str | Path,
-                      progress: Callable[[str], None] | None = None) -> dict[str, dict]:
-    """Compute the automatic columns per video (hand found) into auto.json; return them."""
-    root = Path(root)
-    out: dict[str, dict] = {}
-    for e in load_plans(root):
-        if progress is not None:
-            progress(f'{e["id"]} ({e["model"]}, {e["prompt"]})')
-        found, fraction = hand_found(root / e['video'])
-        out[e['id']] = {'hand_found': found, 'hand_fraction': round(fraction, 3)}
-    (root / AUTO_FILE).write_text(json.dumps(out, indent=1))
-    return out
-
-
 def auto_summary(root: str | Path) -> dict[str, dict[str, float]]:
-    """Per model, the % of its plans with a hand found (from auto.json; {} when absent)."""
+    """Per model, from auto.json ({} when absent): the % of its plans for which each yes/no
+    column holds ('hand found %', 'reach <robot> %', 'sim done %') and the median of each
+    numeric one ('residual px')."""
     path = Path(root) / AUTO_FILE
     if not path.is_file():
         return {}
     auto = json.loads(path.read_text())
-    found: dict[str, list[bool]] = defaultdict(list)
+    values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for e in load_plans(root):
-        if e['id'] in auto:
-            found[e['model']].append(bool(auto[e['id']]['hand_found']))
-    return {m: {'hand found %': 100.0 * float(np.mean(v))} for m, v in found.items()}
+        for column, value in auto.get(e['id'], {}).items():
+            if isinstance(value, bool):
+                values[e['model']][f'{column} %'].append(100.0 * value)
+            elif isinstance(value, (int, float)) and column != 'hand fraction':
+                values[e['model']][column].append(float(value))
+    return {model: {column: float(np.mean(v) if column.endswith('%') else np.median(v))
+                    for column, v in sorted(cols.items())}
+            for model, cols in values.items()}
