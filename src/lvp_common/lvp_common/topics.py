@@ -14,6 +14,8 @@ VIDEO_PLAN = 'lvp/video_plan'
 VIDEO_PLAN_FRAMES = 'lvp/video_plan/image/compressed'
 HAND_TRACK = 'lvp/hand_track'
 HAND_MARKERS = 'lvp/hand_track/markers'
+# the fitted hand surface (HandTrack.mesh) as TRIANGLE_LIST markers, next to the skeleton
+HAND_MESH_MARKERS = 'lvp/hand_track/mesh_markers'
 WRIST_TRAJECTORY_CAMERA = 'lvp/wrist_trajectory/camera'
 WRIST_TRAJECTORY_BASE = 'lvp/wrist_trajectory/base'
 WRIST_PATH_RAW = 'lvp/wrist_path/raw'

@@ -409,6 +409,13 @@ def _palm_start(pixels: np.ndarray, k: np.ndarray, scale: float, handedness: Han
     return rot, np.asarray(tvec, dtype=np.float64).reshape(3)
 
 
+def _failed_fit(n: int, side: Handedness, scale: float) -> HandFit:
+    """Return a fit with every frame rejected (no pose: NaN translations)."""
+    return HandFit(np.tile(np.eye(3), (n, 1, 1)), np.full((n, 3), np.nan), float(scale),
+                   np.tile(relaxed_hand(), (n, 1)), np.full(n, np.inf),
+                   np.zeros((n, 21), dtype=bool), np.zeros(n, dtype=bool), side, 0, np.inf)
+
+
 def fit_hand(keypoints_px, intrinsics: CameraIntrinsics, handedness: Handedness | str,
              scale: float, config: HandFitConfig | None = None, *, detected=None,
              keypoint_weights=None, start: tuple[np.ndarray, np.ndarray] | None = None
@@ -419,7 +426,8 @@ def fit_hand(keypoints_px, intrinsics: CameraIntrinsics, handedness: Handedness 
     `lvp_common.hand_kinematics.PALM_LENGTH_M` times it). detected (T,), optional: False where
     the tracker interpolated. keypoint_weights (21,), optional. start: optional initial
     (rotations (T, 3, 3) of the model hand frame, wrist translations (T, 3)); default: per-frame
-    PnP of the palm.
+    PnP of the palm. A clip whose start cannot place the hand in front of the camera in every
+    frame comes back with every frame rejected (valid False, NaN translations).
     """
     config = config or HandFitConfig()
     side = Handedness(handedness)
@@ -456,8 +464,8 @@ def fit_hand(keypoints_px, intrinsics: CameraIntrinsics, handedness: Handedness 
             if pose is not None:
                 rot[i], t[i] = pose
                 previous = pose
-        if previous is None:
-            raise LiftingError('fit_hand: no frame gave a palm pose to start from')
+        if previous is None:  # no frame's palm fits a hand in front of the camera
+            return _failed_fit(n, side, scale)
         # frames before the first good one take its pose
         bad = t[:, 2] <= 0.0
         if bad.any():
@@ -467,8 +475,8 @@ def fit_hand(keypoints_px, intrinsics: CameraIntrinsics, handedness: Handedness 
 
     problem = _Problem(px, weights, k, scale, side, config)
     cost = problem.cost(rot, t, q)
-    if not np.isfinite(cost):
-        raise LiftingError('fit_hand: the start puts the hand behind the camera')
+    if not np.isfinite(cost):  # some frame's start puts the hand behind the camera
+        return _failed_fit(n, side, scale)
     lam = 1e-3
     iterations = 0
     for iterations in range(1, config.max_iterations + 1):  # noqa: B007 (reported)

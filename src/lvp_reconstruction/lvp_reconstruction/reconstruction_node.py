@@ -27,6 +27,7 @@ from lvp_common.ros_node import LATCHED, describe, run_node
 from lvp_common.tf_buffer import TransformLookupError
 from lvp_common.tf_listener import TfListener, TfUnavailableError
 from lvp_common.topics import (
+    HAND_MESH_MARKERS,
     HAND_TRACK,
     OBSERVATION_CAMERA_INFO,
     OBSERVATION_DEPTH,
@@ -42,13 +43,16 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.publisher import Publisher
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from visualization_msgs.msg import MarkerArray
 
 from lvp_interfaces.msg import HandTrack as HandTrackMsg
 from lvp_interfaces.msg import WristTrajectory as WristTrajectoryMsg
+from lvp_reconstruction.mesh_markers import hand_mesh_markers
 from lvp_reconstruction.pipeline import (
     ReconstructionConfig,
     ReconstructionResult,
     assemble_observation,
+    hand_mesh,
     reconstruct,
 )
 
@@ -71,6 +75,8 @@ _DEFAULTS = ReconstructionConfig()
 CONFIG_PARAMETERS: dict[str, str] = {
     'camera.default_horizontal_fov_deg': 'horizontal field of view (deg) assumed without '
                                          'CameraInfo',
+    'lifting.method': "hand_model: fit the articulated hand to the clip's 2D keypoints (and "
+                      'publish its mesh); keypoints: per-frame PnP of the metric keypoints',
     'lifting.palm_length_m': 'assumed wrist -> middle-MCP length (m) of the clip-wide hand; '
                              "0 keeps the track's metric size",
     'lifting.hand_scale': 'multiplies the clip-wide hand after sizing (1.06 undoes '
@@ -162,6 +168,7 @@ class ReconstructionNode(Node):
         self._path_raw_pub = self.create_publisher(Path, WRIST_PATH_RAW, LATCHED)
         self._path_smoothed_pub = self.create_publisher(Path, WRIST_PATH_SMOOTHED, LATCHED)
         self._cloud_pub = self.create_publisher(PointCloud2, SCENE_CLOUD, LATCHED)
+        self._mesh_pub = self.create_publisher(MarkerArray, HAND_MESH_MARKERS, LATCHED)
         self.create_subscription(Image, OBSERVATION_IMAGE, self._on_image, LATCHED)
         self.create_subscription(Image, OBSERVATION_DEPTH, self._on_depth, LATCHED)
         self.create_subscription(CameraInfo, OBSERVATION_CAMERA_INFO, self._on_camera_info,
@@ -236,7 +243,7 @@ class ReconstructionNode(Node):
         except ValueError as exc:
             self.get_logger().error(f'no wrist trajectory for this hand track: {exc}')
             return
-        for publisher, out in self._outputs(result, msg):
+        for publisher, out in self._outputs(result, msg, track):
             publisher.publish(out)
         report = result.report
         for message in report.messages:
@@ -250,7 +257,7 @@ class ReconstructionNode(Node):
             f'residual {report.median_residual_px:.1f} px, path {report.path_length_m:.3f} m; '
             f'paths in {frame}' + ('; scene cloud' if result.point_cloud is not None else ''))
 
-    def _outputs(self, result: ReconstructionResult, msg: HandTrackMsg
+    def _outputs(self, result: ReconstructionResult, msg: HandTrackMsg, track: HandTrack
                  ) -> list[tuple[Publisher, Any]]:
         """Every message of one result, built before any is published."""
         stamp = msg.header.stamp
@@ -267,6 +274,9 @@ class ReconstructionNode(Node):
         cloud = result.point_cloud_base or result.point_cloud
         if cloud is not None:
             outputs.append((self._cloud_pub, point_cloud_to_msg(cloud, stamp)))
+        if result.hand_fit is not None:  # the fitted hand's surface, beside the skeleton
+            outputs.append((self._mesh_pub, hand_mesh_markers(
+                hand_mesh(track, result), result.wrist_camera.frame_id, stamp)))
         return outputs
 
 

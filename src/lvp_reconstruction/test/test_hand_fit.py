@@ -119,3 +119,27 @@ def test_bad_input_is_refused_with_the_reason():
         fit_hand(px, seq.intrinsics, 'right', 0.0)
     with pytest.raises(LiftingError, match='landmark_offsets_mm'):
         HandFitConfig(landmark_offsets_mm=((0.0, 0.0, 0.0),))
+
+
+def test_mesh_markers_draw_the_track_mesh_as_triangles():
+    from builtin_interfaces.msg import Time
+    from lvp_reconstruction.mesh_markers import hand_mesh_markers
+    from visualization_msgs.msg import Marker
+
+    seq = wrist_path(12)
+    track = make_track(seq, pixel_noise_px=0.0, metric_noise_m=0.0)
+    assert not hand_mesh_markers(track, 'camera', Time()).markers  # no mesh, no markers
+    result = reconstruct(track, Observation(np.zeros((480, 832, 3), np.uint8),
+                                            intrinsics=seq.intrinsics),
+                         ReconstructionConfig(hand_fit=HandFitConfig(landmark_offsets_mm=None)))
+    meshed = hand_mesh(track, result)
+    assert meshed.mesh is not None
+    faces = meshed.mesh.faces
+    markers = hand_mesh_markers(meshed, 'camera', Time(sec=5), max_meshes=3).markers
+    assert [m.type for m in markers] == [Marker.TRIANGLE_LIST] * 3
+    assert all(len(m.points) == 3 * len(faces) for m in markers)
+    last = np.array([[p.x, p.y, p.z] for p in markers[-1].points[:3]])
+    assert last == pytest.approx(meshed.mesh.vertices[-1][faces[0]] + [0.25, 0.0, 0.0])
+    # hand-centred: the wrist is the origin, the surface spans a hand (~18 cm fingertip to wrist)
+    extent = np.ptp(meshed.mesh.vertices[0], axis=0)
+    assert 0.12 < np.linalg.norm(extent) < 0.3

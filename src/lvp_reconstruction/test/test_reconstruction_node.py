@@ -115,8 +115,10 @@ def test_node_publishes_trajectories_paths_and_cloud(ros_domain_id):
     bad = make_track(wrist_path(8), pixel_noise_px=0.0, metric_noise_m=0.0)
     bad.keypoints_px[:] = np.random.default_rng(3).uniform((0, 0), (832, 480), (8, 21, 2))
     extrinsic = [*CAMERA_TO_BASE.position, *CAMERA_TO_BASE.quaternion]
+    # the synthetic hand is not the kinematic hand: the keypoint PnP's bound (test_hand_fit)
     node = NodeProcess({'camera_to_base': '[' + ','.join(repr(float(v)) for v in extrinsic)
-                        + ']', 'input_settle_s': '0.3', 'lifting.palm_length_m': '0.0'},
+                        + ']', 'input_settle_s': '0.3', 'lifting.palm_length_m': '0.0',
+                        'lifting.method': 'keypoints'},
                        ros_domain_id)
     context = Context()
     rclpy.init(context=context, domain_id=ros_domain_id)
@@ -205,7 +207,8 @@ def test_node_looks_camera_to_base_up_in_tf(ros_domain_id):
     track = make_track(seq, pixel_noise_px=1.0, metric_noise_m=0.002, seed=5)
     intr = seq.intrinsics
     node = NodeProcess({'input_settle_s': '0.3', 'tf_timeout_s': '1.5',
-                        'lifting.palm_length_m': '0.0'}, ros_domain_id)
+                        'lifting.palm_length_m': '0.0', 'lifting.method': 'keypoints'},
+                       ros_domain_id)
     context = Context()
     rclpy.init(context=context, domain_id=ros_domain_id)
     received: dict[str, object] = {}
