@@ -54,6 +54,12 @@ class EeMapping:
     contact pose this long while the hand closes, everything later in the plan comes that much
     later (`dwell_path`; hand commands and gripper events are stored already delayed);
     grasps: False for a push or press (`task_grasps`): no grasp-specific shaping.
+    family: the task family read from the plan (`task_family.TaskFamily` value; '' = not
+    read). place: (set-down time s, release time s, displacement x, y, z m) of a place
+    (`task_motion.place_path`); push: (start x, y, z m, direction x, y, z, length m, end time
+    s) of a push (`task_motion.push_path`); both empty otherwise. pull: (release time s,
+    axis x, y, z, length m) of a pull on a handle (`open_articulated.guide_pull`); wipe: the
+    numbers of a wiping stroke (`wipe_contact.guide_wipe`); empty otherwise.
     """
 
     embodiment: str
@@ -68,6 +74,11 @@ class EeMapping:
     grasp_dwell: float = 0.0
     grasps: bool = True
     description: str = ''
+    family: str = ''
+    place: tuple[float, ...] = ()
+    push: tuple[float, ...] = ()
+    pull: tuple[float, ...] = ()
+    wipe: tuple[float, ...] = ()
 
     def to_metadata(self) -> dict[str, object]:
         return {'embodiment': self.embodiment, 'contact_time': self.contact_time,
@@ -76,7 +87,9 @@ class EeMapping:
                 'yaw_offset': self.yaw_offset,
                 'hand_in_mount': list(self.hand_in_mount),
                 'grasp_turn': list(self.grasp_turn), 'grasp_dwell': self.grasp_dwell,
-                'grasps': self.grasps, 'description': self.description}
+                'grasps': self.grasps, 'description': self.description,
+                'family': self.family, 'place': list(self.place), 'push': list(self.push),
+                'pull': list(self.pull), 'wipe': list(self.wipe)}
 
     @classmethod
     def from_metadata(cls, meta: dict) -> EeMapping:
@@ -90,7 +103,12 @@ class EeMapping:
                    grasp_turn=tuple(meta.get('grasp_turn', ())),
                    grasp_dwell=float(meta.get('grasp_dwell', 0.0)),
                    grasps=bool(meta.get('grasps', True)),
-                   description=str(meta.get('description', '')))
+                   description=str(meta.get('description', '')),
+                   family=str(meta.get('family', '')),
+                   place=tuple(float(v) for v in meta.get('place', ())),
+                   push=tuple(float(v) for v in meta.get('push', ())),
+                   pull=tuple(float(v) for v in meta.get('pull', ())),
+                   wipe=tuple(float(v) for v in meta.get('wipe', ())))
 
 
 def contact_index(times: np.ndarray, contact_time: float) -> int:
@@ -181,6 +199,13 @@ def approached_object(cloud, wrist: WristTrajectory, step: float = 0.1):
         face = finder.find_top_face(cloud, point)
         if face is None:
             continue
+        # Searched around the hand's point, the face is cut off where the search circle ends
+        # (a push touches the object's side): look again around the face's own centre.
+        for _ in range(2):
+            again = finder.find_top_face(cloud, face.centre)
+            if again is None:
+                break
+            face = again
         centre = face.centre - np.array([0.0, 0.0, 0.5 * face.height])
         if any(np.linalg.norm(centre - other) < 0.02 for other in seen):
             continue

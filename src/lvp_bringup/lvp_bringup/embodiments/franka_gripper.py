@@ -50,10 +50,27 @@ from lvp_bringup.embodiments.ee_mapping import (
     contact_index,
     dwell_path,
     register_contact,
-    task_grasps,
     vertical_final_approach,
 )
 from lvp_bringup.embodiments.embodiment import Embodiment
+from lvp_bringup.embodiments.open_articulated import (
+    franka_pull_stage,
+    guide_pull,
+    sentence_pulls,
+)
+from lvp_bringup.embodiments.task_family import FamilyDecision, TaskFamily, classify_task_family
+from lvp_bringup.embodiments.task_motion import (
+    PUSH_CLEARANCE,
+    RELEASE_DWELL,
+    PlaceMotion,
+    PushMotion,
+    enter_where_reachable,
+    extent_along,
+    place_path,
+    push_path,
+    push_stroke,
+    set_down,
+)
 from lvp_bringup.pipeline_types import (
     ErrorCode,
     PipelineConfig,
@@ -66,6 +83,15 @@ NAME = 'franka_gripper'
 
 FRANKA_HAND_MAX_WIDTH = 0.08
 """The Franka hand's full opening (m), commanded on release."""
+
+GRASP_DWELL = 0.5
+"""The TCP holds its grasp pose this long (s) after the close event before following the rest
+of the demonstration: the hand closes at 0.1 m/s and builds its force over the last ~2 cm, a
+human's fingers close faster (a pinch lifts ~0.3 s after the fingers meet the object)."""
+
+FINGER_HALF_DEPTH = 0.012
+"""Half the closed Franka fingers' depth (m) across the closing axis: the TCP's distance to
+the fingers' face that pushes."""
 
 
 def franka_mapping(wrist: WristTrajectory, contact_time: float,
@@ -180,11 +206,21 @@ def _grasp_stage(result: PipelineResult, config: PipelineConfig) -> None:
     assert wrist is not None and rec is not None
     cloud = rec.point_cloud_base
     events = result.gripper_events
+    found = None if cloud is None else approached_object(cloud, wrist)
+    if found is not None and found[3] > config.max_grasp_offset:
+        found = None
+    decision = read_family(result, wrist, found)
+    # A pull (open_articulated) slides like a push; a push or press pulls only when the
+    # sentence says so.
+    pulls = decision.family not in (TaskFamily.PUSH, TaskFamily.PRESS) or sentence_pulls(
+        result.plan.prompts if result.plan is not None else ())
+    if pulls and franka_pull_stage(result, config):  # a pull on a handle (open_articulated)
+        return
     grasp_task = config.grasp
     if grasp_task is None:
-        grasp_task = task_grasps(result.plan.prompts if result.plan is not None else ())
+        grasp_task = decision.family in (TaskFamily.LIFT, TaskFamily.PLACE)
     if not grasp_task:
-        _contact_stage(result, config, wrist, cloud)
+        _contact_stage(result, config, wrist, found, decision)
         return
     grasp = None
     if cloud is None:
@@ -233,11 +269,72 @@ def _grasp_stage(result: PipelineResult, config: PipelineConfig) -> None:
                 released, GripperAction.OPEN, FRANKA_HAND_MAX_WIDTH))
             result.messages.append(f'retargeting: the hand lets go at {released:.2f} s (its '
                                    f'aperture opened 1.5 cm past its grip): gripper opens')
-    mapping = franka_mapping(wrist, float(contact_time), config.min_tcp_height)
+    mapping = replace(franka_mapping(wrist, float(contact_time), config.min_tcp_height),
+                      family=decision.family.value, grasp_dwell=GRASP_DWELL)
     if grasp is not None:
         reference = result.robot.ee_pose(result.robot.home).rotation[:, 1]
         mapping = register_to_grasp(wrist, mapping, grasp, reference)
-    result.mapping = mapping
+    if decision.family is TaskFamily.PLACE:
+        mapping = _place(result, wrist, mapping, found, grasp, config)
+    # The grasp's close stays where it is (at or just after the contact, inside the dwell);
+    # everything after it comes GRASP_DWELL later, as the path does.
+    closes = [e for e in result.gripper_events if e.action is GripperAction.CLOSE]
+    grasp_close = closes[0] if closes else None
+    result.gripper_events = tuple(
+        replace(e, time=e.time + GRASP_DWELL)
+        if e.time > float(contact_time) and e is not grasp_close else e
+        for e in result.gripper_events)
+    result.mapping = replace(mapping, description=mapping.description + (
+        f'; the TCP holds the grasp {GRASP_DWELL:.1f} s while the gripper closes'))
+
+
+def read_family(result: PipelineResult, wrist: WristTrajectory, found) -> FamilyDecision:
+    """The task family from the hand's motion (`classify_task_family`) at its arrival at the
+    object `found` (ee_mapping.approached_object; None: its lowest point); the plan's sentence
+    breaks ties. Reported in the messages."""
+    prompts = result.plan.prompts if result.plan is not None else ()
+    decision = classify_task_family(wrist, None if found is None else found[2], prompts)
+    result.messages.append(f'task family: {decision.reason}')
+    return decision
+
+
+def camera_origin(result: PipelineResult) -> np.ndarray | None:
+    """The camera's position in the base frame (m), or None when the observation has none."""
+    obs = result.observation
+    if obs is None or obs.camera_to_base is None:
+        return None
+    return np.asarray(obs.camera_to_base.position, dtype=np.float64)
+
+
+def _place(result: PipelineResult, wrist: WristTrajectory, mapping: EeMapping, found, grasp,
+           config: PipelineConfig) -> EeMapping:
+    """A place: where the hand sets the object down (`task_motion.set_down` on the table
+    plane at the object's centre height), the gripper opening there."""
+    camera = camera_origin(result)
+    assert mapping.contact_time is not None
+    centre = (found[1] if found is not None else
+              grasp.pose.position if grasp is not None else None)
+    if camera is None or centre is None:
+        result.messages.append('place: no camera pose or no object: the TCP follows the hand')
+        return mapping
+    released = human_release(wrist, mapping.contact_time, config)
+    place = set_down(wrist, mapping.contact_time, camera, float(centre[2]), released)
+    if place is None:
+        result.messages.append('place: the hand never comes back down after the pick-up: the '
+                               'TCP follows the hand')
+        return mapping
+    others = [e for e in result.gripper_events if e.action is not GripperAction.OPEN
+              or e.time <= mapping.contact_time]
+    result.gripper_events = tuple(sorted(
+        (*others, GripperEvent(place.release_time, GripperAction.OPEN, FRANKA_HAND_MAX_WIDTH)),
+        key=lambda e: e.time))
+    d = place.displacement
+    return replace(mapping, place=(place.set_down_time, place.release_time, *map(float, d)),
+                   description=mapping.description + (
+                       f'; place: set down {100 * np.linalg.norm(d):.1f} cm from the pick-up '
+                       f'(the hand\'s displacement on the table plane) at '
+                       f't = {place.set_down_time:.2f} s, gripper opens at '
+                       f'{place.release_time:.2f} s and holds {RELEASE_DWELL:.1f} s'))
 
 
 def human_release(wrist: WristTrajectory, contact: float,
@@ -255,24 +352,41 @@ def human_release(wrist: WristTrajectory, contact: float,
 
 
 def _contact_stage(result: PipelineResult, config: PipelineConfig, wrist: WristTrajectory,
-                   cloud) -> None:
+                   found, decision: FamilyDecision) -> None:
     """Franka, a task without a grasp (push, press): the gripper closes at the start (its
     fingertips together push and press), the TCP follows the human's grasp point, registered
-    to the object the hand approaches (`register_contact`)."""
+    to the object the hand approaches (`register_contact`); a push becomes a straight stroke
+    from behind the object along the hand's push on the table plane (`task_motion`)."""
     start = float(wrist.times[0])
     result.gripper_events = (GripperEvent(start, GripperAction.CLOSE, 0.0),)
     result.messages.append('grasping: the task grasps nothing (push/press): the gripper closes '
                            'at the start and its fingertips do the contact')
-    found = None if cloud is None else approached_object(cloud, wrist)
     time = found[2] if found is not None else float(wrist.times[len(wrist.times) // 2])
-    mapping = replace(franka_mapping(wrist, time, config.min_tcp_height), grasps=False)
-    if found is None or found[3] > config.max_grasp_offset:
+    mapping = replace(franka_mapping(wrist, time, config.min_tcp_height), grasps=False,
+                      family=decision.family.value)
+    if found is None:
         result.messages.append('registration: no object the hand comes within '
                                f'{100 * config.max_grasp_offset:.0f} cm of; the TCP follows '
                                'the reconstructed path')
         result.mapping = mapping
         return
-    result.mapping = register_contact(wrist, mapping, found[1], found[2])
+    face, centre = found[0], found[1]
+    camera = camera_origin(result)
+    if decision.family is not TaskFamily.PUSH or camera is None:
+        result.mapping = register_contact(wrist, mapping, centre, found[2])
+        return
+    push = push_stroke(wrist, found[2], camera, centre, face)
+    gap = extent_along(face, push.direction) + PUSH_CLEARANCE + FINGER_HALF_DEPTH
+    start_point = centre - gap * push.direction
+    start_point[2] = max(float(centre[2]), config.min_tcp_height)
+    mapping = register_contact(wrist, mapping, start_point, push.start_time)
+    length = push.length + PUSH_CLEARANCE
+    result.mapping = replace(mapping, push=(*map(float, start_point), *map(float, push.direction),
+                                            length, push.end_time),
+                             description=mapping.description + (
+        f'; push: from {100 * gap:.1f} cm behind the object centre, {100 * length:.1f} cm '
+        f'along {np.round(push.direction[:2], 2).tolist()} (the hand\'s push on the table '
+        f'plane) until t = {push.end_time:.2f} s, fingers across the push'))
 
 
 def load_robot(config: PipelineConfig) -> Any:
@@ -302,9 +416,18 @@ def ee_path(wrist: WristTrajectory, mapping: EeMapping, robot: Any,
         wrist = approach_from(wrist, mapping.contact_time - APPROACH_LEAD)
     # The home TCP's closing axis picks the sign of the first yaw (least wrist rotation).
     path = franka_tcp_path(wrist, mapping, robot.ee_pose(robot.home).rotation[:, 1])
+    if mapping.push and mapping.contact_time is not None:
+        path = _push_tcp_path(path, mapping, robot.ee_pose(robot.home).rotation[:, 1])
+    if mapping.place and mapping.contact_time is not None:
+        p = np.asarray(mapping.place)
+        path = place_path(path, mapping.contact_time, PlaceMotion(p[0], p[1], p[2:5]))
     if mapping.grasp_dwell > 0.0 and mapping.contact_time is not None:
         path = dwell_path(path, mapping.contact_time, mapping.grasp_dwell)
-    return path
+    if mapping.place:
+        path = dwell_path(path, mapping.place[1] + mapping.grasp_dwell, RELEASE_DWELL)
+    if mapping.contact_time is not None:
+        path = enter_where_reachable(path, robot, mapping.contact_time)
+    return guide_pull(path, wrist, mapping)
 
 
 def world_config() -> Any:
@@ -318,3 +441,19 @@ EMBODIMENT = Embodiment(
     name=NAME, base_frame='panda_link0', hand_stages=('retargeting', 'grasping'),
     load_robot=load_robot, run_hand_stages=run_hand_stages, ee_path=ee_path,
     world_config=world_config)
+
+
+def _push_tcp_path(path: WristTrajectory, mapping: EeMapping,
+                   home_closing: np.ndarray) -> WristTrajectory:
+    """The push stroke of `mapping.push` (`task_motion.push_path`), the gripper pointing down
+    with its closing axis across the push (the fingers side by side against the face)."""
+    assert mapping.contact_time is not None
+    p = np.asarray(mapping.push)
+    direction = p[3:6]
+    closing = np.array([-direction[1], direction[0], 0.0])
+    if float(np.dot(closing, home_closing)) < 0.0:
+        closing = -closing
+    down = np.array([0.0, 0.0, -1.0])
+    q = Rotation.from_matrix(np.stack([np.cross(closing, down), closing, down], axis=1)).as_quat()
+    path = push_path(path, mapping.contact_time, p[:3], PushMotion(direction, p[6], p[7]), q)
+    return replace(path, quaternions=np.tile(q, (path.num_frames, 1)))

@@ -41,9 +41,23 @@ from lvp_bringup.embodiments.ee_mapping import (
     dwell_commands,
     dwell_path,
     register_contact,
-    task_grasps,
 )
 from lvp_bringup.embodiments.embodiment import Embodiment
+from lvp_bringup.embodiments.open_articulated import g1_pull_stage, guide_pull, sentence_pulls
+from lvp_bringup.embodiments.task_family import TaskFamily, classify_task_family
+from lvp_bringup.embodiments.task_motion import (
+    PUSH_CLEARANCE,
+    RELEASE_DWELL,
+    PlaceMotion,
+    PushMotion,
+    enter_where_reachable,
+    extent_along,
+    place_path,
+    push_path,
+    push_stroke,
+    set_down,
+)
+from lvp_bringup.embodiments.wipe_contact import g1_wipe_stage, guide_wipe, sentence_wipes
 from lvp_bringup.pipeline_types import PipelineConfig, PipelineResult, StageRunner
 
 NAME = 'g1_inspire'
@@ -143,30 +157,64 @@ def inspire_grasp(commands: HandCommands, side: str, contact_time: float,
     return INSPIRE_BASE_IN_MOUNT @ (0.5 * (thumb + fingers)), INSPIRE_BASE_IN_MOUNT @ chord
 
 
-def top_down_pinch(chord: np.ndarray, face, current: Rotation) -> Rotation:
-    """The G1 hand-mount orientation (base frame) of a top-down pinch of the object whose top
+PINCH_TILTS = tuple(np.radians([0.0, 15.0, 30.0, 45.0]))
+"""Tilts (rad) about the pinch chord tried, in order, when the level pinch is out of reach."""
+
+
+def top_down_pinches(chord: np.ndarray, face, current: Rotation) -> list[Rotation]:
+    """The G1 hand-mount orientations (base frame) of a top-down pinch of the object whose top
     face (lvp_grasp TopFace) is `face`: the Inspire's thumb -> finger `chord` (mount frame)
     level and across the object (along a side no longer than 1.2 x the short side), the palm
-    as near facing down as that allows; of those, the one nearest `current` (least turn)."""
+    as near facing down as that allows, or tilted about the chord by up to 45 deg (fingers
+    reaching further: the arm's reach); least tilt, then least turn from `current` first."""
     shortest = min(face.sides)
     palm = np.array([0.0, -1.0, 0.0])  # the Inspire palm faces the mount's -y
-    best, best_turn = None, np.inf
+    found = []
     for side, axis in zip(face.sides, face.axes, strict=True):
         if side > 1.2 * shortest:
             continue
         for sign in (1.0, -1.0):
             across = np.array([sign * axis[0], sign * axis[1], 0.0])
-            rotation = Rotation.align_vectors([across, [0.0, 0.0, -1.0]], [chord, palm],
-                                              weights=[1e6, 1.0])[0]
-            turn = (current.inv() * rotation).magnitude()
-            if turn < best_turn:
-                best, best_turn = rotation, turn
-    assert best is not None
-    return best
+            level = Rotation.align_vectors([across, [0.0, 0.0, -1.0]], [chord, palm],
+                                           weights=[1e6, 1.0])[0]
+            for tilt in PINCH_TILTS:
+                for turn_sign in ((1.0,) if tilt == 0.0 else (1.0, -1.0)):
+                    rotation = Rotation.from_rotvec(turn_sign * tilt * across) * level
+                    found.append((tilt, (current.inv() * rotation).magnitude(), len(found),
+                                  rotation))
+    return [f[3] for f in sorted(found, key=lambda f: f[:3])]
+
+
+def top_down_pinch(chord: np.ndarray, face, current: Rotation) -> Rotation:
+    """The top-down pinch (`top_down_pinches`) nearest `current` (least turn)."""
+    return top_down_pinches(chord, face, current)[0]
+
+
+def reachable_pinch(robot, pinches: list[Rotation], centres: list[np.ndarray],
+                    held: np.ndarray) -> tuple[Rotation, bool]:
+    """Of `pinches` (least turn first), the first whose mount poses holding each of `centres`
+    (the pick-up, and the set-down of a place) with the Inspire grasp point `held` (mount
+    frame), and the poses PREGRASP_HEIGHT above them, the arm reaches (lvp_exec IK from its
+    home posture); the first one and False when none is."""
+    from lvp_exec.ik import DampedLeastSquaresIk, UnreachablePathError
+
+    ik = DampedLeastSquaresIk(robot)
+    for rotation in pinches:
+        mounts = [centre - rotation.apply(held) + [0.0, 0.0, lift]
+                  for centre in centres for lift in (PREGRASP_HEIGHT, 0.0)]
+        quats = np.tile(rotation.as_quat(), (len(mounts), 1))
+        path = WristTrajectory(np.arange(len(mounts), dtype=np.float64), np.stack(mounts),
+                               quats, robot.base_frame_names[0])
+        try:
+            ik.solve(path, np.asarray(robot.home, dtype=np.float64))
+        except UnreachablePathError:
+            continue
+        return rotation, True
+    return pinches[0], False
 
 
 def register_to_object(result: PipelineResult, mapping: EeMapping, max_offset: float,
-                       grasp: bool = True) -> EeMapping:
+                       grasp: bool | None = True) -> EeMapping:
     """Shift a G1 mapping so the Inspire hand holds the nearest seen object at contact.
 
     The object is the one the human's grasp point comes nearest (`approached_object`); the
@@ -183,19 +231,50 @@ def register_to_object(result: PipelineResult, mapping: EeMapping, max_offset: f
                                'reconstructed wrist path')
         return mapping
     found = approached_object(cloud, wrist)
+    if found is not None and found[3] > max_offset:
+        result.messages.append(f'registration: the hand\'s grasp point comes no closer than '
+                               f'{100 * found[3]:.1f} cm to the nearest object\'s centre '
+                               f'(> {100 * max_offset:.0f} cm): path not registered')
+        found = None
+    prompts = result.plan.prompts if result.plan is not None else ()
+    decision = classify_task_family(wrist, None if found is None else found[2], prompts)
+    result.messages.append(f'task family: {decision.reason}')
+    mapping = replace(mapping, family=decision.family.value)
+    # A pull on a handle (open_articulated) slides like a push: a push or press pulls only
+    # when the sentence says so.
+    pulls = (decision.family not in (TaskFamily.PUSH, TaskFamily.PRESS)
+             or sentence_pulls(prompts))
+    # A wipe (wipe_contact) slides along the surface like a push; a lift, place or press (the
+    # hand rises off the table between its low stretches) wipes only when the sentence says so.
+    wipes = decision.family is TaskFamily.PUSH or sentence_wipes(prompts)
+    if (pulls and g1_pull_stage(result, mapping)) or (wipes and g1_wipe_stage(result, mapping)):
+        assert result.mapping is not None
+        return result.mapping
+    if grasp is None:
+        grasp = decision.family in (TaskFamily.LIFT, TaskFamily.PLACE)
     if found is None:
         result.messages.append('registration: no object seen near the hand\'s grasp point; '
                                'the hand follows the reconstructed wrist path')
         return mapping
-    face, centre, time, nearest = found
-    if nearest > max_offset:
-        result.messages.append(f'registration: the hand\'s grasp point comes no closer than '
-                               f'{100 * nearest:.1f} cm to the nearest object\'s centre '
-                               f'(> {100 * max_offset:.0f} cm): path not registered')
-        return mapping
+    face, centre, time, _nearest = found
+    camera = None if result.observation is None or result.observation.camera_to_base is None \
+        else np.asarray(result.observation.camera_to_base.position, dtype=np.float64)
     if not grasp:
         # A push or press: the hand's grasp point meets the object; fingers as retargeted.
-        return register_contact(wrist, mapping, centre, time)
+        if decision.family is not TaskFamily.PUSH or camera is None:
+            return register_contact(wrist, mapping, centre, time)
+        push = push_stroke(wrist, time, camera, centre, face)
+        gap = extent_along(face, push.direction) + PUSH_CLEARANCE
+        start = centre - gap * push.direction
+        mapping = register_contact(wrist, mapping, start, push.start_time)
+        length = push.length + PUSH_CLEARANCE
+        return replace(mapping, push=(*map(float, start), *map(float, push.direction), length,
+                                      push.end_time),
+                       description=mapping.description + (
+            f'; push: the foremost Inspire fingertip from {100 * gap:.1f} cm behind the '
+            f'object centre, {100 * length:.1f} cm along '
+            f'{np.round(push.direction[:2], 2).tolist()} (the hand\'s push on the table '
+            f'plane) until t = {push.end_time:.2f} s'))
     side = 'left' if result.robot.name.startswith('g1_left') else 'right'
     result.hand_commands = grasp_commands(result.hand_commands, time, side)
     result.messages.append(f'retargeting: the Inspire fingers stay open until the contact at '
@@ -204,7 +283,15 @@ def register_to_object(result: PipelineResult, mapping: EeMapping, max_offset: f
     held, chord = inspire_grasp(result.hand_commands, side, time, min(face.sides))
     k = contact_index(wrist.times, time)
     mount = Rotation.from_quat(g1_mount_path(wrist, mapping).quaternions[k])
-    target = top_down_pinch(chord, face, mount)
+    place = None
+    if decision.family is TaskFamily.PLACE and camera is not None:
+        place = set_down(wrist, time, camera, float(centre[2]))
+    centres = [centre] if place is None else [centre, centre + place.displacement]
+    target, reachable = reachable_pinch(result.robot, top_down_pinches(chord, face, mount),
+                                        centres, held)
+    if not reachable:
+        result.messages.append('registration: no top-down pinch of the object is within the '
+                               'arm\'s reach from its home posture; the least-turn one is kept')
     turn = target * mount.inv()
     mount = target
     mapping = replace(mapping, grasp_turn=tuple(float(v) for v in turn.as_quat()))
@@ -215,10 +302,21 @@ def register_to_object(result: PipelineResult, mapping: EeMapping, max_offset: f
             f'path shifted {100 * np.linalg.norm(offset):.1f} cm so '
             f'the Inspire grasp point meets the object)')
     result.hand_commands = dwell_commands(result.hand_commands, time, GRASP_DWELL)
-    return replace(mapping, contact_time=float(time), grasp_dwell=GRASP_DWELL,
-                   path_offset=tuple(float(v) for v in offset),
-                   description=mapping.description + note + (
-                       f'; the hand holds there {GRASP_DWELL:.1f} s while it closes'))
+    mapping = replace(mapping, contact_time=float(time), grasp_dwell=GRASP_DWELL,
+                      path_offset=tuple(float(v) for v in offset),
+                      description=mapping.description + note + (
+                          f'; the hand holds there {GRASP_DWELL:.1f} s while it closes'))
+    if place is None:
+        return mapping
+    release = place.release_time + GRASP_DWELL  # on the dwelled clock
+    result.hand_commands = dwell_commands(result.hand_commands, release, RELEASE_DWELL)
+    d = place.displacement
+    return replace(mapping, place=(place.set_down_time, place.release_time, *map(float, d)),
+                   description=mapping.description + (
+                       f'; place: set down {100 * np.linalg.norm(d):.1f} cm from the pick-up '
+                       f'(the hand\'s displacement on the table plane) at '
+                       f't = {place.set_down_time:.2f} s, held until {place.release_time:.2f} s '
+                       f'+ {RELEASE_DWELL:.1f} s while the fingers open'))
 
 
 def fingertips_above(path: WristTrajectory, commands: HandCommands, robot,
@@ -254,10 +352,7 @@ def _dexterous_stage(result: PipelineResult, config: PipelineConfig) -> None:
         config.dexterous or DexterousRetargetConfig())
     robot = result.robot
     mapping = g1_mapping(robot.ee_frame, result.embodiment)
-    grasp = config.grasp
-    if grasp is None:
-        grasp = task_grasps(result.plan.prompts if result.plan is not None else ())
-    result.mapping = register_to_object(result, mapping, config.max_grasp_offset, grasp)
+    result.mapping = register_to_object(result, mapping, config.max_grasp_offset, config.grasp)
 
 
 
@@ -267,6 +362,11 @@ def ee_path(wrist: WristTrajectory, mapping: EeMapping, robot: Any,
     if mapping.contact_time is not None:
         wrist = approach_from(wrist, mapping.contact_time - APPROACH_LEAD)
     path = g1_mount_path(wrist, mapping)
+    if mapping.push and mapping.contact_time is not None and commands is not None:
+        path = _push_mount_path(path, mapping, robot, commands)
+    if mapping.place and mapping.contact_time is not None:
+        p = np.asarray(mapping.place)
+        path = place_path(path, mapping.contact_time, PlaceMotion(p[0], p[1], p[2:5]))
     home_height = float(robot.ee_pose(robot.home).position[2])
     if path.positions[0, 2] < home_height:
         path = above_first(path, min(PRE_APPROACH_HEIGHT,
@@ -274,9 +374,34 @@ def ee_path(wrist: WristTrajectory, mapping: EeMapping, robot: Any,
                            PRE_APPROACH_TIME)
     if mapping.grasp_dwell > 0.0 and mapping.contact_time is not None:
         path = dwell_path(path, mapping.contact_time, mapping.grasp_dwell)
+    if mapping.place:
+        path = dwell_path(path, mapping.place[1] + mapping.grasp_dwell, RELEASE_DWELL)
+    path = guide_wipe(guide_pull(path, wrist, mapping), mapping)
     if commands is not None:
         path = fingertips_above(path, commands, robot)  # commands are on the dwelled clock
+    if mapping.contact_time is not None:
+        path = enter_where_reachable(path, robot, mapping.contact_time)
     return path
+
+
+def _push_mount_path(path: WristTrajectory, mapping: EeMapping, robot,
+                     commands: HandCommands) -> WristTrajectory:
+    """The push stroke of `mapping.push` for the hand mount: the Inspire fingertip foremost
+    along the push (at the contact's finger commands and hand orientation) starts at the push's
+    start point and slides along it (`task_motion.push_path`)."""
+    from lvp_exec.safety import inspire_fingertips
+
+    assert mapping.contact_time is not None
+    p = np.asarray(mapping.push)
+    direction = p[3:6]
+    k = contact_index(path.times, mapping.contact_time)
+    tips = inspire_fingertips(robot, commands, path.times[k:k + 1]).points[0]  # mount frame
+    tips = Rotation.from_quat(path.quaternions[k]).apply(tips)
+    # Of the fingertips within 3 cm of the lowest (those at the object's height), the foremost.
+    low = tips[tips[:, 2] <= tips[:, 2].min() + 0.03]
+    foremost = low[int(np.argmax(low @ direction))]
+    return push_path(path, mapping.contact_time, p[:3] - foremost,
+                     PushMotion(direction, p[6], p[7]))
 
 
 def run_hand_stages(result: PipelineResult, config: PipelineConfig, runner: StageRunner) -> None:
