@@ -64,6 +64,9 @@ outermost seen points."""
 HANDLE_BAND = 0.02
 """Points within this (m) of the outermost along the pull axis belong to the bar."""
 MIN_HANDLE_POINTS = 15
+HANDLE_TRIES = 10
+"""The handle is looked for from the contact guess, then from the hand's lowest frames, up to
+this many."""
 RETREAT_HEIGHT = 0.08
 RETREAT_TIME = 0.8
 """After the release the EE holds 0.2 s, then rises RETREAT_HEIGHT (m) over RETREAT_TIME (s)."""
@@ -202,15 +205,13 @@ def plan_pull(wrist: WristTrajectory, cloud, camera: np.ndarray | None, contact_
               prompts: tuple[str, ...]) -> tuple[Handle, float, float, np.ndarray,
                                                  float] | None:
     """Whether and how the demonstration pulls a handle: (the handle, contact and release
-    times, pull axis, pull length), or None (no handle seen, or no pull: `demonstrates_pull`).
+    times, pull axis, pull length), or None (no handle seen, or no pull).
 
     The handle is looked for around the first surface on the camera ray through the hand's
     grasp point at `contact_guess` (`ray_anchor`), on the side the hand ends up on
-    (`find_handle`). The hand's grasp points are then moved along their camera rays onto the
-    handle's height (the monocular depth error becomes a small error in the plane): the
-    contact is their arrival at the handle (`closest_approach`), the pull's progress their
-    displacement along the handle's pull axis, the release the hand opening
-    (`release_time`), else its rising MAX_PULL_RISE above the handle."""
+    (`find_handle`), else at the hand's lowest frames. The contact, release and length are
+    read as the module's step 2 says; None also when the length is short (step 3), the hand
+    rises MAX_PULL_RISE or starts more than AT_HANDLE short of the handle."""
     from lvp_bringup.embodiments.task_motion import on_plane
 
     if cloud is None:
@@ -218,9 +219,15 @@ def plan_pull(wrist: WristTrajectory, cloud, camera: np.ndarray | None, contact_
     points = hand_grasp_points(wrist)
     times = wrist.times
     k = contact_index(times, contact_guess)
-    anchor = None if camera is None else ray_anchor(cloud, camera, points[k])
-    hint = points[-1] - points[k]
-    handle = find_handle(cloud, points[k] if anchor is None else anchor, hint)
+    handle = None
+    # The lowest frames first: at the end of the pull the hand is where the (closed, seen)
+    # drawer is not; where the ray meets a handle, the hand was holding it.
+    for i in [k, *np.argsort(points[:, 2])[:HANDLE_TRIES]]:
+        anchor = None if camera is None else ray_anchor(cloud, camera, points[i])
+        handle = find_handle(cloud, points[i] if anchor is None else anchor,
+                             points[-1] - points[i])
+        if handle is not None:
+            break
     if handle is None:
         return None
     flat = points if camera is None else on_plane(points, camera, float(handle.centre[2]))

@@ -34,6 +34,7 @@ from dataclasses import replace
 
 import numpy as np
 from lvp_common.artifacts import WristTrajectory
+from lvp_common.geometry import continuous_quaternions
 from scipy.spatial.transform import Rotation
 
 from lvp_bringup.embodiments.ee_mapping import EeMapping, descend_onto
@@ -258,11 +259,15 @@ def guide_wipe(path: WristTrajectory, mapping: EeMapping) -> WristTrajectory:
     if len(approach_q):
         # Turn into the held orientation over the approach's last TURN_TIME (no jump at the
         # first pass point), as the G1 turns into a grasp.
+        # From the approach's orientation where the turn begins (one rotation: the
+        # reconstructed hand's own turns there are not followed).
         u = np.clip((path.times[before] - (stroke_t[0] - TURN_TIME)) / TURN_TIME, 0.0, 1.0)
-        ends = Rotation.from_quat(np.vstack([approach_q, np.repeat(hold[None], len(u), 0)]))
-        start, goal = ends[:len(u)], ends[len(u):]
-        approach_q = (start * Rotation.from_rotvec(
-            u[:, None] * (start.inv() * goal).as_rotvec())).as_quat()
+        k = int(np.argmax(u > 0.0)) if np.any(u > 0.0) else len(u) - 1
+        start = Rotation.from_quat(approach_q[max(k - 1, 0)])
+        turn = (start.inv() * Rotation.from_quat(hold)).as_rotvec()
+        turning = (start * Rotation.from_rotvec(u[:, None] * turn)).as_quat()
+        approach_q = np.where((u > 0.0)[:, None], turning, approach_q)
+        approach_q = continuous_quaternions(approach_q)
         if float(hold @ approach_q[-1]) < 0.0:
             hold = -hold  # the same rotation, on the side of the approach's quaternions
     quats = np.vstack([approach_q, np.repeat(hold[None], len(stroke_t) + 2, axis=0)])
