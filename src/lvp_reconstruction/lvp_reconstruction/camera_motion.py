@@ -15,6 +15,14 @@ here), and the rotation angle of K^-1 H K projected onto
 SO(3) (degrees; exact for a purely rotating camera). The plan is flagged when either maximum
 exceeds its threshold.
 
+A fixed camera is recognised first, before any dominant-motion fit: corners are picked per
+cell of a grid (each cell's own best, so a plain wall's few marks count next to a textured held
+object), and a frame whose background tracks include at least `min_tracks` that stayed within
+`static_px` of where they were in frame 0, spread over `min_static_spread` of the image
+(width or height), is a frame of a still camera, whatever else moves: a moving camera moves
+every background point. Without this, a held box with more corners than the room behind it
+(OpenCV's box.mp4) was taken for the background and its motion for the camera's.
+
 Compensation: given per-frame camera-to-world poses (e.g. from MegaSaM), wrist poses observed in
 frame t's camera are re-expressed in frame 0's camera: T_c0<-ct = T_w<-c0^-1 T_w<-ct.
 """
@@ -49,6 +57,10 @@ class CameraMotionConfig:
     max_patch_error: a track whose Lucas-Kanade patch error (mean absolute grey-level difference
       between frame 0's patch and this frame's) exceeds this is dropped: its surface changed
       (an object moved or was covered).
+    grid: corners are picked per cell of a (columns, rows) grid, max_corners spread over them.
+    static_px: a track that stays within this of its frame-0 position is still.
+    min_static_spread: the still tracks must span this fraction of the image's width or
+      height for the frame to count as a still camera's.
     """
 
     max_displacement_px: float = 8.0
@@ -61,6 +73,9 @@ class CameraMotionConfig:
     min_tracks: int = 15
     ransac_px: float = 2.0
     max_patch_error: float = 12.0
+    grid: tuple[int, int] = (8, 6)
+    static_px: float = 1.5
+    min_static_spread: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -157,21 +172,60 @@ def _to_gray(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
 
 
+MIN_CORNER_EIGENVALUE = 1e-4
+"""Smallest Shi-Tomasi score (OpenCV's normalised minimum eigenvalue) of a corner: below it a
+cell is flat (sensor noise, not texture) and gives none."""
+
+
 def _background_corners(gray0: np.ndarray, mask0: np.ndarray,
                         config: CameraMotionConfig) -> np.ndarray | None:
-    """Return frame 0's background corners (N, 1, 2) float32, or None when too few."""
-    corners = cv2.goodFeaturesToTrack(gray0, config.max_corners, config.corner_quality,
-                                      config.min_corner_distance_px, mask=255 - mask0)
-    if corners is None or len(corners) < config.min_tracks:
+    """Return frame 0's background corners (N, 1, 2) float32 picked per grid cell, or None
+    when too few."""
+    h, w = gray0.shape
+    cols, rows = config.grid
+    per_cell = max(1, config.max_corners // (cols * rows))
+    free = 255 - mask0
+    found = []
+    for r in range(rows):
+        for c in range(cols):
+            y0, y1 = r * h // rows, (r + 1) * h // rows
+            x0, x1 = c * w // cols, (c + 1) * w // cols
+            cell = np.ascontiguousarray(gray0[y0:y1, x0:x1])
+            corners = cv2.goodFeaturesToTrack(cell, per_cell, config.corner_quality,
+                                              config.min_corner_distance_px,
+                                              mask=np.ascontiguousarray(free[y0:y1, x0:x1]))
+            if corners is None:
+                continue
+            pts = corners.reshape(-1, 2)
+            score = cv2.cornerMinEigenVal(cell, 3)
+            strong = score[pts[:, 1].astype(int), pts[:, 0].astype(int)] >= MIN_CORNER_EIGENVALUE
+            found.append(pts[strong] + [x0, y0])
+    if not found or sum(len(f) for f in found) < config.min_tracks:
         return None
-    return np.asarray(corners, dtype=np.float32)
+    return np.concatenate(found).astype(np.float32).reshape(-1, 1, 2)
+
+
+def _still_background(p0: np.ndarray, p1: np.ndarray, shape: tuple[int, int],
+                      config: CameraMotionConfig) -> float | None:
+    """Return the mean displacement (px) of the tracks that stayed put when they are enough and
+    spread widely enough to be a still camera's background, else None."""
+    moved = np.linalg.norm(p1 - p0, axis=1)
+    still = moved <= config.static_px
+    if still.sum() < config.min_tracks:
+        return None
+    h, w = shape
+    extent = np.ptp(p0[still], axis=0)
+    if extent[0] < config.min_static_spread * w and extent[1] < config.min_static_spread * h:
+        return None
+    return float(np.mean(moved[still]))
 
 
 def _register_to_first(gray0: np.ndarray, gray: np.ndarray, corners: np.ndarray,
                        mask: np.ndarray, guess: np.ndarray, config: CameraMotionConfig
                        ) -> tuple[np.ndarray, float] | None:
     """Return the homography (3, 3) from frame 0 to this frame and the mean displacement (px)
-    of its inlier background tracks, or None if unmeasurable.
+    of its inlier background tracks, or None if unmeasurable; the identity when enough of the
+    background stayed put (`_still_background`).
 
     guess: 3x3 homography predicting where frame 0's corners are now (the previous frame's).
     """
@@ -189,6 +243,9 @@ def _register_to_first(gray0: np.ndarray, gray: np.ndarray, corners: np.ndarray,
     keep &= error.reshape(-1) <= config.max_patch_error
     if keep.sum() < config.min_tracks:
         return None
+    still = _still_background(p0[keep], p1[keep], (h, w), config)
+    if still is not None:
+        return np.eye(3), still
     hom, inliers = cv2.findHomography(p0[keep], p1[keep], cv2.RANSAC, config.ransac_px)
     if hom is None or inliers is None or int(inliers.sum()) < config.min_tracks:
         return None
