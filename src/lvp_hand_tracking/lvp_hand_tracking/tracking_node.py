@@ -49,7 +49,8 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'min_detected_fraction': (_TRACK.min_detected_fraction,
                               'reject a plan with the hand in fewer frames than this'),
     'long_gap_policy': (_TRACK.long_gap_policy, "longer gaps: 'split' or 'error'"),
-    'handedness': ('', "'left'/'right' overrides the plan metadata and the detector vote"),
+    'handedness': ('', "'left'/'right' selects that hand (refused when absent); empty = "
+                   'the best-covering hand, its side from the plan metadata or the vote'),
     'camera_frame': (CAMERA_OPTICAL_FRAME, 'frame_id when the plan header has none'),
 }
 
