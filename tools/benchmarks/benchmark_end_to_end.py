@@ -90,6 +90,8 @@ def episode(task: str, embodiment: str, seed: int, num_frames: int, out: Path | 
     else:
         row['wall_s'] = time.perf_counter() - start
     gt = demo.ground_truth
+    if result.mapping is not None:
+        row['family'] = result.mapping.family  # the task family read from the plan
     idx = result.tracking.track_frame_indices  # type: ignore[union-attr]
     wrist = result.wrist_base
     assert wrist is not None
@@ -124,6 +126,15 @@ def episode(task: str, embodiment: str, seed: int, num_frames: int, out: Path | 
     return row
 
 
+ONLY_ON = {'wipe': ('g1_inspire',)}
+"""Tasks that apply to some embodiments only (the Franka's closed gripper does not wipe)."""
+
+
+def applies(task: str, embodiment: str) -> bool:
+    """Whether the task x embodiment cell is benchmarked."""
+    return embodiment in ONLY_ON.get(task, (embodiment,))
+
+
 def _fmt(row: dict) -> str:
     parts = [f"{row['embodiment']:14s} {row['task']:16s} seed {row['seed']}",
              'SUCCESS' if row.get('success') else 'fail   ']
@@ -134,6 +145,8 @@ def _fmt(row: dict) -> str:
         parts.append(f"close {row['close_time_error_s']:+.2f} s ({row['close_source']})")
     if 'retarget_error' in row:
         parts.append(f"retarget {row['retarget_error']:.3f}")
+    if row.get('family'):
+        parts.append(f"family {row['family']}")
     parts.append(row.get('outcome') or f"{row.get('failed_stage')}: {row.get('error')}")
     return ' | '.join(parts)
 
@@ -150,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     rows = []
     for embodiment in args.embodiments:
-        for task in args.tasks:
+        for task in (t for t in args.tasks if applies(t, embodiment)):
             for seed in args.seeds:
                 row = episode(task, embodiment, seed, args.num_frames,
                               args.output if args.videos else None)
@@ -158,12 +171,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(_fmt(row), flush=True)
     print('\nsuccess rate (episodes that reached the task check and passed it):')
     for embodiment in args.embodiments:
-        for task in args.tasks:
+        for task in (t for t in args.tasks if applies(t, embodiment)):
             sel = [r for r in rows if r['embodiment'] == embodiment and r['task'] == task]
             ok = sum(bool(r.get('success')) for r in sel)
             errs = [r['wrist_err_median_mm'] for r in sel if 'wrist_err_median_mm' in r]
             err = f', wrist median {np.median(errs):.1f} mm' if errs else ''
-            print(f'  {embodiment:14s} {task:16s} {ok}/{len(sel)}{err}')
+            families = sorted({r['family'] for r in sel if r.get('family')})
+            read = f", family read: {'/'.join(families)}" if families else ''
+            print(f'  {embodiment:14s} {task:16s} {ok}/{len(sel)}{err}{read}')
     (args.output / 'results.json').write_text(json.dumps(rows, indent=1))
     print(f'wrote {args.output / "results.json"}')
     return 0

@@ -8,6 +8,7 @@ import os
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
 import numpy as np  # noqa: E402
+from lvp_bringup.embodiments.task_motion import PRESS_DEPTH  # noqa: E402
 from lvp_bringup.pipeline import PipelineConfig, run_pipeline  # noqa: E402
 from lvp_common.artifacts import GripperAction  # noqa: E402
 from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration  # noqa: E402
@@ -35,5 +36,6 @@ def test_franka_press_closes_first_and_meets_the_button():
         np.array([*layout.button_xy, layout.table_top_z]), np.array([0.0, 0.0, 0.0, 1.0]))
     ).position  # the button's foot in the robot base frame
     assert np.linalg.norm(result.ee_path.positions[k, :2] - button[:2]) < 0.015
-    assert result.ee_path.positions[k, 2] - button[2] < 0.03  # down at the button
+    # Down on the button: PRESS_DEPTH below its top (3.4 cm above its foot).
+    assert result.ee_path.positions[k, 2] - button[2] < 0.034 - 0.9 * PRESS_DEPTH
     assert any('grasps nothing' in m for m in result.messages)

@@ -59,7 +59,8 @@ class EeMapping:
     (`task_motion.place_path`); push: (start x, y, z m, direction x, y, z, length m, end time
     s) of a push (`task_motion.push_path`); both empty otherwise. pull: (release time s,
     axis x, y, z, length m) of a pull on a handle (`open_articulated.guide_pull`); wipe: the
-    numbers of a wiping stroke (`wipe_contact.guide_wipe`); empty otherwise.
+    numbers of a wiping stroke (`wipe_contact.guide_wipe`); press: (x, y, z m, release time s)
+    where the EE holds a press (`task_motion.press_path`); empty otherwise.
     """
 
     embodiment: str
@@ -79,6 +80,7 @@ class EeMapping:
     push: tuple[float, ...] = ()
     pull: tuple[float, ...] = ()
     wipe: tuple[float, ...] = ()
+    press: tuple[float, ...] = ()
 
     def to_metadata(self) -> dict[str, object]:
         return {'embodiment': self.embodiment, 'contact_time': self.contact_time,
@@ -89,7 +91,8 @@ class EeMapping:
                 'grasp_turn': list(self.grasp_turn), 'grasp_dwell': self.grasp_dwell,
                 'grasps': self.grasps, 'description': self.description,
                 'family': self.family, 'place': list(self.place), 'push': list(self.push),
-                'pull': list(self.pull), 'wipe': list(self.wipe)}
+                'pull': list(self.pull), 'wipe': list(self.wipe),
+                'press': list(self.press)}
 
     @classmethod
     def from_metadata(cls, meta: dict) -> EeMapping:
@@ -108,7 +111,8 @@ class EeMapping:
                    place=tuple(float(v) for v in meta.get('place', ())),
                    push=tuple(float(v) for v in meta.get('push', ())),
                    pull=tuple(float(v) for v in meta.get('pull', ())),
-                   wipe=tuple(float(v) for v in meta.get('wipe', ())))
+                   wipe=tuple(float(v) for v in meta.get('wipe', ())),
+                   press=tuple(float(v) for v in meta.get('press', ())))
 
 
 def contact_index(times: np.ndarray, contact_time: float) -> int:

@@ -60,6 +60,7 @@ from lvp_bringup.embodiments.open_articulated import (
 )
 from lvp_bringup.embodiments.task_family import FamilyDecision, TaskFamily, classify_task_family
 from lvp_bringup.embodiments.task_motion import (
+    PRESS_DEPTH,
     PUSH_CLEARANCE,
     RELEASE_DWELL,
     PlaceMotion,
@@ -67,6 +68,8 @@ from lvp_bringup.embodiments.task_motion import (
     enter_where_reachable,
     extent_along,
     place_path,
+    press_path,
+    press_release,
     push_path,
     push_stroke,
     set_down,
@@ -372,6 +375,16 @@ def _contact_stage(result: PipelineResult, config: PipelineConfig, wrist: WristT
         return
     face, centre = found[0], found[1]
     camera = camera_origin(result)
+    if decision.family is TaskFamily.PRESS:
+        top = float(face.centre[2])
+        point = np.array([centre[0], centre[1], max(top - PRESS_DEPTH, config.min_tcp_height)])
+        release = press_release(wrist, found[2])
+        mapping = register_contact(wrist, mapping, point, found[2])
+        result.mapping = replace(mapping, press=(*map(float, point), release),
+                                 description=mapping.description + (
+            f'; press: straight down onto the top centre, {1000 * PRESS_DEPTH:.0f} mm below '
+            f'its top, held until t = {release:.2f} s (the hand rises), then straight up'))
+        return
     if decision.family is not TaskFamily.PUSH or camera is None:
         result.mapping = register_contact(wrist, mapping, centre, found[2])
         return
@@ -421,6 +434,9 @@ def ee_path(wrist: WristTrajectory, mapping: EeMapping, robot: Any,
     if mapping.place and mapping.contact_time is not None:
         p = np.asarray(mapping.place)
         path = place_path(path, mapping.contact_time, PlaceMotion(p[0], p[1], p[2:5]))
+    if mapping.press and mapping.contact_time is not None:
+        path = press_path(path, mapping.contact_time, np.asarray(mapping.press[:3]),
+                          mapping.press[3])
     if mapping.grasp_dwell > 0.0 and mapping.contact_time is not None:
         path = dwell_path(path, mapping.contact_time, mapping.grasp_dwell)
     if mapping.place:

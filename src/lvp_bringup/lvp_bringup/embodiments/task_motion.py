@@ -36,6 +36,9 @@ RELEASE_DWELL = 0.4
 """The EE holds its set-down pose this long (s) after the release while the fingers open."""
 PUSH_CLEARANCE = 0.012
 """Gap (m) between the object's face and the EE's contact point at the start of a push."""
+PRESS_DEPTH = 0.004
+"""How far (m) below the top of the pressed object the Franka TCP goes (its fingertips reach
+~1 cm below the TCP: a button with 1 cm travel is pressed ~6 mm)."""
 HAND_AHEAD = 0.01
 """How far (m) the pushing fingers' contact lies ahead of the hand's grasp point."""
 
@@ -222,3 +225,28 @@ def enter_where_reachable(path: WristTrajectory, robot, contact_time: float) -> 
     fingers = None if path.finger_keypoints is None else path.finger_keypoints[first:]
     return WristTrajectory(path.times[first:], path.positions[first:], path.quaternions[first:],
                            path.frame_id, smoothed=path.smoothed, finger_keypoints=fingers)
+
+
+def press_release(wrist: WristTrajectory, contact_time: float, low: float = 0.035) -> float:
+    """When the hand, having pressed at `contact_time`, first rises `low` (m) above it (s)."""
+    points = hand_grasp_points(wrist)
+    k = contact_index(wrist.times, contact_time)
+    above = np.flatnonzero(points[k:, 2] > points[k, 2] + low)
+    return float(wrist.times[k + int(above[0])] if above.size else wrist.times[-1])
+
+
+def press_path(path: WristTrajectory, contact_time: float, point: np.ndarray,
+               release_time: float) -> WristTrajectory:
+    """Reshape EE targets into a press: straight down onto `point` (base, m) at the contact,
+    held there until `release_time`, then straight up; orientation held from the contact."""
+    times, positions = path.times, path.positions.copy()
+    quats = path.quaternions.copy()
+    kc = contact_index(times, contact_time)
+    kr = max(contact_index(times, release_time), kc)
+    positions[:kc] += point - positions[kc]
+    positions[kc:kr + 1] = point
+    positions[kr + 1:] += point - path.positions[kr]
+    positions[:kc + 1] = descend_onto(positions[:kc + 1], PREGRASP_HEIGHT)
+    positions[kr:] = _lift_off(positions[kr:], PREGRASP_HEIGHT)
+    quats[kc:kr + 1] = quats[kc]
+    return WristTrajectory(times, positions, quats, path.frame_id, smoothed=path.smoothed)
