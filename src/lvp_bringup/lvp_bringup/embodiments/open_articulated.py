@@ -50,10 +50,11 @@ MIN_PULL = 0.04
 holding, and lifts it less than MAX_PULL_RISE, pulls."""
 MAX_PULL_RISE = 0.05
 LOW_BAND = 0.03
-AT_HANDLE = 0.03
-"""At the contact the hand is at most this far (m) short of the handle along the pull axis (a
-push starts behind its object, the far side of which would read as a handle)."""
 """The contact is looked for where the hand's grasp point is within this (m) of its lowest."""
+AT_HANDLE = 0.045
+"""At the contact the hand is at most this far (m) short of the handle along the pull axis
+(hooked fingers reach ~3 cm behind the bar; a push starts behind its object, the far side of
+which would read as a handle, by its depth and more)."""
 PULL_END_SPEED = 0.2
 """The pull ends when the hand's speed along the axis falls below this fraction of its peak."""
 HANDLE_SEARCH_RADIUS = 0.08
@@ -112,17 +113,19 @@ def find_handle(cloud, near: np.ndarray, pull_hint: np.ndarray,
     if len(above) < MIN_HANDLE_POINTS:
         return None
     hint = np.array([pull_hint[0], pull_hint[1], 0.0])
-    hint /= max(float(np.linalg.norm(hint)), 1e-9)
-    along = above @ hint
-    bar = above[along >= along.max() - HANDLE_BAND]
-    if len(bar) < MIN_HANDLE_POINTS:
-        return None
-    xy = bar[:, :2] - bar[:, :2].mean(axis=0)
-    _s, _v, vt = np.linalg.svd(xy, full_matrices=False)
-    bar_axis = np.array([vt[0, 0], vt[0, 1], 0.0])
-    pull = np.array([-bar_axis[1], bar_axis[0], 0.0])
-    if float(pull @ hint) < 0.0:
-        pull = -pull
+    pull = hint / max(float(np.linalg.norm(hint)), 1e-9)
+    # The band is cut across the hint first, then across the bar's own normal (a hint off
+    # the normal cuts the bar slantwise).
+    for _ in range(3):
+        along = above @ pull
+        bar = above[along >= along.max() - HANDLE_BAND]
+        if len(bar) < MIN_HANDLE_POINTS:
+            return None
+        xy = bar[:, :2] - bar[:, :2].mean(axis=0)
+        _s, _v, vt = np.linalg.svd(xy, full_matrices=False)
+        bar_axis = np.array([vt[0, 0], vt[0, 1], 0.0])
+        normal = np.array([-bar_axis[1], bar_axis[0], 0.0])
+        pull = normal if float(normal @ hint) >= 0.0 else -normal
     extent = xy @ vt[0]
     top = float(np.percentile(bar[:, 2], 95))
     outer = float(np.max(bar @ pull))
