@@ -416,21 +416,37 @@ class VideoPlanner:
                num_inference_steps: int | None = None, text_guidance_scale: float | None = None,
                history_guidance_scale: float | None = None,
                progress: ProgressCallback | None = None,
-               should_cancel: CancelCheck | None = None) -> PlanSamples:
+               should_cancel: CancelCheck | None = None,
+               live_frames: np.ndarray | None = None) -> PlanSamples:
         """Sample one chunk per prompt from the RGB uint8 image and return every chunk's detail.
 
         The image is fitted to the plan size by lvp_common's fit_to_size (scale to cover keeping
         the aspect ratio, then centre-crop).
+
+        live_frames: frames the camera saw up to now (T, H, W, 3 uint8, oldest first), for a
+        re-plan during execution: the first chunk then extends them as chunks extend each other
+        (its history latents are the VAE latents of the last `history_pixel_frames` of them,
+        each fitted like the image; CLIP sees the first of those) and `image` is not used.
         """
         cfg = self._resolve(num_inference_steps, text_guidance_scale, history_guidance_scale)
         prompts = [clean_prompt(p) for p in prompts]
         if not prompts or not all(prompts):
             raise PlanningError(f'give at least one non-empty prompt, got {list(prompts)}')
-        first = fit_to_size(check_rgb(image), cfg.width, cfg.height)
+        if live_frames is None:
+            history_frames = fit_to_size(check_rgb(image), cfg.width, cfg.height)[None]
+        else:
+            live = np.asarray(live_frames)
+            if live.ndim != 4 or not len(live):
+                raise PlanningError(f'live_frames must be (T, H, W, 3) with T >= 1, got shape '
+                                    f'{live.shape}')
+            # whole latent frames of the causal VAE: 1 + 4 n pixel frames
+            usable = min(len(live), cfg.history_pixel_frames)
+            usable = 1 + VAE_TEMPORAL_STRIDE * ((usable - 1) // VAE_TEMPORAL_STRIDE)
+            history_frames = np.stack([fit_to_size(check_rgb(f), cfg.width, cfg.height)
+                                       for f in live[-usable:]])
         generator = torch.Generator('cpu').manual_seed(int(seed))
         embeddings = self.encode_text([cfg.negative_prompt, *prompts])
         empty_emb = embeddings[:1]
-        history_frames = first[None]
         chunks: list[ChunkSample] = []
         for index, prompt in enumerate(prompts):
             history = self.encode_frames(history_frames)
@@ -469,8 +485,10 @@ class VideoPlanner:
              num_inference_steps: int | None = None, text_guidance_scale: float | None = None,
              history_guidance_scale: float | None = None,
              progress: ProgressCallback | None = None,
-             should_cancel: CancelCheck | None = None) -> VideoPlan:
-        """Generate the video plan for a request (one chunk per prompt) from an RGB uint8 image."""
+             should_cancel: CancelCheck | None = None,
+             live_frames: np.ndarray | None = None) -> VideoPlan:
+        """Generate the video plan for a request (one chunk per prompt) from an RGB uint8 image
+        (or, re-planning, from the camera's `live_frames` as history: see `sample`)."""
         if request.num_samples != 1:
             raise PlanningError(f'plan() makes one sample, the request asks for '
                                 f'{request.num_samples}; use plan_samples()')
@@ -478,8 +496,13 @@ class VideoPlanner:
                               num_inference_steps=num_inference_steps,
                               text_guidance_scale=text_guidance_scale,
                               history_guidance_scale=history_guidance_scale,
-                              progress=progress, should_cancel=should_cancel)
-        return self.to_video_plan(samples, request.prompts)
+                              progress=progress, should_cancel=should_cancel,
+                              live_frames=live_frames)
+        plan = self.to_video_plan(samples, request.prompts)
+        if live_frames is not None:
+            used = samples.chunks[0].history_pixel_frames
+            plan.metadata['history'] = f'live frames: the last {used} observed frames'
+        return plan
 
     def plan_samples(self, image: np.ndarray, request: PlanRequest, **kwargs) -> list[VideoPlan]:
         """Generate request.num_samples plans with seeds seed, seed + 1, ..."""
