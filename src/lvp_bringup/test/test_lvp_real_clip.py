@@ -222,3 +222,30 @@ def test_unreachable_names_the_distance_and_direction(plan_sized_clip, embodimen
     assert not re.search(r't = -\d', err)
     report = (tmp_path / 'far' / 'report.html').read_text()
     assert "outside the arm&#x27;s reachable workspace" in report
+
+
+def test_cup_plan_is_one_hand_in_every_frame_both_ways(tmp_path, capsys):
+    """cup.mp4 as `lvp demo` plans it (16 fps, 832x480): the hand in 130/130 frames, one
+    tracklet (a duplicate detection made it 103/130 and two), the same keypoints as lvp_track."""
+    from lvp_bringup.pipeline import PipelineConfig, track_hand
+    from lvp_common.artifacts import PlanRequest
+    from lvp_hand_tracking.cli import main as lvp_track
+    from lvp_hand_tracking.sample_clips import SampleClipError, ensure_sample_clip
+    from lvp_hand_tracking.track_file import load_track_npz
+    from lvp_planner.demonstration import DemonstrationConfig, plan_from_demonstration
+
+    try:
+        cup = ensure_sample_clip('cup.mp4')
+    except SampleClipError as exc:
+        pytest.skip(f'OpenCV sample cup.mp4 unavailable: {exc}')
+    plan = plan_from_demonstration(DemonstrationConfig(str(cup)), PlanRequest(('pick up',)))
+    assert plan.metadata['frame_fit'] == 'letterbox'
+    result = track_hand(plan, PipelineConfig(), lambda _f: None)
+    assert (result.frames_with_hand, result.num_frames, result.num_hands_seen) == (130, 130, 1)
+    clip = write_video(tmp_path / 'cup_plan.mp4', plan.frames, plan.fps)
+    assert lvp_track([str(clip), '--out', str(tmp_path / 'cup.npz')]) == 0
+    assert '1 hand tracklet' in capsys.readouterr().out
+    tracked = load_track_npz(tmp_path / 'cup.npz')
+    again = track_hand(plan.__class__(read_video(clip).frames, plan.fps, plan.prompts,
+                                      plan.source), PipelineConfig(), lambda _f: None)
+    np.testing.assert_array_equal(again.track.keypoints_px, tracked.keypoints_px)
