@@ -57,6 +57,7 @@ from lvp_bringup.cli_real_clip import (
     default_camera_to_base,
     fit_observation,
     observation_from_args,
+    plan_fit_note,
     recorded_observation,
     recorded_plan,
     require_task,
@@ -167,6 +168,8 @@ def plan_inputs(args, observation: Observation | None, notes: list[str],
     if args.plan_video:
         task = require_task(args, None)
         plan = recorded_plan(args)
+        if plan_fit_note(plan):
+            notes = [*notes, plan_fit_note(plan)]
         if observation is not None:
             return _fitted(PlanInputs(plan, observation, notes, task), args.fit or 'letterbox')
         if not need_observation:

@@ -195,6 +195,12 @@ def recorded_plan(args: argparse.Namespace) -> VideoPlan:
     return plan_from_demonstration(config, PlanRequest((args.task,), seed=args.seed))
 
 
+def plan_fit_note(plan: VideoPlan) -> str:
+    """What was done to a recorded plan's frames to fit them to the plan size ('' if nothing)."""
+    note = plan.metadata.get('frame_fit_note', '')
+    return f'plan video {note}' if note else ''
+
+
 def recorded_observation(args: argparse.Namespace, plan: VideoPlan) -> tuple[Observation,
                                                                              list[str]]:
     """The observation of a recorded plan without --image: its first frame, with the intrinsics
@@ -209,8 +215,6 @@ def recorded_observation(args: argparse.Namespace, plan: VideoPlan) -> tuple[Obs
     pose, pose_note = camera_to_base_from_args(args)
     notes = [f'observation = the recording\'s first frame; no metric depth; {fov_note}; '
              f'{pose_note}']
-    if not fit.is_identity:
-        notes.append(f'plan video {fit.note()}')
     observation = Observation(rgb=plan.frames[0], depth=None, intrinsics=intrinsics,
                               camera_to_base=pose)
     return observation, notes

@@ -158,24 +158,28 @@ def test_min_detected_fraction_sets_the_tracking_threshold(plan_sized_clip, tmp_
 
 
 def test_handedness_selects_each_hand_and_nothing_is_cropped(two_hands, tmp_path, capsys):
-    """A 1280x480 two-hand clip: letterboxed (both hands kept), --handedness picks each."""
+    """A 1280x480 two-hand clip: letterboxed (both hands kept), --handedness picks each. The
+    track is checked on the plan and the pipeline configuration `lvp demo` builds from these
+    options (a later stage may refuse the clip; tracking must not)."""
+    from lvp_bringup.cli import build_parser, pipeline_config
+    from lvp_bringup.cli_real_clip import recorded_plan
+    from lvp_bringup.pipeline import track_hand
+
     wrists = {}
     for hand in ('left', 'right'):
-        out = tmp_path / hand
-        code, stdout, err = _lvp(['demo', '--plan-video', str(two_hands), *TASK,
-                                  '--handedness', hand, '--plan-only', '--out', str(out)],
-                                 capsys)
-        assert 'hand_tracking failed' not in err, err
+        argv = ['demo', '--plan-video', str(two_hands), *TASK, '--handedness', hand,
+                '--plan-only', '--out', str(tmp_path / hand)]
+        code, stdout, err = _lvp(argv, capsys)
+        assert 'hand_tracking failed' not in err and code != ExitCode.NO_HAND_FOUND, err
         assert '1280x480 fitted to 832x480: scaled 0.650 to 832x312, padded 84 px' in stdout
-        track = read_plan_archive(out / 'plan_archive').hand_track if code == 0 else None
-        if track is None:  # a later stage may refuse this clip; the track is in the error
-            pytest.fail(f'{hand}: {err}')
-        assert track.handedness.value == hand
-        wrists[hand] = track.keypoints_px[:, 0, 0]
+        args = build_parser().parse_args(argv)
+        result = track_hand(recorded_plan(args), pipeline_config(args, None), lambda _f: None)
+        assert result.track.handedness.value == hand and result.handedness_source == 'argument'
+        wrists[hand] = result.track.keypoints_px[result.track.detected, 0, 0]
     assert np.all(wrists['left'] < 416) and np.all(wrists['right'] > 416)
     # cropped instead, both wrists leave the view: the note says so
     _code, stdout, _err = _lvp(['demo', '--plan-video', str(two_hands), *TASK, '--fit', 'crop',
-                              '--plan-only', '--out', str(tmp_path / 'crop')], capsys)
+                                '--plan-only', '--out', str(tmp_path / 'crop')], capsys)
     assert 'cropped 224 px left and right (the borders are lost)' in stdout
 
 
@@ -198,6 +202,7 @@ def test_run_with_the_clips_own_first_frame_as_image(two_hands, tmp_path, capsys
                               '--out', str(out)], capsys)
     assert 'intrinsics are for' not in err, err
     assert 'observation image 1280x480 fitted to 832x480' in stdout
+    assert 'plan video 1280x480 fitted to 832x480' in stdout  # both the same way
     assert code == 0, err
     obs = read_plan_archive(out / 'plan_archive').observation
     assert obs is not None and obs.rgb.shape == (480, 832, 3)
