@@ -93,9 +93,17 @@ def object_in_view(observation: Observation, near: np.ndarray) -> np.ndarray | N
     cloud = back_project(observation.depth, observation.intrinsics,
                          config=PointCloudConfig(stride=2))
     cloud = transform_cloud(cloud, observation.camera_to_base, observation.base_frame)
-    face = TopFaceGraspDetector().find_top_face(cloud, np.asarray(near, dtype=float))
+    finder = TopFaceGraspDetector()
+    face = finder.find_top_face(cloud, np.asarray(near, dtype=float))
     if face is None:
         return None
+    # searched around `near`, a face is cut off where the search circle ends: look again
+    # around the face's own centre (as the pipeline's grasp registration does)
+    for _ in range(2):
+        again = finder.find_top_face(cloud, face.centre)
+        if again is None:
+            break
+        face = again
     return face.centre - np.array([0.0, 0.0, 0.5 * face.height])
 
 
