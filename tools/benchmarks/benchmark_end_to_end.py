@@ -68,14 +68,21 @@ def retarget_error(result, demo) -> float:
     return float(np.mean(np.abs(ours.normalized[:n] - truth.normalized[:n])))
 
 
-def episode(task: str, embodiment: str, seed: int, num_frames: int, out: Path | None) -> dict:
-    """Run one episode and return its row."""
+def episode(task: str, embodiment: str, seed: int, num_frames: int, out: Path | None,
+            lifting_method: str = '') -> dict:
+    """Run one episode and return its row (lifting_method '' = lvp_reconstruction's default)."""
     world = world_config_for(embodiment)
     demo = render_demonstration(DemonstrationConfig(task=task, seed=seed, num_frames=num_frames,
                                                     world=world))
     executor = MujocoExecutor(world_config=demo.world_config,
                               config=SimConfig(render_fps=10.0 if out else 0.0))
     config = PipelineConfig(executor=executor)
+    if lifting_method:
+        from lvp_reconstruction.lifting import LiftingConfig
+        from lvp_reconstruction.pipeline import ReconstructionConfig
+
+        config = PipelineConfig(executor=executor, reconstruction=ReconstructionConfig(
+            lifting=LiftingConfig(method=lifting_method)))
     row: dict = {'task': task, 'embodiment': embodiment, 'seed': seed,
                  'demo_success': bool(demo.outcome.success)}
     start = time.perf_counter()
@@ -159,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--num-frames', type=int, default=49)
     parser.add_argument('--videos', action='store_true', help='write each execution as MP4')
+    parser.add_argument('--lifting-method', default='',
+                        help="lvp_reconstruction lifting method ('hand_model' | 'keypoints'; "
+                             "default: the reconstruction's default)")
     args = parser.parse_args(argv)
     args.output.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -166,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         for task in (t for t in args.tasks if applies(t, embodiment)):
             for seed in args.seeds:
                 row = episode(task, embodiment, seed, args.num_frames,
-                              args.output if args.videos else None)
+                              args.output if args.videos else None, args.lifting_method)
                 rows.append(row)
                 print(_fmt(row), flush=True)
     print('\nsuccess rate (episodes that reached the task check and passed it):')

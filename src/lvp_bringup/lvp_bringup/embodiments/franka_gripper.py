@@ -44,6 +44,7 @@ from lvp_bringup.embodiments.ee_mapping import (
     PREGRASP_HEIGHT,
     THUMB_TIP,
     EeMapping,
+    above_first,
     approach_from,
     approached_object,
     closest_approach,
@@ -91,6 +92,10 @@ GRASP_DWELL = 0.5
 """The TCP holds its grasp pose this long (s) after the close event before following the rest
 of the demonstration: the hand closes at 0.1 m/s and builds its force over the last ~2 cm, a
 human's fingers close faster (a pinch lifts ~0.3 s after the fingers meet the object)."""
+
+APPROACH_HEIGHT = 0.12
+"""A path that starts lower than this (m, TCP above the table) gets a first waypoint this high
+above its start, 0.5 s before it (`above_first`)."""
 
 FINGER_HALF_DEPTH = 0.012
 """Half the closed Franka fingers' depth (m) across the closing axis: the TCP's distance to
@@ -435,14 +440,20 @@ def ee_path(wrist: WristTrajectory, mapping: EeMapping, robot: Any,
         p = np.asarray(mapping.place)
         path = place_path(path, mapping.contact_time, PlaceMotion(p[0], p[1], p[2:5]))
     if mapping.press and mapping.contact_time is not None:
+        # A closed gripper presses alike at any yaw: the home posture's (least wrist turn).
+        q = _down_quaternion(robot.ee_pose(robot.home).rotation[:, 1])
         path = press_path(path, mapping.contact_time, np.asarray(mapping.press[:3]),
                           mapping.press[3])
+        path = replace(path, quaternions=np.tile(q, (path.num_frames, 1)))
     if mapping.grasp_dwell > 0.0 and mapping.contact_time is not None:
         path = dwell_path(path, mapping.contact_time, mapping.grasp_dwell)
     if mapping.place:
         path = dwell_path(path, mapping.place[1] + mapping.grasp_dwell, RELEASE_DWELL)
     if mapping.contact_time is not None:
         path = enter_where_reachable(path, robot, mapping.contact_time)
+    if path.positions[0, 2] < APPROACH_HEIGHT:
+        # The arm's own move onto the path (joint space) must not sweep low over the table.
+        path = above_first(path, APPROACH_HEIGHT - float(path.positions[0, 2]), 0.5)
     return guide_pull(path, wrist, mapping)
 
 
@@ -469,7 +480,15 @@ def _push_tcp_path(path: WristTrajectory, mapping: EeMapping,
     closing = np.array([-direction[1], direction[0], 0.0])
     if float(np.dot(closing, home_closing)) < 0.0:
         closing = -closing
-    down = np.array([0.0, 0.0, -1.0])
-    q = Rotation.from_matrix(np.stack([np.cross(closing, down), closing, down], axis=1)).as_quat()
+    q = _down_quaternion(closing)
     path = push_path(path, mapping.contact_time, p[:3], PushMotion(direction, p[6], p[7]), q)
     return replace(path, quaternions=np.tile(q, (path.num_frames, 1)))
+
+
+def _down_quaternion(closing: np.ndarray) -> np.ndarray:
+    """The TCP pointing straight down with its closing axis (y) along `closing` projected on
+    the table (x, y, z, w)."""
+    y = np.array([closing[0], closing[1], 0.0])
+    y /= max(float(np.linalg.norm(y)), 1e-9)
+    down = np.array([0.0, 0.0, -1.0])
+    return Rotation.from_matrix(np.stack([np.cross(y, down), y, down], axis=1)).as_quat()
