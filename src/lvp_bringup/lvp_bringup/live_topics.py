@@ -71,6 +71,11 @@ class ArtifactPublishers:
 
             frame = record.observation.camera_frame if record.observation else ''
             out.append((topics.HAND_MARKERS, skeleton_markers(record.hand_track, frame, stamp)))
+            if record.hand_track.mesh is not None:
+                from lvp_reconstruction.mesh_markers import hand_mesh_markers
+
+                out.append((topics.HAND_MESH_MARKERS,
+                            hand_mesh_markers(record.hand_track, frame, stamp)))
         if record.grasps is not None:
             from lvp_grasp.grasp_node import grasp_markers
 

@@ -124,7 +124,13 @@ def run_motion(result: PipelineResult, wrist: WristTrajectory, mapping: EeMappin
                        lambda stage, work: stages.run(stage, (), work), motion)
     except MotionError as exc:
         code = ErrorCode.CANCELED if exc.stopped else STAGE_CODES[exc.stage]
-        raise StageError(exc.stage, code, exc.message) from exc
+        message = exc.message
+        cause = unreachable_cause(exc) if exc.stage == 'ik' and not exc.stopped else None
+        if cause is not None and cause.index < len(ee_path.times):
+            # where the waypoint lies from the arm's reach, in the robot base frame
+            message = describe_unreachable(robot, ee_path, cause.index, motion.start_joints,
+                                           float(wrist.times[0]), cause.orientation_error)
+        raise StageError(exc.stage, code, message) from exc
     finally:
         result.start_joints, result.joint_path = motion.start_joints, motion.joint_path
         result.timed, result.execution = motion.timed, motion.execution
@@ -187,7 +193,12 @@ def run_pipeline(observation: Observation, plan: VideoPlan, embodiment: str,
 def _run_stages(result: PipelineResult, observation: Observation, plan: VideoPlan,
                 embodiment: Embodiment, config: PipelineConfig,
                 progress: ProgressCallback) -> PipelineResult:
-    from lvp_reconstruction.pipeline import ReconstructionConfig, ReconstructionError, reconstruct
+    from lvp_reconstruction.pipeline import (
+        ReconstructionConfig,
+        ReconstructionError,
+        hand_mesh,
+        reconstruct,
+    )
 
     stages = tuple(s for s in STAGES
                    if not (s in HAND_STAGES and s not in embodiment.hand_stages)
@@ -218,6 +229,7 @@ def _run_stages(result: PipelineResult, observation: Observation, plan: VideoPla
 
     rec = runner.run('reconstruction', (ValueError,), reconstruct_stage)
     result.reconstruction = rec
+    result.hand_track = hand_mesh(track, rec)  # the fitted hand's surface, when there is one
     result.wrist_base, result.wrist_base_raw = rec.wrist_base, rec.wrist_base_raw
     result.messages.extend(f'reconstruction: {m}' for m in rec.report.messages)
     wrist = result.wrist_base

@@ -37,6 +37,7 @@ from lvp_common.input_files import (
 from lvp_common.video_io import read_video
 from lvp_hand_tracking.track_file import load_track_npz
 
+from lvp_reconstruction.hand_fit import MEDIAPIPE_LANDMARK_OFFSETS_MM
 from lvp_reconstruction.lifting import LIFTING_METHODS
 from lvp_reconstruction.pipeline import (
     ReconstructionConfig,
@@ -87,9 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help='hand_model: fit the articulated hand to the clip\'s 2D keypoints; '
                    'keypoints: per-frame PnP of the track\'s metric keypoints (the fallback; '
                    f'default {defaults.lifting.method})')
-    p.add_argument('--no-landmark-offsets', action='store_true',
-                   help='hand_model: fit the model\'s joint centres themselves, not where '
-                   'MediaPipe puts its landmarks (for keypoints from another tracker)')
+    p.add_argument('--mediapipe-offsets', action='store_true',
+                   help='hand_model: fit where MediaPipe put its landmarks on the rendered hand '
+                   '(hand_fit.MEDIAPIPE_LANDMARK_OFFSETS_MM, measured on the Franka layout\'s '
+                   'views) instead of the model\'s joint centres')
     p.add_argument('--out', type=Path, help='write the trajectories (.npz)')
     p.add_argument('--plot', type=Path, help='write a plot of the path and residuals (.png)')
     return p
@@ -237,8 +239,9 @@ def run(args: argparse.Namespace) -> ReconstructionResult:
         raise InputError(f'--hand-scale {args.hand_scale} / --palm-length {args.palm_length}: '
                          f'{exc}') from exc
     config = replace(config, lifting=lifting)
-    if args.no_landmark_offsets:
-        config = replace(config, hand_fit=replace(config.hand_fit, landmark_offsets_mm=None))
+    if args.mediapipe_offsets:
+        config = replace(config, hand_fit=replace(config.hand_fit,
+                                                  landmark_offsets_mm=MEDIAPIPE_LANDMARK_OFFSETS_MM))
     if args.fov is not None:
         if not 1.0 < args.fov < 179.0:
             raise InputError(f'--fov {args.fov}: expected a horizontal field of view in (1, 179) '

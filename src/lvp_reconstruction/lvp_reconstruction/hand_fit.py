@@ -76,9 +76,10 @@ MEDIAPIPE_LANDMARK_OFFSETS_MM = (
 """Where MediaPipe's landmarks sit relative to the model's joint centres (mm, scale-1 right
 hand, each in the frame of the body the landmark rides; lvp_common.hand_kinematics): the
 least-squares offsets between MediaPipe's pixels and the true pose's projection over the
-rendered demonstrations of seeds 0-5 (4 tasks x 3 cameras; tools/benchmarks/
-benchmark_reconstruction_synthetic.py --calibrate-offsets). MediaPipe puts the wrist ~9 mm
-towards the back of the hand and the fingertips ~8-14 mm short of the model's tip sites."""
+rendered demonstrations of seeds 0-5 (4 tasks x the 3 camera poses of the Franka layout,
+33 frames; the tracked frames with the true pose and joint angles). MediaPipe puts the wrist
+~9 mm towards the back of the hand and the fingertips ~8-14 mm short of the model's tip sites.
+Opt-in (HandFitConfig.landmark_offsets_mm): it does not carry over to other views."""
 
 _NJ = len(JOINT_NAMES)
 _NP = 6 + _NJ  # unknowns per frame: rotation step, translation, joint angles
@@ -116,8 +117,11 @@ class HandFitConfig:
     tolerance: the solver stops when an iteration lowers the cost by less than this fraction.
     max_residual_px: a frame whose inlier RMS error exceeds this is rejected.
     min_inliers: fewer inlier keypoints than this rejects a frame.
-    landmark_offsets_mm: (21, 3) where the tracker's landmarks sit on the model (see
-      MEDIAPIPE_LANDMARK_OFFSETS_MM); None fits the model's joint centres themselves.
+    landmark_offsets_mm: (21, 3) where the tracker's landmarks sit on the model; None (default)
+      fits the model's joint centres themselves. MEDIAPIPE_LANDMARK_OFFSETS_MM is MediaPipe's,
+      measured from the Franka layout's views: it lowered the error there (35.6 -> 31.6 mm,
+      seeds 0-1) but raised it on the G1 layout's view (62 -> 121 mm, reach_grasp_lift seed 0),
+      so it is not the default.
     keypoint_sigma_px: (21,) the tracker's pixel noise per landmark; each landmark's residual
       is weighted by (smallest sigma / its sigma)^2 (None: all equal).
     """
@@ -134,8 +138,7 @@ class HandFitConfig:
     tolerance: float = 1e-4
     max_residual_px: float = 25.0
     min_inliers: int = 8
-    landmark_offsets_mm: tuple[tuple[float, float, float], ...] | None = \
-        MEDIAPIPE_LANDMARK_OFFSETS_MM
+    landmark_offsets_mm: tuple[tuple[float, float, float], ...] | None = None
     keypoint_sigma_px: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:

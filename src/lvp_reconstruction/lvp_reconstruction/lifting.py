@@ -76,14 +76,17 @@ class LiftingConfig:
     min_depth_m / max_depth_m: plausible wrist depth along the optical axis; outside: rejected.
     ambiguity_ratio: starts whose robust cost is within this factor of the best are ties; the one
       nearest the prior rotation (previous frame, else camera-aligned) wins (flat-hand flips).
-    method: 'hand_model' (default) fits the project's articulated hand to the whole clip's 2D
-      keypoints (hand_fit.py; joint limits, constant bone lengths, temporal smoothness); the
-      track's metric keypoints are then not used. 'keypoints': the per-frame PnP of the track's
-      metric keypoints rebuilt as one clip hand (this module), the method before the hand model,
-      kept as the fallback.
+    method: 'keypoints' (default): the per-frame PnP of the track's metric keypoints rebuilt as
+      one clip hand (this module). 'hand_model': fit the project's articulated hand to the whole
+      clip's 2D keypoints (hand_fit.py; joint limits, constant bone lengths, temporal
+      smoothness; the track's metric keypoints are then not used) and give the hand's mesh.
+      The hand model is better on the Franka layout's rendered demonstrations (README) but not
+      yet the default: with it the G1 layout's end-to-end demonstration (lvp demo, g1_inspire,
+      test_lvp_cli) stops at IK (a wrist orientation the arm cannot reach), although its wrist
+      error on that clip was lower (62 vs 74 mm, reach_grasp_lift seed 0, 49 frames).
     """
 
-    method: str = 'hand_model'
+    method: str = 'keypoints'
     palm_length_m: float = 0.09
     hand_scale: float = 1.0
     finger_weight: float = 1.0
