@@ -13,7 +13,7 @@
     lvp replay ARCHIVE [--backend sim|ros2_control|unitree] [backend options] [--out DIR]
 
 Modules: cli_real_clip (real camera / recorded clip options and the observation), cli_replay
-(`lvp replay`), cli_common (what the subcommands share), reach_report (UNREACHABLE messages).
+(`lvp replay`), cli_common (what the subcommands share).
 
 Exit status: lvp_common.cli_exit's table: 0 ok, else the PlanAndExecute error code of the
 failed stage (1 bad input ... 11 archive failed), 64 a usage error, 70 an internal error
@@ -80,7 +80,6 @@ from lvp_bringup.pipeline import (
     plan_record,
     run_pipeline,
 )
-from lvp_bringup.reach_report import describe_unreachable, unreachable_cause
 from lvp_bringup.report import RunSummary, write_report
 
 __all__ = ['DEFAULT_HORIZONTAL_FOV_DEG', 'build_parser', 'default_camera_to_base',
@@ -233,20 +232,6 @@ def pipeline_config(args, world) -> PipelineConfig:
                           handedness=args.handedness, tracker=tracker)
 
 
-def explain_failure(error: StageError) -> str:
-    """The failure's message; an IK UNREACHABLE says where the waypoint is from the arm's
-    reach (reach_report)."""
-    cause = unreachable_cause(error)
-    result = error.result
-    if (error.stage != 'ik' or cause is None or result is None or result.robot is None
-            or result.ee_path is None or cause.index >= len(result.ee_path.times)):
-        return error.message
-    plan_start = (float(result.wrist_base.times[0]) if result.wrist_base is not None
-                  else float(result.ee_path.times[0]))
-    return describe_unreachable(result.robot, result.ee_path, cause.index, result.start_joints,
-                                plan_start, cause.orientation_error)
-
-
 def cmd_pipeline(args) -> int:
     """`lvp demo` and `lvp run`."""
     out = out_dir(args)
@@ -288,7 +273,7 @@ def cmd_pipeline(args) -> int:
                          plan_source_note=SOURCE_NOTES[source], task=inputs.task,
                          status='ok', notes=list(inputs.notes), timings=timings)
     if error is not None:
-        message = explain_failure(error)
+        message = error.message
         summary.status = f'FAILED at {error.stage} ({error.code.name}); nothing executed'
         summary.error = message
         report = write_report(out / 'report.html', summary, None, videos)

@@ -48,6 +48,7 @@ from lvp_bringup.pipeline_types import (
     StageRunner,
     no_progress,
 )
+from lvp_bringup.reach_report import describe_unreachable, unreachable_cause
 
 __all__ = ['EMBODIMENTS', 'STAGES', 'EeMapping', 'ErrorCode', 'PipelineConfig',
            'PipelineResult', 'ProgressCallback', 'StageError', 'ee_path_for', 'executor_for',
