@@ -56,7 +56,10 @@ AT_HANDLE = 0.045
 (hooked fingers reach ~3 cm behind the bar; a push starts behind its object, the far side of
 which would read as a handle, by its depth and more)."""
 PULL_END_SPEED = 0.2
-"""The pull ends when the hand's speed along the axis falls below this fraction of its peak."""
+"""The pull ends when the hand's speed along the axis falls below this fraction of its peak
+(for END_FRAMES frames, on its progress smoothed over SMOOTH_FRAMES frames)."""
+END_FRAMES = 3
+SMOOTH_FRAMES = 5
 HANDLE_SEARCH_RADIUS = 0.08
 """The handle is looked for within this x-y distance (m) of the hand's grasp point at contact."""
 HANDLE_THICKNESS = 0.02
@@ -238,17 +241,23 @@ def plan_pull(wrist: WristTrajectory, cloud, camera: np.ndarray | None, contact_
     low = np.flatnonzero(points[:, 2] <= points[:, 2].min() + LOW_BAND)
     # The hand comes to the handle from the pull's side or from above and turns there.
     k0 = int(low[np.argmin(along[low])])
-    speed = np.gradient(along, times)
     if k0 >= len(times) - 2:
         return None
     # The pull's end: once under way (half of MIN_PULL out), the first slow-down below
-    # PULL_END_SPEED of the fastest so far (the withdrawal after it is not followed).
-    fastest = np.maximum.accumulate(np.maximum(speed[k0:], 0.0))
-    ended = np.flatnonzero((along[k0:] - along[k0] > 0.5 * MIN_PULL)
-                           & (speed[k0:] < PULL_END_SPEED * fastest))
+    # PULL_END_SPEED of the fastest so far that lasts END_FRAMES frames, on the progress
+    # smoothed over SMOOTH_FRAMES (a one-frame tracking dip is no end); the withdrawal after
+    # it is not followed.
+    kernel = np.ones(SMOOTH_FRAMES) / SMOOTH_FRAMES
+    padded = np.pad(along, SMOOTH_FRAMES // 2, mode='edge')
+    smooth = np.convolve(padded, kernel, mode='valid')[:len(along)]
+    speed = np.gradient(smooth, times)[k0:]
+    fastest = np.maximum.accumulate(np.maximum(speed, 0.0))
+    slow = (smooth[k0:] - smooth[k0] > 0.5 * MIN_PULL) & (speed < PULL_END_SPEED * fastest)
+    lasting = np.convolve(slow.astype(int), np.ones(END_FRAMES, dtype=int), mode='valid')
+    ended = np.flatnonzero(lasting == END_FRAMES)
     k1 = k0 + int(ended[0]) if ended.size else len(times) - 1
     # The drawer opens as far as the handle went: the grasp point's way out from the handle.
-    length = max(float(along[k1]), 0.0)
+    length = max(float(smooth[k1]), 0.0)
     rise = float(np.max(points[k0:k1 + 1, 2]) - points[k0, 2])
     if length < MIN_PULL and not (length >= 0.5 * MIN_PULL and sentence_pulls(prompts)):
         return None

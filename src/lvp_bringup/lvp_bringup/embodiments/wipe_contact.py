@@ -21,8 +21,9 @@ reconstructed hand's height (its monocular depth errs by centimetres) must not d
    (horizontal) at mid-stretch, pitched fingers-down by `FINGER_PITCH` (`level_mount`), the
    Inspire's fingers held open (straight), and its four fingertips' centroid follows the
    passes `PRESS` below the surface (the position controller then presses them on it);
-   before, the embodiment's approach shifted onto the first pass point and brought down
-   onto it from above; after the last, straight up by `LIFT_HEIGHT`.
+   before, the embodiment's approach shifted onto the first pass point, ending above it,
+   where the hand turns into that orientation and comes straight down; after the last pass,
+   straight up by `LIFT_HEIGHT`.
 
 Stored in `EeMapping.wipe`: (mount height m, hold quaternion x, y, z, w, then t, x, y per
 pass sample), so a replay re-makes the path.
@@ -44,7 +45,7 @@ WIPE_FAMILY = 'wipe'
 WIPE_VERBS = ('wipe', 'clean', 'scrub', 'polish', 'mop', 'dust')
 LOW = 0.03
 LOW_PERCENTILE = 20.0
-MOSTLY_LOW = 0.8
+MOSTLY_LOW = 0.6
 """The fingertips are on the surface from the first to the last frame within LOW (m) of their
 LOW_PERCENTILE height, and within it at least MOSTLY_LOW of the frames."""
 MIN_STROKE_PATH = 0.2
@@ -60,7 +61,11 @@ beyond the G1 arm's reach)."""
 LIFT_HEIGHT = 0.08
 LIFT_TIME = 0.8
 TURN_TIME = 0.8
-"""The approach turns into the held orientation over its last TURN_TIME (s)."""
+ABOVE_SURFACE = 0.06
+REACH_ABOVE_TIME = 0.4
+"""The approach leaves the embodiment's path REACH_ABOVE_TIME + TURN_TIME (s) before the first
+pass, is ABOVE_SURFACE (m) over its first point TURN_TIME before it, turns into the held
+orientation there (over 0.6 TURN_TIME) and comes straight down."""
 PASS_PITCH = 0.015
 """Distance (m) between the robot's passes: the Inspire's fingertips, not a flat hand, touch,
 a band about 2 cm wide (its little finger is shorter than the others)."""
@@ -166,10 +171,11 @@ def raster(strokes: np.ndarray, fingers: np.ndarray, footprint: float, start: fl
 
 
 def open_hand_commands(commands, side: str):
-    """The commands with every finger fully open (straight) throughout (thumb rotation held)."""
+    """The commands with every actuator at its open position throughout, the thumb's rotation
+    too (retargeted, it swings the thumb under the palm, into the surface)."""
     from lvp_retarget.dexterous import grasp_commands
 
-    return grasp_commands(commands, float(commands.times[-1]) + 1.0, side)
+    return grasp_commands(commands, float(commands.times[-1]) + 1.0, side, keep=())
 
 
 def level_mount(fingers: np.ndarray, pitch: float) -> Rotation:
