@@ -91,6 +91,9 @@ class DepthScale:
 
     frame_factors (T,): per-frame factor on top of `factor` (1 except frames pulled onto the
     scene's surface); None when no per-frame correction was made.
+    source: what measured the scale ('scene contact', 'hand depth'; 'none' when nothing did).
+    residual: the measurement's robust spread relative to its estimate (median absolute
+    deviation of the frames' ratios over the estimate); None when nothing was measured.
     """
 
     factor: float
@@ -99,6 +102,8 @@ class DepthScale:
     status: str
     frames_used: int
     frame_factors: np.ndarray | None = None
+    source: str = 'none'
+    residual: float | None = None
 
 
 def sample_depth(depth: np.ndarray, pixels, window_px: int = 5) -> np.ndarray:
@@ -147,25 +152,30 @@ def scene_contact_scale(model_depth, scene_depth, valid, config: DepthFusionConf
         return DepthScale(1.0, None, False, 'no frame has enough keypoints over valid depth', 0)
     stretch = max(1, int(round(config.contact_frame_fraction * len(rho))))
     estimate = float(np.median(rho[:stretch]))
+    residual = float(np.median(np.abs(rho[:stretch] - estimate)) / estimate)
+    measured = f'{100.0 * residual:.1f} % residual over {stretch} contact frames'
     if estimate > config.max_scale:
         return DepthScale(1.0, estimate, False,
                           f'no contact with the scene seen (scale {estimate:.3f} > '
-                          f'{config.max_scale}); scale kept', len(rho))
+                          f'{config.max_scale}; {measured}); scale kept', len(rho),
+                          source='scene contact', residual=residual)
     if estimate < config.min_scale:
         return DepthScale(1.0, estimate, False,
                           f'depth puts the hand far inside the scene (scale {estimate:.3f} < '
-                          f'{config.min_scale}); scale kept', len(rho))
+                          f'{config.min_scale}; {measured}); scale kept', len(rho),
+                          source='scene contact', residual=residual)
     frame_factors = np.ones(len(rho_t))
     if config.max_surface_pull > 0.0:
         with np.errstate(invalid='ignore'):
             pull = rho_t / estimate
             inside = np.isfinite(pull) & (pull < 1.0) & (pull >= 1.0 - config.max_surface_pull)
         frame_factors[inside] = pull[inside]
-    status = 'scale fixed by contact with the scene'
+    status = f'scale {estimate:.3f} fixed by contact with the scene ({measured})'
     if np.any(frame_factors < 1.0):
         status += (f'; {int(np.sum(frame_factors < 1.0))} frames pulled onto the surface (by up '
                    f'to {100.0 * (1.0 - frame_factors.min()):.0f} %)')
-    return DepthScale(estimate, estimate, True, status, len(rho), frame_factors)
+    return DepthScale(estimate, estimate, True, status, len(rho), frame_factors,
+                      source='scene contact', residual=residual)
 
 
 def hand_surface_scale(model_depth, hand_depth, valid, config: DepthFusionConfig) -> DepthScale:
@@ -183,8 +193,11 @@ def hand_surface_scale(model_depth, hand_depth, valid, config: DepthFusionConfig
     if not per_frame:
         return DepthScale(1.0, None, False, 'no frame has enough keypoints over valid depth', 0)
     estimate = float(np.median(per_frame))
-    return DepthScale(estimate, estimate, True, 'scale fixed by per-frame depth of the hand',
-                      len(per_frame))
+    residual = float(np.median(np.abs(np.asarray(per_frame) - estimate)) / estimate)
+    return DepthScale(estimate, estimate, True,
+                      f'scale {estimate:.3f} fixed by per-frame depth of the hand '
+                      f'({100.0 * residual:.1f} % residual over {len(per_frame)} frames)',
+                      len(per_frame), source='hand depth', residual=residual)
 
 
 def behind_scene(model_depth, scene_depth, config: DepthFusionConfig) -> np.ndarray:

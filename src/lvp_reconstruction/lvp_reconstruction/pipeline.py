@@ -218,9 +218,12 @@ def _fuse_depth(fit: HandPoseFit, valid: np.ndarray,
     scale = scene_contact_scale(kp_cam[..., 2], samples, valid, config)
     if not config.contact_scale:
         estimate = 'none' if scale.estimate is None else f'{scale.estimate:.3f}'
+        spread = ('' if scale.residual is None
+                  else f', {100.0 * scale.residual:.1f} % residual')
         scale = DepthScale(1.0, scale.estimate, False,
                            f'contact scale not applied (depth.contact_scale off; measured '
-                           f'{estimate})', scale.frames_used)
+                           f'{estimate}{spread})', scale.frames_used, source=scale.source,
+                           residual=scale.residual)
     messages.append(scale.status)
     fit = fit.rescaled(scale.factor, scale.frame_factors)
     frame_factors = scale.factor * (np.ones(len(valid)) if scale.frame_factors is None

@@ -57,6 +57,10 @@ def test_scene_depth_fixes_misscaled_metric_keypoints():
     print(f'wall at {wall:.3f} m; depth scale {report.hand_scale:.4f} (truth {1 / 0.94:.4f}); '
           f'wrist error median {np.median(err_before):.1f} -> {np.median(err_after):.1f} mm')
     assert report.depth_scale is not None and report.depth_scale.applied
+    # which source set the scale, and how well its contact frames agree (observed ~0.3 %)
+    assert report.depth_scale.source == 'scene contact'
+    assert report.depth_scale.residual is not None and report.depth_scale.residual < 0.01
+    assert 'residual over' in report.depth_scale.status
     # The quantile over frames sits on frames a few mm short of contact: <1 % scale error.
     assert report.hand_scale == pytest.approx(1.0 / 0.94, rel=0.01)
     assert np.median(err_before) > 25.0
