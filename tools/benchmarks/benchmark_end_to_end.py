@@ -18,6 +18,18 @@ Prints one line per episode, a success-rate table per task and embodiment, and w
 
     MUJOCO_GL=egl .venv/bin/python tools/benchmarks/benchmark_end_to_end.py \
         --output /tmp/lvp_bench_end_to_end --seeds 0 1 2
+
+Measured (issue 18, task-family mapping; HELD-OUT seeds 20-27, tuned on 0-6; 2-core CPU):
+
+    | task            | Franka (default) | G1 (default) | G1 (--lifting-method keypoints) |
+    |-----------------|------------------|--------------|---------------------------------|
+    | lift            | 8/8              | 0/8          | 6/8                             |
+    | push            | 7/8              | 0/8          | 6/8                             |
+    | press           | 8/8              | 5/8          | 8/8                             |
+    | pinch_and_place | 8/8              | 0/8          | 0/8 (IK: out of reach)          |
+
+The G1's default-lifting column is the hand-model fit's ~12 cm wrist error on the G1 view
+(nothing registers to the object); see README.md.
 """
 
 from __future__ import annotations
