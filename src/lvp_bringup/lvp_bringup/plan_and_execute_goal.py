@@ -39,7 +39,7 @@ from lvp_exec.safety import safety_config_from_parameters
 from rclpy.action.server import ServerGoalHandle
 from rclpy.task import Future
 
-from lvp_bringup import court_goal
+from lvp_bringup import closed_loop_goal, court_goal
 from lvp_bringup import goal_session as session
 from lvp_bringup.joint_state_playback import PlaybackExecutor
 from lvp_bringup.pipeline import (
@@ -82,6 +82,9 @@ class GoalRun:
         """Candidates of a court goal (0: no court)."""
         self._verdicts: list[Any] = []
         """CandidateVerdict messages decided so far (feedback, result)."""
+        self.replans = 0
+        self.replan_reason = ''
+        """Closed loop: re-plans so far and the latest one's reason (feedback)."""
         self.world: Any = None
         """The lvp_sim world the goal's scene was rendered in (None: a camera image)."""
         self._stage = 'validation'
@@ -94,6 +97,12 @@ class GoalRun:
         """Run the goal; every failure ends in an error code, stage and message."""
         try:
             observation, prompts, embodiment, count = self._validate()
+            if self.goal.closed_loop:
+                if count > 1:
+                    raise session.invalid('closed_loop with num_candidates > 1 is not '
+                                          'implemented: choose one')
+                return closed_loop_goal.run_closed_loop_goal(self, observation, prompts,
+                                                             embodiment)
             if count > 1:
                 return court_goal.run_court_goal(self, observation, prompts, embodiment, count)
             return self._plan_and_run(observation, prompts, embodiment, int(self.goal.seed))
@@ -237,7 +246,8 @@ class GoalRun:
         self.handle.publish_feedback(PlanAndExecute.Feedback(
             stage=stage, stage_progress=float(stage_progress), overall_progress=float(overall),
             denoising_step=step, denoising_steps=steps, candidate_index=self._sample,
-            num_candidates=self._count, verdicts=list(self._verdicts)))
+            num_candidates=self._count, verdicts=list(self._verdicts), replans=self.replans,
+            replan_reason=self.replan_reason))
 
     def set_court(self, count: int) -> None:
         """A court goal of `count` candidates: each, and the chosen one's motion, gets an equal
@@ -396,8 +406,10 @@ class GoalRun:
 
     def archive(self, outcome: PipelineResult, plan: VideoPlan | None, observation: Observation,
                  prompts: tuple[str, ...], seed: int, error: StageError | None,
-                 court: dict[str, Any] | None = None) -> StageError | None:
-        """Publish and archive the plan (failed ones too; `court`: the candidate's verdict);
+                 court: dict[str, Any] | None = None, replan: dict[str, Any] | None = None,
+                 suffix: str = '') -> StageError | None:
+        """Publish and archive the plan (failed ones too; `court`: the candidate's verdict,
+        `replan`: a closed-loop re-plan's parent and reason, `suffix`: of the folder name);
         return an ARCHIVE_FAILED error."""
         from lvp_common.plan_archive import record_messages, write_archive_messages
         from lvp_common.plan_record import prune_archives
@@ -407,14 +419,14 @@ class GoalRun:
             self.feedback('archive', 0.0, 1.0 - ARCHIVE_SHARE)
         record = plan_record(outcome, prompts, plan, observation, {
             'plan_source': '' if plan is None else plan.source.value, 'tool': 'plan_and_execute',
-            'seed': seed, 'sample_index': self._sample, 'court': court,
+            'seed': seed, 'sample_index': self._sample, 'court': court, 'replan': replan,
             'notes': self.notes, 'messages': outcome.messages,
             'error': None if error is None else {'code': error.code.name, 'stage': error.stage,
                                                  'message': error.message}})
         messages = record_messages(record, node.get_clock().now().nanoseconds * 1e-9)
         if node.param('publish_artifacts'):
             node.artifacts.publish_record(record, messages)
-        name = session.archive_name(bytes(self.handle.goal_id.uuid), self._sample)
+        name = session.archive_name(bytes(self.handle.goal_id.uuid), self._sample) + suffix
         try:
             folder = node.archive_dir()
             path = write_archive_messages(folder / name, messages)

@@ -71,6 +71,9 @@ PARAMETERS: dict[str, tuple[Any, str]] = {  # and lvp_exec's backend parameters
                                    '1 s); 0 = no limit'),
     'max_samples': (8, 'largest num_candidates (or deprecated num_samples) a goal may ask for '
                     '(each candidate is a plan, a dry run and an archive)'),
+    'sim_disturbance_m': (0.0, 'testing closed_loop only: with a rendered sim scene, the cube is '
+                          "moved this far (m, along the table's +y) after the plan is made, "
+                          'before anything moves; 0 = no disturbance'),
     'handedness': ('', "'left'/'right' overrides the acting hand; empty = plan metadata, else "
                    'the detector vote'),
     'min_tcp_height': (0.02, 'lowest Franka TCP height above the table (base plane), m'),
