@@ -10,7 +10,10 @@ project's hand frame built from the true keypoints, the clip scale depth fusion 
 the per-frame scale that would put the fitted wrist at its true depth, MediaPipe's 2D wrist and
 thumb-CMC offsets from the ground-truth keypoints. Writes `results.json` and one PNG of true vs.
 reconstructed wrist paths per clip, and prints the median wrist position / orientation error per
-task x camera cell (median over seeds of the per-clip medians).
+task x camera cell (median over seeds of the per-clip medians), for each lifting method
+(`--methods`: `keypoints`, the per-frame PnP of MediaPipe's metric keypoints, before; `hand_model`,
+the articulated hand fitted to the clip, after) on the same tracked frames, with the time each
+method's reconstruct() took and the time of tracking.
 
     MUJOCO_GL=egl .venv/bin/python tools/benchmarks/benchmark_reconstruction_synthetic.py \
         --output /tmp/lvp_bench_recon_synthetic --seeds 0 1 --cameras front front_left_low
@@ -31,6 +34,7 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 import numpy as np  # noqa: E402
 from lvp_common.geometry import rotation_angle_between  # noqa: E402
 from lvp_common.hand_frame import hand_frame_rotations  # noqa: E402
+from lvp_reconstruction.lifting import LIFTING_METHODS  # noqa: E402
 from lvp_reconstruction.pipeline import ReconstructionConfig, reconstruct  # noqa: E402
 from lvp_sim.demonstrations import (  # noqa: E402
     TASK_NAMES,
@@ -39,6 +43,9 @@ from lvp_sim.demonstrations import (  # noqa: E402
 )
 from lvp_sim.world import CAMERA_POSES  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
+
+BENCHMARK_TASKS = ('reach_grasp_lift', 'push', 'press', 'pinch_and_place')
+"""The tasks of the reconstruction acceptance table (other tasks can be named)."""
 
 
 def track_demo(demo):
@@ -56,7 +63,9 @@ def track_demo(demo):
 def evaluate(demo, tracking, config: ReconstructionConfig) -> tuple[dict, dict]:
     """Reconstruct one tracked demonstration and compare with its ground truth."""
     track, idx, gt = tracking.track, tracking.track_frame_indices, demo.ground_truth
+    start = time.perf_counter()
     rec = reconstruct(track, demo.observation, config, frames=demo.plan.frames[idx])
+    seconds = time.perf_counter() - start
     assert rec.wrist_base is not None and rec.wrist_base_raw is not None
     true_base = gt.wrist_positions_base[idx]
     err = np.linalg.norm(rec.wrist_base.positions - true_base, axis=1)
@@ -89,6 +98,7 @@ def evaluate(demo, tracking, config: ReconstructionConfig) -> tuple[dict, dict]:
     scale = rec.report.depth_scale
     row = {
         'frames': int(len(idx)), 'valid': int(rec.valid.sum()),
+        'reconstruct_s': seconds,
         'err_median_mm': 1e3 * float(np.median(err)),
         'err_p90_mm': 1e3 * float(np.percentile(err, 90)), 'err_max_mm': 1e3 * float(err.max()),
         'raw_err_median_mm': 1e3 * float(np.median(err_raw)),
@@ -140,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a table."""
     parser = argparse.ArgumentParser(description=(__doc__ or '').splitlines()[0])
     parser.add_argument('--output', type=Path, default=Path('/tmp/lvp_bench_recon_synthetic'))
-    parser.add_argument('--tasks', nargs='+', default=list(TASK_NAMES), choices=TASK_NAMES)
+    parser.add_argument('--tasks', nargs='+', default=list(BENCHMARK_TASKS), choices=TASK_NAMES)
     parser.add_argument('--cameras', nargs='+', default=list(CAMERA_POSES),
                         choices=list(CAMERA_POSES),
                         help='named poses of lvp_sim.world.CAMERA_POSES (default: all)')
@@ -152,81 +162,101 @@ def main(argv: list[str] | None = None) -> int:
                         help='smoothing.depth_half_window: frames on each side in the robust fit '
                         'of the distance along the camera ray (0: Savitzky-Golay only, the '
                         f'smoothing before it existed; default {window})')
+    parser.add_argument('--methods', nargs='+', default=['keypoints', 'hand_model'],
+                        choices=LIFTING_METHODS,
+                        help='lifting methods compared on the same tracked frames (default: '
+                        'keypoints = before, hand_model = after)')
     args = parser.parse_args(argv)
     args.output.mkdir(parents=True, exist_ok=True)
-    config = replace(defaults, smoothing=replace(defaults.smoothing,
-                                                 depth_half_window=args.depth_half_window))
+    base = replace(defaults, smoothing=replace(defaults.smoothing,
+                                               depth_half_window=args.depth_half_window))
+    configs = {m: replace(base, lifting=replace(base.lifting, method=m)) for m in args.methods}
     rows = []
-    print(f'{"task":17s} {"camera":16s} seed valid  med  p90  max  raw | along |along| lat | '
-          f'deg_gt deg_kp | scale  true(p10-p90)  | 2D wrist cmc | MP wrist offset (hand, mm)')
+    print(f'{"task":17s} {"camera":16s} seed method     valid  med  p90  max  raw | along '
+          f'|along| lat | deg_gt deg_kp | scale  true(p10-p90)  | 2D wrist cmc | recon s')
     for task in args.tasks:
         for camera in args.cameras:
             for seed in args.seeds:
-                start = time.perf_counter()
                 demo = render_demonstration(DemonstrationConfig(
                     task=task, seed=seed, num_frames=args.num_frames,
                     camera=CAMERA_POSES[camera]))
+                start = time.perf_counter()
                 tracking = track_demo(demo)
-                row, paths = evaluate(demo, tracking, config)
-                row.update(task=task, camera=camera, seed=seed,
-                           seconds=time.perf_counter() - start)
-                rows.append(row)
-                plot_paths(paths, f'{task} {camera} {seed}',
-                           args.output / f'paths_{task}_{camera}_{seed}.png')
-                lo, hi = row['true_frame_scale_p10_p90']
-                print(f'{task:17s} {camera:16s} {seed:4d} {row["valid"]:2d}/{row["frames"]:2d} '
-                      f'{row["err_median_mm"]:4.0f} {row["err_p90_mm"]:4.0f} '
-                      f'{row["err_max_mm"]:4.0f} {row["raw_err_median_mm"]:4.0f} | '
-                      f'{row["along_ray_median_mm"]:5.0f} {row["along_ray_abs_median_mm"]:5.0f} '
-                      f'{row["lateral_median_mm"]:3.0f} | '
-                      f'{row["angle_vs_gt_frame_median_deg"]:6.1f} '
-                      f'{row["angle_vs_keypoint_frame_median_deg"]:6.1f} | '
-                      f'{row["hand_scale"]:.3f} {row["true_frame_scale_median"]:.3f} '
-                      f'({lo:.2f}-{hi:.2f}) | {row["wrist_2d_median_px"]:5.1f} '
-                      f'{row["thumb_cmc_2d_median_px"]:4.1f} | '
-                      f'{row["mediapipe_wrist_offset_hand_mm"]}', flush=True)
-                for message in row['messages']:
-                    print(f'    {message}')
+                track_s = time.perf_counter() - start
+                for method, config in configs.items():
+                    row, paths = evaluate(demo, tracking, config)
+                    row.update(task=task, camera=camera, seed=seed, method=method,
+                               tracking_s=track_s)
+                    rows.append(row)
+                    plot_paths(paths, f'{task} {camera} {seed} {method}',
+                               args.output / f'paths_{task}_{camera}_{seed}_{method}.png')
+                    lo, hi = row['true_frame_scale_p10_p90']
+                    print(f'{task:17s} {camera:16s} {seed:4d} {method:10s} '
+                          f'{row["valid"]:2d}/{row["frames"]:2d} '
+                          f'{row["err_median_mm"]:4.0f} {row["err_p90_mm"]:4.0f} '
+                          f'{row["err_max_mm"]:4.0f} {row["raw_err_median_mm"]:4.0f} | '
+                          f'{row["along_ray_median_mm"]:5.0f} '
+                          f'{row["along_ray_abs_median_mm"]:5.0f} '
+                          f'{row["lateral_median_mm"]:3.0f} | '
+                          f'{row["angle_vs_gt_frame_median_deg"]:6.1f} '
+                          f'{row["angle_vs_keypoint_frame_median_deg"]:6.1f} | '
+                          f'{row["hand_scale"]:.3f} {row["true_frame_scale_median"]:.3f} '
+                          f'({lo:.2f}-{hi:.2f}) | {row["wrist_2d_median_px"]:5.1f} '
+                          f'{row["thumb_cmc_2d_median_px"]:4.1f} | '
+                          f'{row["reconstruct_s"]:.2f} (tracking {track_s:.2f})', flush=True)
 
     def median_of(key: str, **match) -> float:
         return float(np.median([r[key] for r in rows
                                 if all(r[k] == v for k, v in match.items())]))
 
-    cells = {f'{task} / {camera}': {
-        'position_mm': median_of('err_median_mm', task=task, camera=camera),
-        'orientation_deg': median_of('angle_vs_gt_frame_median_deg', task=task, camera=camera),
+    cells = {f'{task} / {camera} / {method}': {
+        'position_mm': median_of('err_median_mm', task=task, camera=camera, method=method),
+        'orientation_deg': median_of('angle_vs_gt_frame_median_deg', task=task, camera=camera,
+                                     method=method),
+        'orientation_keypoint_frame_deg': median_of('angle_vs_keypoint_frame_median_deg',
+                                                    task=task, camera=camera, method=method),
         'per_seed_position_mm': [round(r['err_median_mm'], 1) for r in rows
-                                 if r['task'] == task and r['camera'] == camera]}
-        for task in args.tasks for camera in args.cameras}
-    print(f'\nmedian wrist error per cell (median over seeds {args.seeds} of the clip medians; '
-          f'position mm / orientation deg vs. the true hand frame):')
-    print(f'{"task":17s} ' + ' '.join(f'{camera:>18s}' for camera in args.cameras)
-          + f' {"all cameras":>18s}')
+                                 if (r['task'], r['camera'], r['method']) == (task, camera,
+                                                                               method)]}
+        for task in args.tasks for camera in args.cameras for method in args.methods}
+    print(f'\nmedian smoothed base-frame wrist error per cell (median over seeds {args.seeds} of '
+          f'the clip medians): position mm / orientation deg vs. the true hand frame (vs. the '
+          f'keypoint hand frame of lvp_common.hand_frame), ' + ' -> '.join(args.methods))
     for task in args.tasks:
-        line = ' '.join(f'{cells[f"{task} / {camera}"]["position_mm"]:8.0f} mm '
-                        f'{cells[f"{task} / {camera}"]["orientation_deg"]:4.0f} deg'
-                        for camera in args.cameras)
-        print(f'{task:17s} {line} {median_of("err_median_mm", task=task):8.0f} mm '
-              f'{median_of("angle_vs_gt_frame_median_deg", task=task):4.0f} deg')
+        for camera in args.cameras:
+            parts = []
+            for method in args.methods:
+                cell = cells[f'{task} / {camera} / {method}']
+                parts.append(f'{cell["position_mm"]:5.1f} mm {cell["orientation_deg"]:5.1f} deg '
+                             f'({cell["orientation_keypoint_frame_deg"]:4.1f})')
+            print(f'{task:17s} {camera:17s} ' + '  ->  '.join(parts))
+    for method in args.methods:
+        print(f'{method:10s} all cells: position {median_of("err_median_mm", method=method):.1f}'
+              f' mm, orientation {median_of("angle_vs_gt_frame_median_deg", method=method):.1f}'
+              f' deg ({median_of("angle_vs_keypoint_frame_median_deg", method=method):.1f} vs. '
+              f'the keypoint frame); reconstruct {median_of("reconstruct_s", method=method):.2f}'
+              f' s median per clip of {args.num_frames} frames (tracking '
+              f'{median_of("tracking_s", method=method):.2f} s)')
     summary = {
         'depth_half_window': args.depth_half_window,
         'num_frames': args.num_frames,
         'seeds': args.seeds,
+        'methods': args.methods,
         'cells': cells,
-        'median_per_task_mm': {task: median_of('err_median_mm', task=task)
-                               for task in args.tasks},
-        'median_per_camera_mm': {camera: median_of('err_median_mm', camera=camera)
-                                 for camera in args.cameras},
-        'median_per_task_deg': {task: median_of('angle_vs_gt_frame_median_deg', task=task)
-                                for task in args.tasks},
-        'median_of_clip_medians_mm': median_of('err_median_mm'),
-        'max_mm': float(max(r['err_max_mm'] for r in rows)),
-        'median_angle_vs_gt_frame_deg': median_of('angle_vs_gt_frame_median_deg'),
-        'median_angle_vs_keypoint_frame_deg': median_of('angle_vs_keypoint_frame_median_deg'),
+        'per_method': {method: {
+            'median_of_clip_medians_mm': median_of('err_median_mm', method=method),
+            'median_angle_vs_gt_frame_deg': median_of('angle_vs_gt_frame_median_deg',
+                                                      method=method),
+            'median_angle_vs_keypoint_frame_deg': median_of(
+                'angle_vs_keypoint_frame_median_deg', method=method),
+            'median_reconstruct_s': median_of('reconstruct_s', method=method),
+            'max_mm': float(max(r['err_max_mm'] for r in rows if r['method'] == method)),
+        } for method in args.methods},
+        'median_tracking_s': float(np.median([r['tracking_s'] for r in rows])),
     }
     (args.output / 'results.json').write_text(json.dumps({'runs': rows, 'summary': summary},
                                                          indent=2))
-    print(json.dumps(summary))
+    print(json.dumps(summary['per_method']))
     print(f'wrote {args.output}')
     return 0
 
