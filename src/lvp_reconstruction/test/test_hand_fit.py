@@ -149,3 +149,20 @@ def test_mesh_markers_draw_the_track_mesh_as_triangles():
     # hand-centred: the wrist is the origin, the surface spans a hand (~18 cm fingertip to wrist)
     extent = np.ptp(meshed.mesh.vertices[0], axis=0)
     assert 0.12 < np.linalg.norm(extent) < 0.3
+
+
+def test_plan_archive_keeps_the_fitted_mesh(tmp_path):
+    plan_archive = pytest.importorskip('lvp_common.plan_archive')
+    from lvp_common.plan_record import PlanRecord
+
+    seq = wrist_path(10)
+    track = make_track(seq, pixel_noise_px=0.0, metric_noise_m=0.0)
+    result = reconstruct(track, Observation(np.zeros((480, 832, 3), np.uint8),
+                                            intrinsics=seq.intrinsics), HAND_MODEL)
+    meshed = hand_mesh(track, result)
+    assert meshed.mesh is not None
+    path = plan_archive.write_plan_archive(tmp_path / 'archive', PlanRecord(hand_track=meshed))
+    back = plan_archive.read_plan_archive(path).hand_track
+    assert back is not None and back.mesh is not None
+    assert np.array_equal(back.mesh.faces, meshed.mesh.faces)
+    assert back.mesh.vertices == pytest.approx(meshed.mesh.vertices, abs=1e-9)
