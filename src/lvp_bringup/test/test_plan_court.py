@@ -87,7 +87,7 @@ def test_the_best_feasible_candidate_executes_and_the_flawed_ones_have_reasons(s
     # the gripper closes on nothing, or runs into the cup: the twin says so either way
     assert 'sim twin' in wrong.reasons[-1], wrong.reasons
     assert not reach.feasible and reach.failed_stage == 'ik', reach.reasons
-    assert 'unreachable' in reach.reasons[0]
+    assert reach.reasons[0].startswith('ik: ') and reach.error_code == ErrorCode.UNREACHABLE
     assert not wrong.executed and not reach.executed
     assert 0.0 < good.score <= 1.0 and good.metrics['twin_margin'] >= 1.0
     # the executor ran the chosen plan only, once (the twin rollouts ran in their own sim)
