@@ -123,9 +123,10 @@ def test_choose_score_and_thresholds():
     def cand(index, feasible, value):
         return Candidate(Verdict(index, index, feasible=feasible, score=value))
 
-    assert choose([cand(0, False, 0.9), cand(1, True, 0.5), cand(2, True, 0.7)]).verdict.index \
-        == 2
-    assert choose([cand(0, True, 0.5), cand(1, True, 0.5)]).verdict.index == 0  # ties: lower
+    best = choose([cand(0, False, 0.9), cand(1, True, 0.5), cand(2, True, 0.7)])
+    assert best is not None and best.verdict.index == 2
+    tie = choose([cand(0, True, 0.5), cand(1, True, 0.5)])
+    assert tie is not None and tie.verdict.index == 0  # ties: the lower index
     assert choose([cand(0, False, 0.9)]) is None
     config = CourtConfig()
     good = {'detected_fraction': 1.0, 'mean_confidence': 0.9, 'residual_px': 2.0,
@@ -138,7 +139,7 @@ def test_choose_score_and_thresholds():
     assert len(reasons) == 2 and 'hand detected in 20%' in reasons[0]
     assert 'joint step 1.20 rad' in reasons[1]
     with pytest.raises(ValueError, match='weights'):
-        CourtConfig(weights=(1.0, 0.0))
+        CourtConfig(weights=(1.0, 0.0))  # type: ignore[arg-type]  (the wrong length on purpose)
 
 
 def test_flaw_policy_is_reproducible_at_its_rate():
