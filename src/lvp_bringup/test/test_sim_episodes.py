@@ -33,7 +33,12 @@ def _config(embodiment: str, executor) -> PipelineConfig:
         lifting=LiftingConfig(method='keypoints')))
 
 
-CELLS = [(task, embodiment) for embodiment in ('franka_gripper', 'g1_inspire')
+_RECONSTRUCTION = pytest.mark.xfail(strict=True, reason=(
+    'keypoint lifting puts the pinching hand ~10 cm too near the camera: no grasp is '
+    'registered within 12 cm and the cube is never picked up (README figures)'))
+CELLS = [pytest.param(task, embodiment, marks=[_RECONSTRUCTION] if (
+             task, embodiment) == ('pinch_and_place', 'franka_gripper') else [])
+         for embodiment in ('franka_gripper', 'g1_inspire')
          for task in FAMILY if (task, embodiment) != ('pinch_and_place', 'g1_inspire')]
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from lvp_common.artifacts import WristTrajectory
+from scipy.ndimage import median_filter
 
 from lvp_bringup.embodiments.ee_mapping import INDEX_TIP, MIDDLE_TIP, hand_grasp_points
 
@@ -47,6 +48,8 @@ STROKE_SPAN = 0.13
 LOW = 0.035
 RISE = 0.04
 """Heights (m) above the contact: LOW still at the object, RISE clearly lifted."""
+HEIGHT_FILTER = 5
+"""Frames of the running median the hand's heights are read through."""
 MARGINS = {'pointing': 0.07, 'carry': 0.03, 'stroke': 0.03}
 """How near its threshold (same units) a feature leaves the decision to the sentence."""
 
@@ -124,6 +127,9 @@ def family_features(wrist: WristTrajectory, contact_time: float) -> dict[str, fl
     ratio = (np.linalg.norm(kp[window, INDEX_TIP], axis=1)
              / np.maximum(np.linalg.norm(kp[window, MIDDLE_TIP], axis=1), 1e-6))
     points = hand_grasp_points(wrist)
+    # A reconstructed height spikes for a frame or two (a depth glitch): a push would break
+    # into pieces and seem to rise; a carry lasts longer.
+    points[:, 2] = median_filter(points[:, 2], size=HEIGHT_FILTER, mode='nearest')
     return {'pointing': float(np.median(ratio)), 'carry': _carry(points, k),
             'stroke': _low_span(points, k, LOW)}
 

@@ -107,9 +107,12 @@ def push_stroke(wrist: WristTrajectory, contact_time: float, camera_origin: np.n
     from the stretch's start to the point farthest from it; the object ends where the hand's
     farthest point (+ HAND_AHEAD) holds its trailing face, which sets the length (m, the
     object's travel). The stroke starts when the hand is within 4 cm of that face."""
+    from scipy.ndimage import median_filter
+
     points = hand_grasp_points(wrist)
     k = contact_index(wrist.times, contact_time)
-    is_low = points[:, 2] <= points[k, 2] + low
+    heights = median_filter(points[:, 2], size=5, mode='nearest')  # one-frame depth glitches
+    is_low = heights <= heights[k] + low
     start, end = k, k
     while start > 0 and is_low[start - 1]:
         start -= 1
