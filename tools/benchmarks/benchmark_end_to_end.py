@@ -28,8 +28,10 @@ Measured (issue 18, task-family mapping; HELD-OUT seeds 20-27, tuned on 0-6; 2-c
     | press           | 8/8              | 5/8          | 8/8                             |
     | pinch_and_place | 8/8              | 0/8          | 0/8 (IK: out of reach)          |
 
-The G1's default-lifting column is the hand-model fit's ~12 cm wrist error on the G1 view
-(nothing registers to the object); see README.md.
+"default" = the lifting default at 167255c, `hand_model`; the G1's column there is its ~12 cm
+wrist error on the G1 view (nothing registers to the object). With `keypoints` (the default
+again since 6bdb0d9) the Franka at 92182c2: lift 6/8, push 4/8, press 8/8, pinch_and_place 2/8
+(the pinching hand ~10 cm too near the camera). See README.md.
 """
 
 from __future__ import annotations
