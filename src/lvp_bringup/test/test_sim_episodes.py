@@ -23,9 +23,9 @@ FAMILY = {'reach_grasp_lift': 'lift', 'push': 'push', 'press': 'press',
 def _config(embodiment: str, executor) -> PipelineConfig:
     if embodiment != 'g1_inspire':
         return PipelineConfig(executor=executor)
-    # The G1 view's hand depth is off by ~10 cm with the articulated hand fit (the lifting
-    # default; README figures): this test checks the G1's motion mapping, on the per-frame
-    # keypoint lifting.
+    # The G1 view's hand depth is off by ~10 cm with the articulated hand fit (lifting
+    # 'hand_model'; README figures): the G1's motion mapping is checked on the per-frame
+    # keypoint lifting whatever the default is.
     from lvp_reconstruction.lifting import LiftingConfig
     from lvp_reconstruction.pipeline import ReconstructionConfig
 
