@@ -76,6 +76,11 @@ class ArtifactPublishers:
 
                 out.append((topics.HAND_MESH_MARKERS,
                             hand_mesh_markers(record.hand_track, frame, stamp)))
+            else:  # no hand model fit (lifting.method keypoints): clear an earlier plan's mesh
+                from visualization_msgs.msg import Marker, MarkerArray
+
+                out.append((topics.HAND_MESH_MARKERS, MarkerArray(markers=[
+                    Marker(header=make_header(frame, stamp), action=Marker.DELETEALL)])))
         if record.grasps is not None:
             from lvp_grasp.grasp_node import grasp_markers
 
