@@ -84,7 +84,7 @@ def retarget_error(result, demo) -> float:
 
 def episode(task: str, embodiment: str, seed: int, num_frames: int, out: Path | None,
             lifting_method: str = '') -> dict:
-    """Run one episode and return its row (lifting_method '' = lvp_reconstruction's default)."""
+    """Run one episode and return its row (lifting_method '' = the embodiment's default)."""
     world = world_config_for(embodiment)
     demo = render_demonstration(DemonstrationConfig(task=task, seed=seed, num_frames=num_frames,
                                                     world=world))
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--videos', action='store_true', help='write each execution as MP4')
     parser.add_argument('--lifting-method', default='',
                         help="lvp_reconstruction lifting method ('hand_model' | 'keypoints'; "
-                             "default: the reconstruction's default)")
+                             "default: the embodiment's, Franka hand_model, G1 keypoints)")
     args = parser.parse_args(argv)
     args.output.mkdir(parents=True, exist_ok=True)
     rows = []

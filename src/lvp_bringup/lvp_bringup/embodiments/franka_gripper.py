@@ -467,7 +467,7 @@ def world_config() -> Any:
 EMBODIMENT = Embodiment(
     name=NAME, base_frame='panda_link0', hand_stages=('retargeting', 'grasping'),
     load_robot=load_robot, run_hand_stages=run_hand_stages, ee_path=ee_path,
-    world_config=world_config)
+    world_config=world_config, lifting_method='hand_model')
 
 
 def _push_tcp_path(path: WristTrajectory, mapping: EeMapping,
