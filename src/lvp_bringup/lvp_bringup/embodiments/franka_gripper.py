@@ -59,7 +59,12 @@ from lvp_bringup.embodiments.open_articulated import (
     guide_pull,
     sentence_pulls,
 )
-from lvp_bringup.embodiments.task_family import FamilyDecision, TaskFamily, classify_task_family
+from lvp_bringup.embodiments.task_family import (
+    FamilyDecision,
+    TaskFamily,
+    classify_task_family,
+    detector_shape,
+)
 from lvp_bringup.embodiments.task_motion import (
     PRESS_DEPTH,
     PUSH_CLEARANCE,
@@ -301,7 +306,8 @@ def read_family(result: PipelineResult, wrist: WristTrajectory, found) -> Family
     object `found` (ee_mapping.approached_object; None: its lowest point); the plan's sentence
     breaks ties. Reported in the messages."""
     prompts = result.plan.prompts if result.plan is not None else ()
-    decision = classify_task_family(wrist, None if found is None else found[2], prompts)
+    decision = classify_task_family(wrist, None if found is None else found[2], prompts,
+                                    detector_shape(result.hand_track))
     result.messages.append(f'task family: {decision.reason}')
     return decision
 

@@ -44,7 +44,11 @@ from lvp_bringup.embodiments.ee_mapping import (
 )
 from lvp_bringup.embodiments.embodiment import Embodiment
 from lvp_bringup.embodiments.open_articulated import g1_pull_stage, guide_pull, sentence_pulls
-from lvp_bringup.embodiments.task_family import TaskFamily, classify_task_family
+from lvp_bringup.embodiments.task_family import (
+    TaskFamily,
+    classify_task_family,
+    detector_shape,
+)
 from lvp_bringup.embodiments.task_motion import (
     PUSH_CLEARANCE,
     RELEASE_DWELL,
@@ -237,7 +241,8 @@ def register_to_object(result: PipelineResult, mapping: EeMapping, max_offset: f
                                f'(> {100 * max_offset:.0f} cm): path not registered')
         found = None
     prompts = result.plan.prompts if result.plan is not None else ()
-    decision = classify_task_family(wrist, None if found is None else found[2], prompts)
+    decision = classify_task_family(wrist, None if found is None else found[2], prompts,
+                                    detector_shape(result.hand_track))
     result.messages.append(f'task family: {decision.reason}')
     mapping = replace(mapping, family=decision.family.value)
     # A pull on a handle (open_articulated) slides like a push: a push or press pulls only

@@ -5,10 +5,10 @@ raise), place (grasp, carry, set down and let go), push (touch the object's side
 contact along a stroke at the object's height) and press (a pointing finger pushes down on it).
 The evidence, all from a base-frame wrist path with its finger keypoints (ROS-free):
 
-- pointing: the index fingertip's distance from the wrist over the middle fingertip's, around
-  the contact (an extended index over curled fingers reads ~1.3-1.7, a flat, power or pinch
-  hand ~0.9-1.0); finger keypoints are hand-relative, so the monocular depth error of the
-  wrist does not touch them;
+- pointing: the index fingertip's distance from the wrist over the middle fingertip's, in the
+  plan's most pointing stretch (an extended index over curled fingers reads ~1.3-1.7, a flat,
+  power or pinch hand ~0.9-1.0), from the detector's 3D landmarks where given; finger keypoints
+  are hand-relative, so the monocular depth error of the wrist does not touch them;
 - carry: after the contact the hand rises by more than RISE and comes back down to the contact
   height (within LOW) this far (horizontally) from where it picked the object up;
 - stroke: the horizontal span of the stretch around the contact during which the hand stays
@@ -50,6 +50,8 @@ RISE = 0.04
 """Heights (m) above the contact: LOW still at the object, RISE clearly lifted."""
 HEIGHT_FILTER = 5
 """Frames of the running median the hand's heights are read through."""
+POINTING_FRAMES = 9
+"""Frames of the running median the pointing ratio is read through."""
 MARGINS = {'pointing': 0.07, 'carry': 0.03, 'stroke': 0.03}
 """How near its threshold (same units) a feature leaves the decision to the sentence."""
 
@@ -116,36 +118,49 @@ def _carry(points: np.ndarray, k: int) -> float:
     return float(np.max(np.linalg.norm(points[back, :2] - points[k, :2], axis=1)))
 
 
-def family_features(wrist: WristTrajectory, contact_time: float) -> dict[str, float]:
-    """The pointing ratio, carry (m) and stroke span (m) of a base-frame path at a contact."""
+def family_features(wrist: WristTrajectory, contact_time: float,
+                    hand_shape: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
+    """The pointing ratio, carry (m) and stroke span (m) of a base-frame path at a contact.
+
+    hand_shape: (times (T,) s, keypoints (T, 21, 3) m, hand-relative) the pointing ratio is read
+    from, e.g. the detector's own 3D landmarks; None = the path's finger keypoints. (A hand
+    model fitted to 2D keypoints under a finger prior straightens less than the detector's
+    landmarks show: a press then reads as a push.)
+    """
     if wrist.finger_keypoints is None:
         raise TaskFamilyError('the wrist path has no finger keypoints: the task family cannot '
                               'be read from the hand')
     k = int(np.argmin(np.abs(wrist.times - contact_time)))
-    kp = wrist.finger_keypoints
-    window = slice(max(k - 4, 0), k + 5)
-    ratio = (np.linalg.norm(kp[window, INDEX_TIP], axis=1)
-             / np.maximum(np.linalg.norm(kp[window, MIDDLE_TIP], axis=1), 1e-6))
+    kp = wrist.finger_keypoints if hand_shape is None else hand_shape[1]
+    rel = np.asarray(kp) - np.asarray(kp)[:, :1]  # from the wrist landmark
+    ratio = (np.linalg.norm(rel[:, INDEX_TIP], axis=1)
+             / np.maximum(np.linalg.norm(rel[:, MIDDLE_TIP], axis=1), 1e-6))
+    # the most pointing 9-frame stretch of the plan, not only around the contact: a contact
+    # read off by a few frames (the hand's depth error) fell where the finger was not out yet
+    pointing = float(np.max(median_filter(ratio, size=POINTING_FRAMES, mode='nearest')))
     points = hand_grasp_points(wrist)
     # A reconstructed height spikes for a frame or two (a depth glitch): a push would break
     # into pieces and seem to rise; a carry lasts longer.
     points[:, 2] = median_filter(points[:, 2], size=HEIGHT_FILTER, mode='nearest')
-    return {'pointing': float(np.median(ratio)), 'carry': _carry(points, k),
+    return {'pointing': pointing, 'carry': _carry(points, k),
             'stroke': _low_span(points, k, LOW)}
 
 
 def classify_task_family(wrist: WristTrajectory, contact_time: float | None = None,
-                         prompts: tuple[str, ...] = ()) -> FamilyDecision:
+                         prompts: tuple[str, ...] = (),
+                         hand_shape: tuple[np.ndarray, np.ndarray] | None = None
+                         ) -> FamilyDecision:
     """Decide the task family from the hand's motion; the sentence (`prompts`) breaks ties.
 
     contact_time: when the hand reached the object (s); None = the hand's lowest point.
+    hand_shape: see `family_features`.
     """
     if wrist.num_frames < 4:
         raise TaskFamilyError(f'a wrist path of {wrist.num_frames} frames is too short to read '
                               f'a task family from (needs >= 4)')
     if contact_time is None:
         contact_time = float(wrist.times[int(np.argmin(hand_grasp_points(wrist)[:, 2]))])
-    f = family_features(wrist, contact_time)
+    f = family_features(wrist, contact_time, hand_shape)
     thresholds = {'pointing': POINTING_RATIO, 'carry': CARRY_DISTANCE, 'stroke': STROKE_SPAN}
     if f['pointing'] >= POINTING_RATIO:
         family, deciding = TaskFamily.PRESS, 'pointing'
@@ -167,3 +182,11 @@ def classify_task_family(wrist: WristTrajectory, contact_time: float | None = No
                               f'{said.value} from the sentence: the hand\'s evidence is '
                               f'ambiguous ({", ".join(near)} near the threshold; {described})')
     return FamilyDecision(family, float(contact_time), f, False, reason)
+
+
+def detector_shape(hand_track) -> tuple[np.ndarray, np.ndarray] | None:
+    """The `hand_shape` of a plan's HandTrack (its frame times and the detector's 3D
+    landmarks), or None without one."""
+    if hand_track is None:
+        return None
+    return np.asarray(hand_track.times), np.asarray(hand_track.keypoints_m)
