@@ -194,7 +194,6 @@ def run_pipeline(observation: Observation, plan: VideoPlan, embodiment: str,
 def _run_stages(result: PipelineResult, observation: Observation, plan: VideoPlan,
                 embodiment: Embodiment, config: PipelineConfig,
                 progress: ProgressCallback) -> PipelineResult:
-    from lvp_reconstruction.lifting import LiftingConfig
     from lvp_reconstruction.pipeline import (
         ReconstructionConfig,
         ReconstructionError,
@@ -223,8 +222,8 @@ def _run_stages(result: PipelineResult, observation: Observation, plan: VideoPla
             raise ReconstructionError('the observation has no camera_to_base extrinsic: the '
                                       'wrist path cannot be put in the robot base frame')
         rec = reconstruct(track, observation,
-                          config.reconstruction or ReconstructionConfig(
-                              lifting=LiftingConfig(method=embodiment.lifting_method)),
+                          config.reconstruction or (embodiment.reconstruction or
+                                                    ReconstructionConfig)(),
                           frames=plan.frames[indices])
         if rec.wrist_base is None:
             raise ReconstructionError('no base-frame wrist path')

@@ -33,7 +33,7 @@ class Embodiment:
     run_hand_stages: Callable[[PipelineResult, PipelineConfig, StageRunner], None]
     ee_path: Callable[[WristTrajectory, EeMapping, Any, HandCommands | None], WristTrajectory]
     world_config: Callable[[], Any]
-    lifting_method: str = 'keypoints'
-    """lvp_reconstruction's lifting method (LiftingConfig.method) when the pipeline's config
-    names no reconstruction config: the one that gave this embodiment's camera layout the best
-    end-to-end success (README, measured figures)."""
+    reconstruction: Callable[[], Any] | None = None
+    """The lvp_reconstruction ReconstructionConfig used when the pipeline's config names none:
+    the lifting method (and hand-fit settings) that gave this embodiment's camera layout the
+    best end-to-end success (README, measured figures); None = lvp_reconstruction's defaults."""

@@ -470,10 +470,23 @@ def world_config() -> Any:
     return world_config_for(NAME)
 
 
+def reconstruction_config() -> Any:
+    """The articulated hand fit with MediaPipe's landmark offsets (both measured on this
+    layout's camera views): on held-out seeds it set the grasp within reach where keypoint
+    PnP put the pinching hand ~10 cm too near the camera."""
+    from lvp_reconstruction.hand_fit import MEDIAPIPE_LANDMARK_OFFSETS_MM, HandFitConfig
+    from lvp_reconstruction.lifting import LiftingConfig
+    from lvp_reconstruction.pipeline import ReconstructionConfig
+
+    return ReconstructionConfig(
+        lifting=LiftingConfig(method='hand_model'),
+        hand_fit=HandFitConfig(landmark_offsets_mm=MEDIAPIPE_LANDMARK_OFFSETS_MM))
+
+
 EMBODIMENT = Embodiment(
     name=NAME, base_frame='panda_link0', hand_stages=('retargeting', 'grasping'),
     load_robot=load_robot, run_hand_stages=run_hand_stages, ee_path=ee_path,
-    world_config=world_config, lifting_method='hand_model')
+    world_config=world_config, reconstruction=reconstruction_config)
 
 
 def _push_tcp_path(path: WristTrajectory, mapping: EeMapping,
