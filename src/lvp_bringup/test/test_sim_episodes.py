@@ -20,25 +20,9 @@ FAMILY = {'reach_grasp_lift': 'lift', 'push': 'push', 'press': 'press',
           'pinch_and_place': 'place'}
 
 
-def _config(embodiment: str, executor) -> PipelineConfig:
-    if embodiment != 'g1_inspire':
-        return PipelineConfig(executor=executor)
-    # The G1 view's hand depth is off by ~10 cm with the articulated hand fit (lifting
-    # 'hand_model'; README figures): the G1's motion mapping is checked on the per-frame
-    # keypoint lifting whatever the default is.
-    from lvp_reconstruction.lifting import LiftingConfig
-    from lvp_reconstruction.pipeline import ReconstructionConfig
-
-    return PipelineConfig(executor=executor, reconstruction=ReconstructionConfig(
-        lifting=LiftingConfig(method='keypoints')))
-
-
-_RECONSTRUCTION = pytest.mark.xfail(strict=True, reason=(
-    'keypoint lifting puts the pinching hand ~10 cm too near the camera: no grasp is '
-    'registered within 12 cm and the cube is never picked up (README figures)'))
-CELLS = [pytest.param(task, embodiment, marks=[_RECONSTRUCTION] if (
-             task, embodiment) == ('pinch_and_place', 'franka_gripper') else [])
-         for embodiment in ('franka_gripper', 'g1_inspire')
+# each embodiment on its own reconstruction default (Embodiment.reconstruction: the Franka the
+# hand fit, the G1 keypoint PnP); the G1 does not reach the pinch-and-place set-down (README)
+CELLS = [(task, embodiment) for embodiment in ('franka_gripper', 'g1_inspire')
          for task in FAMILY if (task, embodiment) != ('pinch_and_place', 'g1_inspire')]
 
 
@@ -49,7 +33,7 @@ def test_episode_succeeds(task, embodiment):
     executor = MujocoExecutor(world_config=demo.world_config)
     try:
         result = run_pipeline(demo.observation, demo.plan, embodiment,
-                              _config(embodiment, executor))
+                              PipelineConfig(executor=executor))
     finally:
         executor.close()
     assert result.mapping is not None and result.mapping.family == FAMILY[task]
