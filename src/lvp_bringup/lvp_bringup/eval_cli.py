@@ -132,8 +132,8 @@ def run(args: argparse.Namespace) -> int:
                                      progress=lambda t: print(t, file=sys.stderr))
             print(f'hand found in {sum(v["hand found"] for v in auto.values())} of '
                   f'{len(auto)} plans; wrote {Path(args.out) / "auto.json"}')
-            for column, value in auto_summary(args.out).items():
-                print(f'{column}: ' + ', '.join(f'{k} {v:.1f}' for k, v in value.items()))
+            for model, columns in auto_summary(args.out).items():
+                print(f'{model}: ' + ', '.join(f'{c} {v:.1f}' for c, v in columns.items()))
         else:
             plans = load_plans(args.out)
             ratings = [r for path in args.ratings for r in read_ratings(path, plans)]
