@@ -58,7 +58,11 @@ def _camera_pose(entry: dict[str, Any], embodiment: str) -> Pose:
         if len(values) != 7:
             raise EvaluationError(f'prompt {entry["prompt"]}: camera_to_base needs 7 numbers '
                                   f'(x, y, z, qx, qy, qz, qw), got {values}')
-        return Pose(np.asarray(values[:3], float), np.asarray(values[3:], float))
+        try:
+            return Pose(np.asarray(values[:3], float), np.asarray(values[3:], float))
+        except ValueError as exc:
+            raise EvaluationError(f'prompt {entry["prompt"]}: camera_to_base {values}: '
+                                  f'{exc}') from exc
     from lvp_bringup.cli_real_clip import default_camera_to_base
 
     return default_camera_to_base(embodiment)
@@ -95,7 +99,10 @@ def sim_scene(entry: dict[str, Any]) -> tuple[Observation, SimTwin]:
 def judge_video(root: Path, entry: dict[str, Any], embodiments: Sequence[str],
                 config: PipelineConfig | None = None) -> dict[str, Any]:
     """The automatic columns of one plan video (see the module docstring)."""
-    plan = _plan(root, entry)
+    try:
+        plan = _plan(root, entry)
+    except (ValueError, OSError) as exc:  # VideoReadError, ArtifactError
+        raise EvaluationError(f'plan {entry["id"]} ({entry["video"]}): {exc}') from exc
     size = (plan.frames.shape[2], plan.frames.shape[1])
     config = replace(config or PipelineConfig(), plan_only=True)
     sim = bool(entry.get('sim_task'))

@@ -228,3 +228,13 @@ def test_automatic_columns_judge_each_plan_by_a_dry_run(tmp_path: Path,
     assert row.split()[-1] == '50.0'  # sim done %, the last column (sorted)
     assert eval_main(['auto', '--out', str(tmp_path), '--embodiments', 'ur5']) == 1
     assert "unknown embodiment(s) ['ur5']" in capsys.readouterr().err
+
+
+def test_automatic_columns_name_an_unreadable_plan(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / 'plans.json').write_text(json.dumps([
+        {'id': 'vx', 'model': 'm', 'prompt': 'p', 'sample': 0, 'seed': 0,
+         'video': 'videos/missing.mp4', 'image': str(tmp_path / 'none.png'), 'task': ['push']}]))
+    assert eval_main(['auto', '--out', str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert 'plan vx (videos/missing.mp4)' in err and 'not found' in err, err
