@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import math
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -107,6 +108,10 @@ class FrankaGripperClient:
                                                callback_group=group)
                          for command in GripperCommand}
         self._active: ClientGoalHandle | None = None
+        # a cancel that comes while a goal is sent but not yet accepted is kept for it
+        self._lock = threading.Lock()
+        self._sending = False
+        self._cancel_pending = False
 
     def wait_for_servers(self, timeout: float | None = None) -> None:
         """Raise ActionServerTimeoutError unless all three gripper actions appear in time."""
@@ -176,10 +181,16 @@ class FrankaGripperClient:
         return tuple(results)
 
     def cancel(self) -> bool:
-        """Cancel the gripper goal in progress, if any."""
-        handle = self._active
-        if handle is None:
-            return False
+        """Cancel the gripper goal in progress, if any; a goal sent but not yet accepted is
+        canceled as soon as it is (returns False then)."""
+        with self._lock:
+            handle = self._active
+            if handle is None:
+                self._cancel_pending = self._sending
+                return False
+        return self._cancel(handle)
+
+    def _cancel(self, handle: ClientGoalHandle) -> bool:
         response = wait_for(handle.cancel_goal_async(), self.config.server_timeout,
                          'gripper cancel')
         return bool(response.goals_canceling)
@@ -198,18 +209,33 @@ class FrankaGripperClient:
         connect_action(client, name, f'franka_msgs/{command.value.capitalize()}',
                  self.config.server_timeout)
         widths: list[float] = []
-        handle = wait_for(client.send_goal_async(
-            goal, feedback_callback=lambda m: widths.append(float(m.feedback.current_width))),
-            self.config.server_timeout, f'goal to {name}')
-        if handle is None or not handle.accepted:
+        with self._lock:
+            self._sending, self._cancel_pending = True, False
+        try:
+            handle = wait_for(client.send_goal_async(
+                goal, feedback_callback=lambda m: widths.append(float(m.feedback.current_width))),
+                self.config.server_timeout, f'goal to {name}')
+        except BaseException:
+            with self._lock:
+                self._sending = False
+            raise
+        accepted = handle is not None and handle.accepted
+        with self._lock:  # from sending to active in one step: no cancel falls in between
+            self._sending = False
+            if accepted:
+                self._active = handle
+            cancel_now, self._cancel_pending = self._cancel_pending and accepted, False
+        if handle is None or not accepted:
             return GripperResult(command, width, False, f'{name} rejected the goal',
                                  ExecutionStatus.REJECTED)
-        self._active = handle
         try:
+            if cancel_now:  # a stop came while the goal was on its way
+                self._cancel(handle)
             response = wait_for(handle.get_result_async(), self.config.action_timeout,
                              f'{name} result')
         finally:
-            self._active = None
+            with self._lock:
+                self._active = None
         status = execution_status(response.status)
         return GripperResult(command, width,
                              bool(response.result.success) and status is
