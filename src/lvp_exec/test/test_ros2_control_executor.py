@@ -108,7 +108,13 @@ def test_full_run_with_gripper_events_at_their_times(robot_and_client):
     np.testing.assert_allclose(controller.last_position, trajectory.positions[-1], atol=1e-9)
     executed = result.executed()
     assert executed is not None and executed.positions.shape[1] == 7
-    np.testing.assert_allclose(executed.positions[-1], trajectory.positions[-1], atol=1e-6)
+    # each reported position is the trajectory at its reported time (controller joint order =
+    # panda order here); the result can overtake the last feedback messages, so the last one
+    # reported need not be the end
+    planned = np.array([[np.interp(t, trajectory.times, trajectory.positions[:, j])
+                         for j in range(7)] for t in executed.times])
+    np.testing.assert_allclose(executed.positions, planned, atol=1e-6)
+    assert len(executed.times) >= 2
 
 
 def test_stop_midway_cancels_the_controller_and_gripper_goals(robot_and_client):
@@ -137,7 +143,8 @@ def test_stop_midway_cancels_the_controller_and_gripper_goals(robot_and_client):
     assert controller.last_position is not None
     moved = controller.last_position - START
     assert np.all(moved < 0.5 * (trajectory.positions[-1] - START) + 1e-9)
-    assert len(polls) > 10  # polled while moving, not once
+    # polled while moving, not once (how often depends on the machine's load)
+    assert sum(p >= controller.start_time for p in polls) >= 2
 
 
 @pytest.mark.parametrize('fail, words', [('path', 'PATH_TOLERANCE_VIOLATED'),
