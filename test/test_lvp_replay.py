@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from lvp_bringup.cli import main  # noqa: E402
 from lvp_bringup.pipeline import ErrorCode  # noqa: E402
-from lvp_common.plan_archive import read_plan_archive  # noqa: E402
+from lvp_common.ros.plan_archive import read_plan_archive  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 PANDA_JOINTS = tuple(f'panda_joint{i}' for i in range(1, 8))
@@ -75,7 +75,7 @@ def g1_archive(tmp_path_factory) -> Path:
         run_motion,
     )
     from lvp_common.artifacts import HandCommands
-    from lvp_common.plan_archive import write_plan_archive
+    from lvp_common.ros.plan_archive import write_plan_archive
     from lvp_exec.synthetic_paths import smooth_joint_path, wrist_path_from_joints
 
     robot = robot_for('g1_inspire', PipelineConfig())
@@ -122,7 +122,7 @@ def fake_franka(ros_domain_id, franka_archive):
 
 @pytest.mark.ros
 def test_replay_on_ros2_control_sends_the_archived_plan(franka_archive, fake_franka, tmp_path):
-    from lvp_common.ros_conversions import joint_trajectory_from_msg
+    from lvp_common.ros.conversions import joint_trajectory_from_msg
 
     controller, gripper = fake_franka
     record = read_plan_archive(franka_archive)
@@ -143,7 +143,8 @@ def test_replay_on_ros2_control_sends_the_archived_plan(franka_archive, fake_fra
     assert 'executed on ros2_control in' in stdout and f'{ARM_ACTION}: trajectory executed' \
         in stdout, stdout
     error = float(stdout.split('final joint error ')[1].split(' rad')[0])
-    assert error < 0.05  # the fake follows the trajectory; its last feedback is at the end
+    assert error < 1e-6  # the fake's joint state after the result: the trajectory's end
+    assert f'joint states on {JOINT_STATES} after the result' in stdout, stdout
     assert 'gripper grasp to 0.0000 m succeeded' in stdout
     assert 'task check: not evaluated (executed on ros2_control' in stdout
     assert not (tmp_path / 'replay' / 'execution.mp4').exists()
