@@ -110,8 +110,8 @@ def static_transform_publisher(node: Node, parent: str, child: str, pose):
     """Publish `child`'s pose (lvp_common Pose) in `parent` on /tf_static, latched as tf2's
     static_transform_publisher does (reliable, transient local, depth 1); return the publisher."""
     from geometry_msgs.msg import TransformStamped
-    from lvp_common.ros_conversions import make_header, pose_to_transform_msg
-    from lvp_common.tf_listener import TF_STATIC_TOPIC, tf_message_type
+    from lvp_common.ros.conversions import make_header, pose_to_transform_msg
+    from lvp_common.ros.tf_listener import TF_STATIC_TOPIC, tf_message_type
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
     tf_message = tf_message_type()
@@ -179,7 +179,7 @@ class FakeTrajectoryController:
         import time
 
         import numpy as np
-        from lvp_common.ros_conversions import duration_to_seconds
+        from lvp_common.ros.conversions import duration_to_seconds
 
         goal = goal_handle.request
         self.goals.append(goal)

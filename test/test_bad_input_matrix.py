@@ -210,7 +210,7 @@ def write_corrupt_video(path: Path, chunks: int = 7, seed: int = 0) -> None:
 
 def _write_archive(path: Path, kind: str) -> None:
     """A small Franka plan archive, broken as `kind` says."""
-    import lvp_common.plan_archive as plan_archive
+    import lvp_common.ros.plan_archive as plan_archive
     from lvp_common.artifacts import WristTrajectory
 
     from lvp_common import topics
@@ -271,7 +271,7 @@ def test_the_matrix_covers_every_tool(mains):
 
 
 def test_archive_metadata_of_the_bad_json_case_is_really_not_json(tmp_path):
-    from lvp_common.plan_archive import read_archive_messages
+    from lvp_common.ros.plan_archive import read_archive_messages
 
     _write_archive(tmp_path / 'a', 'bad_json')
     from lvp_common import topics

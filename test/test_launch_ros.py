@@ -187,7 +187,7 @@ def check_rviz_topics(env: dict[str, str], setup: str, namespace: str) -> None:
     the QoS the display subscribes with; /tf_static places the camera in the fixed frame."""
     import rclpy
     import yaml
-    from lvp_common.tf_listener import TF_STATIC_TOPIC, tf_message_type
+    from lvp_common.ros.tf_listener import TF_STATIC_TOPIC, tf_message_type
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from ros_helpers import RosContext, spin_until
 
@@ -382,7 +382,7 @@ def test_franka_with_robot_ip_drives_franka_ros2s_controller_and_gripper(launch_
     import rclpy
     from lvp_bringup.goal_session import render_sim_scene
     from lvp_bringup.launch_support import missing_program
-    from lvp_common.ros_conversions import (
+    from lvp_common.ros.conversions import (
         intrinsics_to_camera_info,
         make_header,
         metres_to_depth_image,

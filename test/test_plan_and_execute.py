@@ -15,15 +15,15 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 
 import pytest
 from action_msgs.msg import GoalStatus, GoalStatusArray
-from lvp_common.plan_archive import read_plan_archive
-from lvp_common.ros_conversions import (
+from lvp_common.ros.conversions import (
     intrinsics_to_camera_info,
     joint_trajectory_from_msg,
     make_header,
     metres_to_depth_image,
     rgb8_to_image,
 )
-from lvp_common.ros_node import LATCHED
+from lvp_common.ros.node import LATCHED
+from lvp_common.ros.plan_archive import read_plan_archive
 from rclpy.action.client import ActionClient
 from rclpy.serialization import serialize_message
 from ros_helpers import (
@@ -338,7 +338,7 @@ def test_first_goal_with_the_launch_defaults(tmp_path, ros_domain_id):
     """No weights, no video, no camera, no camera_to_base: the synthetic demonstration planner
     and a goal with only a task (as `ros2 action send_goal` sends it) succeed in sim; the sim's
     camera pose is on /tf_static; a cancel while planning cancels the planner's goal too."""
-    from lvp_common.tf_listener import TF_STATIC_QOS, TF_STATIC_TOPIC, tf_message_type
+    from lvp_common.ros.tf_listener import TF_STATIC_QOS, TF_STATIC_TOPIC, tf_message_type
 
     planner = start_node('lvp_planner.demonstration_node', {'num_frames': 17}, ros_domain_id)
     server = start_node('lvp_bringup.plan_and_execute_node',

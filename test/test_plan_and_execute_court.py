@@ -15,7 +15,7 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 
 import pytest  # noqa: E402
 from action_msgs.msg import GoalStatus  # noqa: E402
-from lvp_common.plan_archive import read_plan_archive  # noqa: E402
+from lvp_common.ros.plan_archive import read_plan_archive  # noqa: E402
 from rclpy.action.client import ActionClient  # noqa: E402
 from ros_helpers import RosContext, send_goal, spin_until, start_node, stop_node  # noqa: E402
 

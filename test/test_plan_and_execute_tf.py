@@ -15,7 +15,7 @@ import shutil
 import numpy as np
 import pytest
 from lvp_common.geometry import Pose, rotation_angle_between
-from lvp_common.ros_conversions import make_header, rgb8_to_image
+from lvp_common.ros.conversions import make_header, rgb8_to_image
 from rclpy.action.client import ActionClient
 from rclpy.qos import qos_profile_sensor_data
 from ros_helpers import (

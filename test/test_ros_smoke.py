@@ -3,7 +3,7 @@ lvp_interfaces message to this process over loopback (real rclpy, Fast DDS)."""
 
 import numpy as np
 import pytest
-from lvp_common.ros_conversions import rgb8_to_image, video_plan_from_msg
+from lvp_common.ros.conversions import rgb8_to_image, video_plan_from_msg
 from rclpy.action.client import ActionClient
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_helpers import RosContext, spin_until, start_node, stop_node

@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 from lvp_common.artifacts import CameraIntrinsics, Observation, PlanSource, VideoPlan
 from lvp_common.geometry import Pose
-from lvp_common.plan_archive import read_plan_archive, write_plan_archive
 from lvp_common.plan_record import PlanRecord
+from lvp_common.ros.plan_archive import read_plan_archive, write_plan_archive
 
 DEFAULT_VIDEO = (Path(os.environ.get('LVP_SHARED_DATA', Path(__file__).resolve().parents[3]
                                      / 'shared' / 'data'))

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import rclpy
-    from lvp_common.ros_conversions import (
+    from lvp_common.ros.conversions import (
         intrinsics_to_camera_info,
         make_header,
         metres_to_depth_image,

@@ -201,7 +201,7 @@ def check_planner_files(args) -> None:
 
 def _archive(out: Path, inputs: PlanInputs, result: PipelineResult, world,
              task_meta: dict | None) -> Path:
-    from lvp_common.plan_archive import write_plan_archive
+    from lvp_common.ros.plan_archive import write_plan_archive
 
     meta: dict[str, object] = {'plan_source': inputs.plan.source.value, 'tool': 'lvp'}
     if world is not None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from lvp_common.ros_conversions import make_header, pose_to_transform_msg
-from lvp_common.ros_node import LATCHED
-from lvp_common.tf_listener import TF_STATIC_TOPIC, TfUnavailableError, tf_message_type
+from lvp_common.ros.conversions import make_header, pose_to_transform_msg
+from lvp_common.ros.node import LATCHED
+from lvp_common.ros.tf_listener import TF_STATIC_TOPIC, TfUnavailableError, tf_message_type
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image

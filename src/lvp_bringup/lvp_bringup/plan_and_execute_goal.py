@@ -21,7 +21,7 @@ from lvp_common.artifacts import (
 )
 from lvp_common.geometry import GeometryError
 from lvp_common.image_encoding import ImageEncodingError
-from lvp_common.ros_conversions import (
+from lvp_common.ros.conversions import (
     camera_info_to_intrinsics,
     depth_image_to_metres,
     hand_commands_to_msg,
@@ -32,8 +32,8 @@ from lvp_common.ros_conversions import (
     video_plan_from_msg,
     wrist_trajectory_to_msg,
 )
+from lvp_common.ros.tf_listener import TfUnavailableError
 from lvp_common.tf_buffer import TransformLookupError
-from lvp_common.tf_listener import TfUnavailableError
 from lvp_exec.backends import ExecutionSetupError, check_backend_fits, resolve_arm_model
 from lvp_exec.safety import safety_config_from_parameters
 from rclpy.action.server import ServerGoalHandle
@@ -411,8 +411,8 @@ class GoalRun:
         """Publish and archive the plan (failed ones too; `court`: the candidate's verdict,
         `replan`: a closed-loop re-plan's parent and reason, `suffix`: of the folder name);
         return an ARCHIVE_FAILED error."""
-        from lvp_common.plan_archive import record_messages, write_archive_messages
         from lvp_common.plan_record import prune_archives
+        from lvp_common.ros.plan_archive import record_messages, write_archive_messages
 
         node = self.node
         if error is None:

@@ -8,7 +8,7 @@ is honoured while planning (the planner goal is cancelled too), before every sta
 frame, and while the robot moves. A planner that leaves or stops sending feedback ends the goal
 PLANNER_FAILED within `planner_feedback_timeout_s`.
 
-Every plan is archived (`lvp_common.plan_archive`) and its artifacts are published, latched, on
+Every plan is archived (`lvp_common.ros.plan_archive`) and its artifacts are published, latched, on
 the live topics; the result is small (archive path, sample, trajectories). The trajectory being
 executed (or planned) is played as sensor_msgs/JointState on `lvp/joint_states`.
 """
@@ -23,8 +23,8 @@ from typing import Any
 
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
-from lvp_common.ros_node import describe, run_node
-from lvp_common.tf_listener import TfListener, TfUnavailableError
+from lvp_common.ros.node import describe, run_node
+from lvp_common.ros.tf_listener import TfListener, TfUnavailableError
 from lvp_exec.backends import (
     ExecutionSetupError,
     backend_options_from_parameters,

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 from lvp_bringup.cli import main, replay_archive  # noqa: E402
 from lvp_bringup.pipeline import ErrorCode, StageError  # noqa: E402
 from lvp_common.artifacts import PlanSource  # noqa: E402
-from lvp_common.plan_archive import read_plan_archive  # noqa: E402
+from lvp_common.ros.plan_archive import read_plan_archive  # noqa: E402
 from lvp_common.video_io import write_video  # noqa: E402
 from lvp_exec.robots import load_panda  # noqa: E402
 

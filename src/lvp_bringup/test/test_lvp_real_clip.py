@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 from lvp_bringup.cli import main  # noqa: E402
 from lvp_common.artifacts import CameraIntrinsics  # noqa: E402
 from lvp_common.cli_exit import ExitCode  # noqa: E402
-from lvp_common.plan_archive import read_plan_archive  # noqa: E402
+from lvp_common.ros.plan_archive import read_plan_archive  # noqa: E402
 from lvp_common.video_io import frame_fit, read_video, write_video  # noqa: E402
 
 TASK = ('--task', 'open and close the hand')

@@ -1,4 +1,4 @@
-"""One plan's record and the archive folder, without ROS: what `lvp_common.plan_archive`
+"""One plan's record and the archive folder, without ROS: what `lvp_common.ros.plan_archive`
 (rclpy) writes and reads, the writable-folder check made before anything moves, and retention.
 """
 

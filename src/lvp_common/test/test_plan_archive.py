@@ -18,13 +18,13 @@ from lvp_common.artifacts import (
     WristTrajectory,
 )
 from lvp_common.geometry import Pose
-from lvp_common.plan_archive import read_plan_archive, typestore, write_plan_archive
 from lvp_common.plan_record import (
     PlanArchiveError,
     PlanRecord,
     check_archive_dir,
     prune_archives,
 )
+from lvp_common.ros.plan_archive import read_plan_archive, typestore, write_plan_archive
 
 from lvp_common import topics
 

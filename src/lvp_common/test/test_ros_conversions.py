@@ -17,10 +17,9 @@ from lvp_common.artifacts import (
 )
 from lvp_common.geometry import Pose
 from lvp_common.image_encoding import ImageEncodingError
+from lvp_common.ros import conversions as rc
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
-
-from lvp_common import ros_conversions as rc
 
 from .test_artifacts import make_track
 

@@ -14,14 +14,14 @@ rclpy = pytest.importorskip('rclpy')
 
 from geometry_msgs.msg import TransformStamped  # noqa: E402
 from lvp_common.geometry import Pose  # noqa: E402
-from lvp_common.ros_conversions import make_header, pose_to_transform_msg  # noqa: E402
-from lvp_common.tf_buffer import TransformLookupError  # noqa: E402
-from lvp_common.tf_listener import (  # noqa: E402
+from lvp_common.ros.conversions import make_header, pose_to_transform_msg  # noqa: E402
+from lvp_common.ros.tf_listener import (  # noqa: E402
     TF_TOPIC,
     TfListener,
     TfUnavailableError,
     tf_message_type,
 )
+from lvp_common.tf_buffer import TransformLookupError  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from ros_helpers import RosContext, static_transform_publisher  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402

@@ -261,7 +261,7 @@ def backend_parameter_defaults() -> dict[str, Any]:
 def declare_backend_parameters(node: Any, names: Iterable[str] = tuple(BACKEND_PARAMETERS)
                                ) -> None:
     """Declare the backend parameters `names` (default: all of them) on an rclpy node."""
-    from lvp_common.ros_node import describe
+    from lvp_common.ros.node import describe
 
     defaults = backend_parameter_defaults()
     for name in names:

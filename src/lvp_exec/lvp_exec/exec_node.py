@@ -30,7 +30,7 @@ from typing import Any
 os.environ.setdefault('MUJOCO_GL', 'egl')  # before anything imports mujoco (the sim backend)
 
 from lvp_common.artifacts import ArtifactError, GripperEvent, WristTrajectory  # noqa: E402
-from lvp_common.ros_conversions import (  # noqa: E402
+from lvp_common.ros.conversions import (  # noqa: E402
     gripper_event_from_msg,
     hand_commands_from_msg,
     joint_trajectory_to_msg,
@@ -38,7 +38,7 @@ from lvp_common.ros_conversions import (  # noqa: E402
     wrist_trajectory_from_msg,
     wrist_trajectory_to_path,
 )
-from lvp_common.ros_node import LATCHED, describe, run_node  # noqa: E402
+from lvp_common.ros.node import LATCHED, describe, run_node  # noqa: E402
 from nav_msgs.msg import Path  # noqa: E402
 from rclpy.action import ActionServer, CancelResponse, GoalResponse  # noqa: E402
 from rclpy.action.server import ServerGoalHandle  # noqa: E402

@@ -254,7 +254,7 @@ def _parameter_name(embodiment: str, name: str) -> str:
 def declare_safety_parameters(node: Any) -> None:
     """Declare `safety.<embodiment>.<name>` (SAFETY_PARAMETERS) with each embodiment's
     default on an rclpy node."""
-    from lvp_common.ros_node import describe
+    from lvp_common.ros.node import describe
 
     from lvp_exec.robots import EMBODIMENTS
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from lvp_common.artifacts import JointTrajectory
-from lvp_common.ros_conversions import (
+from lvp_common.ros.conversions import (
     duration_to_seconds,
     joint_trajectory_to_msg,
     seconds_to_duration,

@@ -13,12 +13,12 @@ import importlib
 import numpy as np
 import pytest
 from lvp_common.artifacts import ROBOT_BASE_FRAME, GripperAction, GripperEvent
-from lvp_common.ros_conversions import (
+from lvp_common.ros.conversions import (
     gripper_event_to_msg,
     joint_trajectory_from_msg,
     wrist_trajectory_to_msg,
 )
-from lvp_common.ros_node import LATCHED
+from lvp_common.ros.node import LATCHED
 from lvp_exec.motion import MotionErrorCode
 from lvp_exec.robots import load_panda
 from lvp_exec.synthetic_paths import jump_sideways, smooth_joint_path, wrist_path_from_joints

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 from lvp_common.artifacts import GripperAction, GripperEvent, JointTrajectory
-from lvp_common.ros_conversions import duration_to_seconds
+from lvp_common.ros.conversions import duration_to_seconds
 from lvp_exec.franka_gripper_client import (
     DEFAULT_GRIPPER_NAMESPACE,
     FrankaGripperClient,

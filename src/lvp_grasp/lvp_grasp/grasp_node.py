@@ -16,14 +16,14 @@ from lvp_common.artifacts import (
     WristTrajectory,
 )
 from lvp_common.geometry import GeometryError, Pose
-from lvp_common.ros_conversions import (
+from lvp_common.ros.conversions import (
     grasp_plan_to_msg,
     hand_commands_from_msg,
     point_cloud_from_msg,
     pose_to_msg,
     wrist_trajectory_from_msg,
 )
-from lvp_common.ros_node import LATCHED, describe, run_node
+from lvp_common.ros.node import LATCHED, describe, run_node
 from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 from visualization_msgs.msg import Marker, MarkerArray

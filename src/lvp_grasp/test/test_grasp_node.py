@@ -26,7 +26,7 @@ def _trajectory() -> WristTrajectory:
 
 def test_node_publishes_grasps_and_markers(ros_domain_id) -> None:
     rclpy = pytest.importorskip('rclpy')
-    from lvp_common.ros_conversions import (
+    from lvp_common.ros.conversions import (
         grasp_plan_from_msg,
         point_cloud_to_msg,
         wrist_trajectory_to_msg,

@@ -7,14 +7,14 @@ from typing import Any
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point
 from lvp_common.artifacts import CAMERA_OPTICAL_FRAME, HandTrack
-from lvp_common.ros_conversions import (
+from lvp_common.ros.conversions import (
     hand_track_to_msg,
     make_header,
     point_msg,
     time_to_seconds,
     video_plan_from_msg,
 )
-from lvp_common.ros_node import LATCHED, describe, run_node
+from lvp_common.ros.node import LATCHED, describe, run_node
 from lvp_common.topics import HAND_MARKERS, HAND_TRACK, VIDEO_PLAN
 from rclpy.node import Node
 from std_msgs.msg import ColorRGBA

@@ -7,7 +7,7 @@ import pytest
 rclpy = pytest.importorskip('rclpy')
 
 from lvp_common.artifacts import PlanSource, VideoPlan  # noqa: E402
-from lvp_common.ros_conversions import (  # noqa: E402
+from lvp_common.ros.conversions import (  # noqa: E402
     hand_track_from_msg,
     make_header,
     video_plan_to_msg,

@@ -14,8 +14,8 @@ import time
 
 from lvp_common.artifacts import ArtifactError, PlanRequest
 from lvp_common.image_encoding import ImageEncodingError
-from lvp_common.ros_conversions import image_to_rgb8, video_plan_to_msg
-from lvp_common.ros_node import LATCHED, describe, run_node
+from lvp_common.ros.conversions import image_to_rgb8, video_plan_to_msg
+from lvp_common.ros.node import LATCHED, describe, run_node
 from lvp_common.video_io import VideoReadError
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 import rclpy
-from lvp_common.ros_conversions import rgb8_to_image, video_plan_from_msg
+from lvp_common.ros.conversions import rgb8_to_image, video_plan_from_msg
 from lvp_planner.tiny_models import save_wan_dir
 from rclpy.action.client import ActionClient
 from rclpy.context import Context

@@ -83,7 +83,7 @@ def test_a_replica_error_reaches_the_client_by_name(backend):
 @pytest.mark.ros
 def test_video_planner_node_plans_on_the_ray_backend(backend, ros_domain_id):
     import rclpy
-    from lvp_common.ros_conversions import rgb8_to_image, video_plan_from_msg
+    from lvp_common.ros.conversions import rgb8_to_image, video_plan_from_msg
     from rclpy.action.client import ActionClient
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor

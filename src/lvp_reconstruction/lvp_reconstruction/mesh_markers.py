@@ -12,7 +12,7 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point
 from lvp_common.artifacts import HandTrack
-from lvp_common.ros_conversions import make_header, time_to_seconds
+from lvp_common.ros.conversions import make_header, time_to_seconds
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from lvp_common.artifacts import CAMERA_OPTICAL_FRAME, ROBOT_BASE_FRAME, HandTrack
 from lvp_common.geometry import Pose
-from lvp_common.ros_conversions import (
+from lvp_common.ros.conversions import (
     camera_info_to_intrinsics,
     depth_image_to_metres,
     hand_track_from_msg,
@@ -23,9 +23,9 @@ from lvp_common.ros_conversions import (
     wrist_trajectory_to_msg,
     wrist_trajectory_to_path,
 )
-from lvp_common.ros_node import LATCHED, describe, run_node
+from lvp_common.ros.node import LATCHED, describe, run_node
+from lvp_common.ros.tf_listener import TfListener, TfUnavailableError
 from lvp_common.tf_buffer import TransformLookupError
-from lvp_common.tf_listener import TfListener, TfUnavailableError
 from lvp_common.topics import (
     HAND_MESH_MARKERS,
     HAND_TRACK,

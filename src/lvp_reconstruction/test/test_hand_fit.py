@@ -48,7 +48,7 @@ def test_rendered_demonstration_fit_and_mesh():
     demonstrations = pytest.importorskip('lvp_sim.demonstrations')
     tracker_mod = pytest.importorskip('lvp_hand_tracking.tracker')
     backend_mod = pytest.importorskip('lvp_hand_tracking.mediapipe_backend')
-    ros_conversions = pytest.importorskip('lvp_common.ros_conversions')
+    ros_conversions = pytest.importorskip('lvp_common.ros.conversions')
     from lvp_sim.hand_model import HandConfig  # the demonstration's hand (its default)
 
     demo = demonstrations.render_demonstration(
@@ -152,7 +152,7 @@ def test_mesh_markers_draw_the_track_mesh_as_triangles():
 
 
 def test_plan_archive_keeps_the_fitted_mesh(tmp_path):
-    plan_archive = pytest.importorskip('lvp_common.plan_archive')
+    plan_archive = pytest.importorskip('lvp_common.ros.plan_archive')
     from lvp_common.plan_record import PlanRecord
 
     seq = wrist_path(10)

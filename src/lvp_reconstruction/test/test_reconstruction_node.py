@@ -16,7 +16,7 @@ import pytest
 rclpy = pytest.importorskip('rclpy')
 
 from lvp_common.geometry import Pose, rotation_angle_between, transform_poses  # noqa: E402
-from lvp_common.ros_conversions import (  # noqa: E402
+from lvp_common.ros.conversions import (  # noqa: E402
     hand_track_to_msg,
     intrinsics_to_camera_info,
     make_header,
@@ -25,7 +25,7 @@ from lvp_common.ros_conversions import (  # noqa: E402
     pose_from_msg,
     wrist_trajectory_from_msg,
 )
-from lvp_common.ros_node import LATCHED  # noqa: E402
+from lvp_common.ros.node import LATCHED  # noqa: E402
 from lvp_reconstruction.reconstruction_node import (  # noqa: E402
     CONFIG_PARAMETERS,
     camera_to_base_pose,

@@ -7,13 +7,13 @@ latched `lvp_interfaces/HandCommands` per input; the retargeting itself is lvp_r
 from __future__ import annotations
 
 from lvp_common.artifacts import ArtifactError, Handedness, HandTrack, WristTrajectory
-from lvp_common.ros_conversions import (
+from lvp_common.ros.conversions import (
     hand_commands_to_msg,
     hand_track_from_msg,
     make_header,
     wrist_trajectory_from_msg,
 )
-from lvp_common.ros_node import LATCHED, describe, run_node
+from lvp_common.ros.node import LATCHED, describe, run_node
 from rclpy.node import Node
 
 from lvp_common import topics

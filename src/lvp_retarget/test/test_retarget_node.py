@@ -21,7 +21,7 @@ def _track(hand_model, n: int = 6) -> HandTrack:
 @pytest.mark.parametrize('embodiment', ['dexterous', 'gripper'])
 def test_node_publishes_hand_commands(ros_domain_id, hand_model, embodiment: str) -> None:
     rclpy = pytest.importorskip('rclpy')
-    from lvp_common.ros_conversions import hand_commands_from_msg, hand_track_to_msg
+    from lvp_common.ros.conversions import hand_commands_from_msg, hand_track_to_msg
     from lvp_retarget.retarget_node import LATCHED, RetargetNode
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter

@@ -28,7 +28,6 @@ import numpy as np
 from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import String
 
-from lvp_common import ros_conversions as rc
 from lvp_common import topics
 from lvp_common.artifacts import (
     Observation,
@@ -36,6 +35,7 @@ from lvp_common.artifacts import (
     WristTrajectory,
 )
 from lvp_common.plan_record import PARTIAL_SUFFIX, PlanArchiveError, PlanRecord
+from lvp_common.ros import conversions as rc
 from lvp_interfaces.msg import VideoPlan as VideoPlanMsg
 
 PLAN_FRAME_JPEG_QUALITY = 90

@@ -16,7 +16,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from lvp_common.geometry import Pose
-from lvp_common.ros_conversions import pose_from_transform_msg, time_to_seconds
+from lvp_common.ros.conversions import pose_from_transform_msg, time_to_seconds
 from lvp_common.tf_buffer import TransformBuffer, TransformLookupError
 
 TF_TOPIC = '/tf'
