@@ -143,7 +143,8 @@ def test_replay_on_ros2_control_sends_the_archived_plan(franka_archive, fake_fra
     assert 'executed on ros2_control in' in stdout and f'{ARM_ACTION}: trajectory executed' \
         in stdout, stdout
     error = float(stdout.split('final joint error ')[1].split(' rad')[0])
-    assert error < 0.05  # the fake follows the trajectory; its last feedback is at the end
+    assert error < 1e-6  # the fake's joint state after the result: the trajectory's end
+    assert f'joint states on {JOINT_STATES} after the result' in stdout, stdout
     assert 'gripper grasp to 0.0000 m succeeded' in stdout
     assert 'task check: not evaluated (executed on ros2_control' in stdout
     assert not (tmp_path / 'replay' / 'execution.mp4').exists()

@@ -197,21 +197,38 @@ def describe_execution(executor: Any, trajectory: Any, execution: Any,
     return head
 
 
+def _final_joint_error(executor: Any, trajectory: Any, execution: Any) -> str:
+    """The arm's joint error at the end: from the first JointState after the result (the
+    controller's feedback can arrive after its result, so its last message need not be the
+    end); from that last feedback when no joint state comes."""
+    from lvp_exec.execution import ExecutionError
+
+    try:
+        final = executor.read_joint_positions(tuple(trajectory.joint_names))
+    except ExecutionError as exc:
+        reason = str(exc)
+    else:
+        error = float(np.max(np.abs(final - trajectory.positions[-1])))
+        return (f'final joint error {error:.2e} rad (joint states on '
+                f'{executor.config.joint_states_topic} after the result vs the trajectory\'s end)')
+    if not execution.feedback:
+        return f'final joint error: not reported (no joint states: {reason}; no feedback)'
+    last = execution.feedback[-1]
+    names = executor.config.controller.joint_name_map
+    index = {n: i for i, n in enumerate(last.joint_names)}
+    wanted = [index.get(names.get(j, j)) for j in trajectory.joint_names]
+    if None in wanted or len(last.actual) != len(last.joint_names):
+        return (f'final joint error: not reported (no joint states: {reason}; the feedback '
+                'names other joints)')
+    error = float(np.max(np.abs(last.actual[wanted] - trajectory.positions[-1])))
+    return (f'final joint error {error:.2e} rad (the controller\'s last feedback at t = '
+            f'{last.time_from_start:.2f} s vs the trajectory\'s end; no joint states: {reason})')
+
+
 def _ros2_control_outcome(executor: Any, trajectory: Any, execution: Any) -> str:
     parts = [f'{executor.config.controller.action_name}: {execution.trajectory.message} '
              f'({execution.duration:.2f} s from goal acceptance to the result)']
-    if execution.feedback:
-        last = execution.feedback[-1]
-        names = executor.config.controller.joint_name_map
-        index = {n: i for i, n in enumerate(last.joint_names)}
-        wanted = [index.get(names.get(j, j)) for j in trajectory.joint_names]
-        if None not in wanted and len(last.actual) == len(last.joint_names):
-            error = np.abs(last.actual[wanted] - trajectory.positions[-1])
-            parts.append(f'final joint error {float(np.max(error)):.2e} rad (the controller\'s '
-                         f'last feedback at t = {last.time_from_start:.2f} s vs the trajectory\'s '
-                         'end)')
-    else:
-        parts.append('final joint error: not reported (the controller sent no feedback)')
+    parts.append(_final_joint_error(executor, trajectory, execution))
     gripper = ', '.join(r.message for r in execution.gripper)
     parts.append(gripper or 'no gripper action')
     return '; '.join(parts)
