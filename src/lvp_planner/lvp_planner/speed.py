@@ -24,7 +24,7 @@ from diffusers import FirstBlockCacheConfig, MagCacheConfig, TaylorSeerCacheConf
 if TYPE_CHECKING:
     from diffusers import WanTransformer3DModel
 
-    from lvp_planner.sampler import SamplerConfig
+    from lvp_planner.sampler_config import SamplerConfig
 
 CACHES = ('first_block', 'taylorseer', 'mag')
 REFUSED_CACHES = {
