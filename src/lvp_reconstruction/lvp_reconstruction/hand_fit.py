@@ -33,19 +33,21 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import scipy.sparse as sp
 from lvp_common.artifacts import CameraIntrinsics, Handedness
 from lvp_common.hand_kinematics import (
-    JOINT_LIMITS,
-    JOINT_NAMES,
-    KEYPOINT_JOINTS,
     HandSurface,
     hand_keypoints,
-    hand_keypoints_with_joints,
 )
 from scipy.spatial.transform import Rotation
 
-from lvp_reconstruction.lifting import HandPoseFit, LiftingError, project
+from lvp_reconstruction.hand_fit_problem import (
+    UNKNOWNS,
+    FitProblem,
+    landmark_offsets_m,
+    relaxed_hand,
+    solve_block_tridiagonal,
+)
+from lvp_reconstruction.lifting import HandPoseFit, LiftingError
 
 PALM_LANDMARKS = (0, 1, 5, 9, 13, 17)
 """Wrist, thumb CMC and the four MCPs: rigid in the model's hand frame."""
@@ -80,25 +82,6 @@ rendered demonstrations of seeds 0-5 (4 tasks x the 3 camera poses of the Franka
 33 frames; the tracked frames with the true pose and joint angles). MediaPipe puts the wrist
 ~9 mm towards the back of the hand and the fingertips ~8-14 mm short of the model's tip sites.
 Opt-in (HandFitConfig.landmark_offsets_mm): it does not carry over to other views."""
-
-_NJ = len(JOINT_NAMES)
-_NP = 6 + _NJ  # unknowns per frame: rotation step, translation, joint angles
-
-
-def relaxed_hand() -> np.ndarray:
-    """Return the relaxed posture (20,) the joint prior pulls towards (slightly curled)."""
-    q = np.zeros(_NJ)
-    for i, name in enumerate(JOINT_NAMES):
-        if name.startswith('thumb'):
-            q[i] = 0.0 if name.endswith('abd') else 0.2
-        elif name.endswith('mcp_flex'):
-            q[i] = 0.3
-        elif name.endswith('pip_flex'):
-            q[i] = 0.35
-        elif name.endswith('dip_flex'):
-            q[i] = 0.2
-    return q
-
 
 @dataclass(frozen=True)
 class HandFitConfig:
@@ -210,190 +193,6 @@ class HandFit:
         return np.einsum('tij,tvj->tvi', self.rotations, local)
 
 
-def _offsets_m(config: HandFitConfig) -> np.ndarray | None:
-    if config.landmark_offsets_mm is None:
-        return None
-    return 1e-3 * np.asarray(config.landmark_offsets_mm, dtype=np.float64)
-
-
-def _skew(v: np.ndarray) -> np.ndarray:
-    out = np.zeros(v.shape[:-1] + (3, 3))
-    out[..., 0, 1], out[..., 0, 2] = -v[..., 2], v[..., 1]
-    out[..., 1, 0], out[..., 1, 2] = v[..., 2], -v[..., 0]
-    out[..., 2, 0], out[..., 2, 1] = -v[..., 1], v[..., 0]
-    return out
-
-
-def _second_difference(n: int) -> sp.csr_matrix:
-    """Return the (n-2, n) second-difference operator (zero rows when n < 3)."""
-    return sp.csr_matrix(np.diff(np.eye(n), 2, axis=0))
-
-
-class _Problem:
-    """The clip's residuals and Jacobian for the current state (rotations, wrist, joints)."""
-
-    def __init__(self, pixels: np.ndarray, weights: np.ndarray, k: np.ndarray, scale: float,
-                 handedness: Handedness, config: HandFitConfig) -> None:
-        self.uv, self.w, self.k, self.scale = pixels, weights, k, scale
-        self.handedness, self.config = handedness, config
-        self.offsets = _offsets_m(config)
-        n = len(pixels)
-        self.n = n
-        d2 = _second_difference(n)
-        eye3, eyej = sp.identity(3, format='csr'), sp.identity(_NJ, format='csr')
-        sel_r = sp.hstack([eye3, sp.csr_matrix((3, 3 + _NJ))])
-        sel_t = sp.hstack([sp.csr_matrix((3, 3)), eye3, sp.csr_matrix((3, _NJ))])
-        sel_q = sp.hstack([sp.csr_matrix((_NJ, 6)), eyej])
-        self.d2 = d2
-        self.smooth_jac = sp.vstack([
-            config.rotation_smoothing * sp.kron(d2, sel_r),
-            config.position_smoothing * sp.kron(d2, sel_t),
-            config.joint_smoothing * sp.kron(d2, sel_q),
-            config.joint_prior * sp.kron(sp.identity(n), sel_q),
-        ]).tocsr()
-        self.sel_q_all = sp.kron(sp.identity(n), sel_q).tocsr()
-        self.padded = n + n % 2
-        gram = sp.csr_matrix(self.smooth_jac.T @ self.smooth_jac)
-        self.smooth_diag, self.smooth_upper = _pair_blocks(gram.toarray(), n)
-        self.q0 = relaxed_hand()
-        nk = pixels.shape[1]
-        rows = np.arange(n)[:, None, None] * (2 * nk) + np.arange(2 * nk)[None, :, None]
-        cols = np.arange(n)[:, None, None] * _NP + np.arange(_NP)[None, None, :]
-        self.block_rows = np.broadcast_to(rows, (n, 2 * nk, _NP)).ravel()
-        self.block_cols = np.broadcast_to(cols, (n, 2 * nk, _NP)).ravel()
-
-    def reprojection(self, rot, t, q, with_jacobian: bool):
-        kp, axes, origins = hand_keypoints_with_joints(q, self.scale, self.handedness,
-                                                       self.offsets)
-        local = np.einsum('tij,tkj->tki', rot, kp)
-        p = local + t[:, None]
-        z = p[..., 2]
-        if np.any(z <= 1e-6):
-            return None
-        err_vec = project(p, self.k) - self.uv
-        if not with_jacobian:
-            return err_vec, None
-        fx, fy = self.k[0, 0], self.k[1, 1]
-        n, nk = z.shape
-        jp = np.zeros((n, nk, 2, 3))
-        jp[..., 0, 0] = fx / z
-        jp[..., 0, 2] = -fx * p[..., 0] / z**2
-        jp[..., 1, 1] = fy / z
-        jp[..., 1, 2] = -fy * p[..., 1] / z**2
-        dp = np.zeros((n, nk, 3, _NP))
-        dp[..., 0:3] = -_skew(local)
-        dp[..., 3:6] = np.eye(3)
-        # d p_k / d q_j = R (a_j x (p_k - o_j)) for the joints above keypoint k
-        lever = kp[:, :, None, :] - origins[:, None, :, :]
-        moved = np.cross(axes[:, None, :, :], lever) * KEYPOINT_JOINTS[None, :, :, None]
-        dp[..., 6:] = np.einsum('tij,tkqj->tkiq', rot, moved)
-        return err_vec, np.einsum('tkab,tkbc->tkac', jp, dp)
-
-    def robust(self, err_vec: np.ndarray) -> tuple[np.ndarray, float]:
-        """Return IRLS weights (T, 21) and the Huber reprojection cost."""
-        err = np.linalg.norm(err_vec, axis=-1)
-        delta = self.config.huber_px
-        rho = np.where(err <= delta, 0.5 * err**2, delta * (err - 0.5 * delta))
-        irls = np.where(err <= delta, 1.0, delta / np.maximum(err, 1e-12))
-        return irls * self.w, float(np.sum(self.w * rho))
-
-    def smooth_residuals(self, rot, t, q) -> np.ndarray:
-        c = self.config
-        if self.n >= 3:
-            rel = Rotation.from_matrix(np.einsum('tij,tkj->tik', rot[1:], rot[:-1])).as_rotvec()
-            d_rot = rel[1:] - rel[:-1]
-            d_t = self.d2 @ t
-            d_q = self.d2 @ q
-        else:
-            d_rot, d_t, d_q = np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, _NJ))
-        return np.concatenate([c.rotation_smoothing * d_rot.ravel(),
-                               c.position_smoothing * d_t.ravel(),
-                               c.joint_smoothing * d_q.ravel(),
-                               c.joint_prior * (q - self.q0).ravel()])
-
-    def limit_residuals(self, q) -> tuple[np.ndarray, np.ndarray]:
-        over = np.maximum(q - JOINT_LIMITS[:, 1], 0.0) - np.maximum(JOINT_LIMITS[:, 0] - q, 0.0)
-        return self.config.limit_weight * over.ravel(), (over != 0.0).ravel()
-
-    def cost(self, rot, t, q) -> float:
-        rep = self.reprojection(rot, t, q, False)
-        if rep is None:
-            return np.inf
-        _, robust_cost = self.robust(rep[0])
-        smooth = self.smooth_residuals(rot, t, q)
-        lim, _ = self.limit_residuals(q)
-        return robust_cost + 0.5 * float(smooth @ smooth) + 0.5 * float(lim @ lim)
-
-    def normal_equations(self, rot, t, q) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return the Gauss-Newton matrix as block-tridiagonal pairs of frames, and the gradient.
-
-        Frames are grouped in pairs (a padded frame completes an odd clip): second differences
-        couple a frame with the two on either side, so only neighbouring pairs couple. Returns
-        diagonal blocks (G, 2P, 2P), upper blocks (G - 1, 2P, 2P) and the gradient (G * 2P,).
-        """
-        rep = self.reprojection(rot, t, q, True)
-        assert rep is not None
-        err_vec, jac = rep
-        assert jac is not None
-        irls, _ = self.robust(err_vec)
-        jw = jac * irls[..., None, None]
-        blocks = np.einsum('tkai,tkaj->tij', jw, jac)
-        grad = np.einsum('tkai,tka->ti', jw, err_vec).ravel()
-        grad += self.smooth_jac.T @ self.smooth_residuals(rot, t, q)
-        lim, active = self.limit_residuals(q)
-        grad += self.config.limit_weight * (self.sel_q_all.T @ lim)
-        frame_diag = np.zeros((self.padded, _NP, _NP))
-        frame_diag[:self.n] = blocks
-        idx = 6 + np.arange(_NJ)
-        frame_diag[:self.n, idx, idx] += (self.config.limit_weight ** 2) * active.reshape(
-            self.n, _NJ)
-        diag = self.smooth_diag.copy()
-        pairs = frame_diag.reshape(-1, 2, _NP, _NP)
-        diag[:, :_NP, :_NP] += pairs[:, 0]
-        diag[:, _NP:, _NP:] += pairs[:, 1]
-        padded_grad = np.zeros(self.padded * _NP)
-        padded_grad[:len(grad)] = grad
-        return diag, self.smooth_upper, padded_grad
-
-
-def _pair_blocks(matrix: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split a (n P)-square block-banded matrix into pair-of-frames diagonal and upper blocks."""
-    padded = n + n % 2
-    dense = np.zeros((padded * _NP, padded * _NP))
-    dense[:n * _NP, :n * _NP] = matrix
-    if padded > n:  # the padding frame: an identity keeps the system regular
-        dense[n * _NP:, n * _NP:] = np.eye(_NP)
-    m = 2 * _NP
-    g = padded // 2
-    diag = np.stack([dense[i * m:(i + 1) * m, i * m:(i + 1) * m] for i in range(g)])
-    upper = np.stack([dense[i * m:(i + 1) * m, (i + 1) * m:(i + 2) * m]
-                      for i in range(g - 1)]) if g > 1 else np.zeros((0, m, m))
-    return diag, upper
-
-
-def solve_block_tridiagonal(diag: np.ndarray, upper: np.ndarray, rhs: np.ndarray
-                            ) -> np.ndarray:
-    """Solve a symmetric block-tridiagonal system (blocks (G, m, m), (G-1, m, m), rhs (G m,))."""
-    g, m = diag.shape[:2]
-    b = rhs.reshape(g, m)
-    coupling = np.zeros((g, m, m))
-    partial = np.zeros((g, m))
-    for i in range(g):
-        d, r = diag[i], b[i]
-        if i:
-            d = d - upper[i - 1].T @ coupling[i - 1]
-            r = r - upper[i - 1].T @ partial[i - 1]
-        rhs_i = np.concatenate([upper[i], r[:, None]], axis=1) if i < g - 1 else r[:, None]
-        sol = np.linalg.solve(d, rhs_i)
-        if i < g - 1:
-            coupling[i] = sol[:, :m]
-        partial[i] = sol[:, -1]
-    x = np.zeros((g, m))
-    x[-1] = partial[-1]
-    for i in range(g - 2, -1, -1):
-        x[i] = partial[i] - coupling[i] @ x[i + 1]
-    return x.ravel()
-
 
 def _palm_start(pixels: np.ndarray, k: np.ndarray, scale: float, handedness: Handedness,
                 offsets: np.ndarray | None, previous: tuple[np.ndarray, np.ndarray] | None
@@ -461,7 +260,7 @@ def fit_hand(keypoints_px, intrinsics: CameraIntrinsics, handedness: Handedness 
         rot, t = np.tile(np.eye(3), (n, 1, 1)), np.zeros((n, 3))
         previous = None
         for i in range(n):
-            pose = _palm_start(px[i], k, scale, side, _offsets_m(config), previous)
+            pose = _palm_start(px[i], k, scale, side, landmark_offsets_m(config), previous)
             if pose is None or pose[1][2] <= 0.0:
                 pose = previous
             if pose is not None:
@@ -476,7 +275,7 @@ def fit_hand(keypoints_px, intrinsics: CameraIntrinsics, handedness: Handedness 
             rot[bad], t[bad] = rot[first], t[first]
     q = np.tile(relaxed_hand(), (n, 1))
 
-    problem = _Problem(px, weights, k, scale, side, config)
+    problem = FitProblem(px, weights, k, scale, side, config)
     cost = problem.cost(rot, t, q)
     if not np.isfinite(cost):  # some frame's start puts the hand behind the camera
         return _failed_fit(n, side, scale)
@@ -491,11 +290,11 @@ def fit_hand(keypoints_px, intrinsics: CameraIntrinsics, handedness: Handedness 
             damped = diag_blocks.copy()
             damped[:, idx, idx] += lam * (diag + 1e-9)
             try:
-                step = solve_block_tridiagonal(damped, upper_blocks, -g)[:n * _NP]
+                step = solve_block_tridiagonal(damped, upper_blocks, -g)[:n * UNKNOWNS]
             except np.linalg.LinAlgError:
                 lam *= 10.0
                 continue
-            step = step.reshape(n, _NP)
+            step = step.reshape(n, UNKNOWNS)
             rot_new = np.einsum('tij,tjk->tik', Rotation.from_rotvec(step[:, :3]).as_matrix(),
                                 rot)
             t_new, q_new = t + step[:, 3:6], q + step[:, 6:]

@@ -7,126 +7,40 @@ the observation looked up in `base_frame` at each hand track.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
-import numpy as np
-from lvp_common.artifacts import CAMERA_OPTICAL_FRAME, ROBOT_BASE_FRAME, HandTrack
+from lvp_common.artifacts import HandTrack
 from lvp_common.geometry import Pose
 from lvp_common.ros.conversions import (
     camera_info_to_intrinsics,
     depth_image_to_metres,
     hand_track_from_msg,
     image_to_rgb8,
-    point_cloud_to_msg,
-    time_to_seconds,
-    wrist_trajectory_to_msg,
-    wrist_trajectory_to_path,
 )
 from lvp_common.ros.node import LATCHED, describe, run_node
 from lvp_common.ros.tf_listener import TfListener, TfUnavailableError
 from lvp_common.tf_buffer import TransformLookupError
 from lvp_common.topics import (
-    HAND_MESH_MARKERS,
     HAND_TRACK,
     OBSERVATION_CAMERA_INFO,
     OBSERVATION_DEPTH,
     OBSERVATION_IMAGE,
-    SCENE_CLOUD,
-    WRIST_PATH_RAW,
-    WRIST_PATH_SMOOTHED,
-    WRIST_TRAJECTORY_BASE,
-    WRIST_TRAJECTORY_CAMERA,
 )
-from nav_msgs.msg import Path
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.publisher import Publisher
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from visualization_msgs.msg import MarkerArray
+from sensor_msgs.msg import CameraInfo, Image
 
 from lvp_interfaces.msg import HandTrack as HandTrackMsg
-from lvp_interfaces.msg import WristTrajectory as WristTrajectoryMsg
-from lvp_reconstruction.mesh_markers import hand_mesh_markers
-from lvp_reconstruction.pipeline import (
-    ReconstructionConfig,
-    ReconstructionResult,
-    assemble_observation,
-    hand_mesh,
-    reconstruct,
+from lvp_reconstruction.pipeline import assemble_observation, reconstruct
+from lvp_reconstruction.reconstruction_parameters import (
+    CAMERA_TO_BASE_DESCRIPTION,
+    CONFIG_PARAMETERS,
+    PARAMETERS,
+    camera_to_base_pose,
+    config_default,
+    config_from_parameters,
 )
-
-PARAMETERS: dict[str, tuple[Any, str]] = {
-    'base_frame': (ROBOT_BASE_FRAME, 'frame_id of the base-frame outputs'),
-    'camera_frame': (CAMERA_OPTICAL_FRAME, 'frame_id of the camera-frame outputs when neither '
-                     'the CameraInfo, the images nor the HandTrack header names one'),
-    'input_settle_s': (0.5, 'wait this long (s) after a HandTrack before reconstructing, so '
-                       'that latched observation messages arriving with it are used'),
-    'tf_timeout_s': (1.0, 'camera_to_base empty: wait up to this long (s) at each HandTrack '
-                     'for the camera frame in base_frame on /tf_static and /tf'),
-}
-CAMERA_TO_BASE_DESCRIPTION = (
-    'camera optical frame pose in the base frame: [x, y, z, qx, qy, qz, qw] (m, quaternion; '
-    'write every value with a decimal point); empty = looked up in TF (the camera frame '
-    'of the CameraInfo/image header in base_frame); without it: camera-frame outputs only and '
-    'an error logged')
-
-_DEFAULTS = ReconstructionConfig()
-CONFIG_PARAMETERS: dict[str, str] = {
-    'camera.default_horizontal_fov_deg': 'horizontal field of view (deg) assumed without '
-                                         'CameraInfo',
-    'lifting.method': "hand_model: fit the articulated hand to the clip's 2D keypoints (and "
-                      'publish its mesh); keypoints: per-frame PnP of the metric keypoints',
-    'lifting.palm_length_m': 'assumed wrist -> middle-MCP length (m) of the clip-wide hand; '
-                             "0 keeps the track's metric size",
-    'lifting.hand_scale': 'multiplies the clip-wide hand after sizing (1.06 undoes '
-                          "MediaPipe's shrink when palm_length_m is 0)",
-    'lifting.min_inliers': 'a frame with fewer inlier keypoints is rejected',
-    'lifting.max_residual_px': 'a frame with a larger inlier reprojection RMS (px) is rejected',
-    'lifting.min_depth_m': 'a frame with the wrist nearer than this (m) is rejected',
-    'lifting.max_depth_m': 'a frame with the wrist farther than this (m) is rejected',
-    'depth.enabled': 'use the depth image: reject hands behind the scene (and the contact '
-                     'scale when depth.contact_scale)',
-    'depth.contact_scale': 'apply the hand scale measured from contact with scene depth',
-    'depth.min_scale': 'smallest hand-scale correction accepted from scene depth',
-    'depth.max_scale': 'largest hand-scale correction accepted from scene depth',
-    'smoothing.hampel_sigmas': 'robust sigmas beyond which a frame is an outlier',
-    'smoothing.savgol_window': 'Savitzky-Golay window on positions (odd, frames)',
-    'smoothing.savgol_order': 'Savitzky-Golay polynomial order',
-    'smoothing.depth_half_window': 'frames on each side in the robust fit of the wrist distance '
-                                   'along the camera ray (0: Savitzky-Golay only)',
-    'smoothing.rotation_sigma_frames': 'Gaussian sigma (frames) of the rotation average',
-    'point_cloud.stride': 'scene cloud: keep every stride-th pixel in both directions',
-    'point_cloud.min_depth_m': 'scene cloud: nearest depth kept (m)',
-    'point_cloud.max_depth_m': 'scene cloud: farthest depth kept (m)',
-}
-"""Parameters named `group.field` after ReconstructionConfig; defaults from its dataclasses."""
-
-
-def config_default(name: str) -> Any:
-    group, field = name.split('.')
-    return getattr(getattr(_DEFAULTS, group), field)
-
-
-def config_from_parameters(values: dict[str, Any]) -> ReconstructionConfig:
-    """Return the default ReconstructionConfig with the `group.field` values replaced."""
-    groups: dict[str, dict[str, Any]] = {}
-    for name, value in values.items():
-        group, field = name.split('.')
-        groups.setdefault(group, {})[field] = value
-    return replace(_DEFAULTS, **{group: replace(getattr(_DEFAULTS, group), **fields)
-                                 for group, fields in groups.items()})
-
-
-def camera_to_base_pose(values) -> Pose | None:
-    """Parse the `camera_to_base` parameter: None when empty, else a Pose (ValueError if bad)."""
-    v = np.asarray(list(values), dtype=np.float64)
-    if v.size == 0:
-        return None
-    if v.size != 7 or not np.all(np.isfinite(v)) or np.linalg.norm(v[3:]) < 1e-9:
-        raise ValueError(f'camera_to_base must be empty or 7 finite numbers [x, y, z, qx, qy, qz, '
-                         f'qw] with a non-zero quaternion, got {v.tolist()}')
-    return Pose(v[:3], v[3:])
+from lvp_reconstruction.result_messages import OUTPUT_TYPES, result_messages
 
 
 class ReconstructionNode(Node):
@@ -161,14 +75,8 @@ class ReconstructionNode(Node):
         self._depth: Image | None = None
         self._camera_info: CameraInfo | None = None
         self._pending: HandTrackMsg | None = None
-        self._traj_camera_pub = self.create_publisher(WristTrajectoryMsg,
-                                                      WRIST_TRAJECTORY_CAMERA, LATCHED)
-        self._traj_base_pub = self.create_publisher(WristTrajectoryMsg, WRIST_TRAJECTORY_BASE,
-                                                    LATCHED)
-        self._path_raw_pub = self.create_publisher(Path, WRIST_PATH_RAW, LATCHED)
-        self._path_smoothed_pub = self.create_publisher(Path, WRIST_PATH_SMOOTHED, LATCHED)
-        self._cloud_pub = self.create_publisher(PointCloud2, SCENE_CLOUD, LATCHED)
-        self._mesh_pub = self.create_publisher(MarkerArray, HAND_MESH_MARKERS, LATCHED)
+        self._output_pubs = {topic: self.create_publisher(msg_type, topic, LATCHED)
+                            for topic, msg_type in OUTPUT_TYPES.items()}
         self.create_subscription(Image, OBSERVATION_IMAGE, self._on_image, LATCHED)
         self.create_subscription(Image, OBSERVATION_DEPTH, self._on_depth, LATCHED)
         self.create_subscription(CameraInfo, OBSERVATION_CAMERA_INFO, self._on_camera_info,
@@ -243,8 +151,8 @@ class ReconstructionNode(Node):
         except ValueError as exc:
             self.get_logger().error(f'no wrist trajectory for this hand track: {exc}')
             return
-        for publisher, out in self._outputs(result, msg, track):
-            publisher.publish(out)
+        for topic, out in result_messages(result, track, msg.header.stamp):
+            self._output_pubs[topic].publish(out)
         report = result.report
         for message in report.messages:
             if report.intrinsics_assumed and 'assumed' in message:
@@ -256,28 +164,6 @@ class ReconstructionNode(Node):
             f'wrist trajectory: {report.valid_frames}/{report.num_frames} frames valid, median '
             f'residual {report.median_residual_px:.1f} px, path {report.path_length_m:.3f} m; '
             f'paths in {frame}' + ('; scene cloud' if result.point_cloud is not None else ''))
-
-    def _outputs(self, result: ReconstructionResult, msg: HandTrackMsg, track: HandTrack
-                 ) -> list[tuple[Publisher, Any]]:
-        """Every message of one result, built before any is published."""
-        stamp = msg.header.stamp
-        stamp_s = time_to_seconds(stamp)
-        raw = result.wrist_base_raw or result.wrist_camera_raw
-        smoothed = result.wrist_base or result.wrist_camera
-        outputs: list[tuple[Publisher, Any]] = [
-            (self._traj_camera_pub, wrist_trajectory_to_msg(result.wrist_camera, stamp)),
-            (self._path_raw_pub, wrist_trajectory_to_path(raw, stamp_s)),
-            (self._path_smoothed_pub, wrist_trajectory_to_path(smoothed, stamp_s))]
-        if result.wrist_base is not None:
-            outputs.append((self._traj_base_pub,
-                            wrist_trajectory_to_msg(result.wrist_base, stamp)))
-        cloud = result.point_cloud_base or result.point_cloud
-        if cloud is not None:
-            outputs.append((self._cloud_pub, point_cloud_to_msg(cloud, stamp)))
-        if result.hand_fit is not None:  # the fitted hand's surface, beside the skeleton
-            outputs.append((self._mesh_pub, hand_mesh_markers(
-                hand_mesh(track, result), result.wrist_camera.frame_id, stamp)))
-        return outputs
 
 
 def main(args: list[str] | None = None) -> None:

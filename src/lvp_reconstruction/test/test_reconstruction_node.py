@@ -26,7 +26,7 @@ from lvp_common.ros.conversions import (  # noqa: E402
     wrist_trajectory_from_msg,
 )
 from lvp_common.ros.node import LATCHED  # noqa: E402
-from lvp_reconstruction.reconstruction_node import (  # noqa: E402
+from lvp_reconstruction.reconstruction_parameters import (  # noqa: E402
     CONFIG_PARAMETERS,
     camera_to_base_pose,
     config_default,
