@@ -20,5 +20,8 @@ setup(
     entry_points={
         'console_scripts': [
         ],
+        # lvp_exec finds its MuJoCo backend and its default surroundings here (lvp_exec.plugins)
+        'lvp_exec.backends': ['sim = lvp_sim.mujoco_executor:make_sim_executor'],
+        'lvp_exec.workcells': ['default = lvp_sim.world_obstacles:world_workcell'],
     },
 )

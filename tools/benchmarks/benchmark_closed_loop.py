@@ -30,8 +30,8 @@ from lvp_bringup.closed_loop import (  # noqa: E402
 )
 from lvp_bringup.embodiments import embodiment_named  # noqa: E402
 from lvp_bringup.pipeline import PipelineConfig, StageError, run_pipeline  # noqa: E402
-from lvp_exec.mujoco_executor import MujocoExecutor, SimConfig  # noqa: E402
 from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration  # noqa: E402
+from lvp_sim.mujoco_executor import MujocoExecutor, SimConfig  # noqa: E402
 from lvp_sim.tasks import evaluate_task, task_spec_for  # noqa: E402
 
 

@@ -24,8 +24,8 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 from lvp_bringup.embodiments import embodiment_named  # noqa: E402
 from lvp_bringup.pipeline import PipelineConfig, StageError, run_pipeline  # noqa: E402
 from lvp_bringup.plan_court import SimTwin, candidate_seeds, run_court  # noqa: E402
-from lvp_exec.mujoco_executor import MujocoExecutor, SimConfig  # noqa: E402
 from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration  # noqa: E402
+from lvp_sim.mujoco_executor import MujocoExecutor, SimConfig  # noqa: E402
 from lvp_sim.plan_flaws import FlawPolicy, render_with_flaw  # noqa: E402
 from lvp_sim.tasks import evaluate_task, task_spec_for  # noqa: E402
 

@@ -49,12 +49,12 @@ import numpy as np  # noqa: E402
 from lvp_bringup.pipeline import PipelineConfig, StageError, run_pipeline  # noqa: E402
 from lvp_common.artifacts import GripperAction, WristTrajectory  # noqa: E402
 from lvp_common.geometry import rotation_angle_between  # noqa: E402
-from lvp_exec.mujoco_executor import MujocoExecutor, SimConfig  # noqa: E402
 from lvp_sim.demonstrations import (  # noqa: E402
     TASK_NAMES,
     DemonstrationConfig,
     render_demonstration,
 )
+from lvp_sim.mujoco_executor import MujocoExecutor, SimConfig  # noqa: E402
 from lvp_sim.tasks import evaluate_task  # noqa: E402
 from lvp_sim.world import world_config_for  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
@@ -140,7 +140,7 @@ def episode(task: str, embodiment: str, seed: int, num_frames: int, out: Path | 
         row.update(success=bool(outcome.success), measured=outcome.measured,
                    outcome=outcome.message)
         if out is not None and len(execution.frames):  # type: ignore[attr-defined]
-            from lvp_exec.mujoco_executor import write_video
+            from lvp_sim.mujoco_executor import write_video
 
             write_video(execution.frames, out / f'{embodiment}_{task}_{seed}.mp4',  # type: ignore
                         execution.frame_rate)  # type: ignore[attr-defined]

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 from lvp_exec.execution import ExecutionRequest
 from lvp_exec.ik import DampedLeastSquaresIk
-from lvp_exec.mujoco_executor import MujocoExecutor, SimConfig, write_video
-from lvp_exec.mujoco_model import embodiment_for_robot
 from lvp_exec.robots import load_robot
-from lvp_exec.scripted_pick import scripted_pick
 from lvp_exec.synthetic_paths import smooth_joint_path, wrist_path_from_joints
 from lvp_exec.timing import parameterize
+from lvp_sim.mujoco_executor import MujocoExecutor, SimConfig, write_video
+from lvp_sim.mujoco_model import embodiment_for_robot
+from lvp_sim.scripted_pick import scripted_pick
 from lvp_sim.tasks import TaskKind, TaskSpec, evaluate_task
 from lvp_sim.world import world_config_for
 

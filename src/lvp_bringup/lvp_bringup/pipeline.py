@@ -76,7 +76,7 @@ def executor_for(config: PipelineConfig):
     """The configured executor, else the MuJoCo sim (lvp_sim world of the robot's embodiment)."""
     if config.executor is not None:
         return config.executor
-    from lvp_exec.mujoco_executor import MujocoExecutor, SimConfig
+    from lvp_sim.mujoco_executor import MujocoExecutor, SimConfig
 
     return MujocoExecutor(config=config.sim or SimConfig(render_fps=10.0))
 

@@ -26,7 +26,6 @@ from lvp_common.cli_exit import ExitCode
 
 if TYPE_CHECKING:
     from lvp_exec.ik import IkConfig, JointPath
-    from lvp_exec.mujoco_executor import SimConfig
     from lvp_exec.robots import RobotModel
     from lvp_exec.safety import SafetyConfig
     from lvp_exec.timing import TimedPath, TimingConfig
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     from lvp_reconstruction.pipeline import ReconstructionConfig, ReconstructionResult
     from lvp_retarget.dexterous import DexterousRetargetConfig
     from lvp_retarget.gripper import GripperRetargetConfig, GripperRetargeting
+    from lvp_sim.mujoco_executor import SimConfig
     from lvp_sim.world import WorldConfig
 
     from lvp_bringup.embodiments.ee_mapping import EeMapping
@@ -107,7 +107,7 @@ class PipelineConfig:
     ik: IkConfig | None = None
     timing: TimingConfig | None = None
     sim: SimConfig | None = None
-    """lvp_exec.mujoco_executor.SimConfig of the default executor (the MuJoCo sim)."""
+    """lvp_sim.mujoco_executor.SimConfig of the default executor (the MuJoCo sim)."""
     executor: Any = None
     """An lvp_exec.execution.Executor (any object speaking its protocol); None = the MuJoCo sim
     in the embodiment's lvp_sim world."""

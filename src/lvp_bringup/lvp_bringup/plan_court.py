@@ -225,7 +225,7 @@ def twin_rollout(result: PipelineResult, twin: SimTwin, config: PipelineConfig):
     """Execute the dry run's plan in a fresh MuJoCo copy of the twin's world; return the task
     predicate's lvp_sim TaskOutcome (None when the task is unknown). Raises StageError when the
     sim refuses or cannot follow the motion."""
-    from lvp_exec.mujoco_executor import MujocoExecutor, SimConfig
+    from lvp_sim.mujoco_executor import MujocoExecutor, SimConfig
 
     assert result.wrist_base is not None and result.mapping is not None
     trial = copy.copy(result)

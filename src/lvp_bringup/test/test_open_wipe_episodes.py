@@ -16,8 +16,8 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 
 import pytest  # noqa: E402
 from lvp_bringup.pipeline import PipelineConfig, run_pipeline  # noqa: E402
-from lvp_exec.mujoco_executor import MujocoExecutor, SimConfig  # noqa: E402
 from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration  # noqa: E402
+from lvp_sim.mujoco_executor import MujocoExecutor, SimConfig  # noqa: E402
 from lvp_sim.tasks import evaluate_task  # noqa: E402
 from lvp_sim.world import world_config_for  # noqa: E402
 

@@ -18,7 +18,7 @@ class _CountingExecutor:
     """The MuJoCo executor, counting what it is asked to run."""
 
     def __init__(self, world) -> None:
-        from lvp_exec.mujoco_executor import MujocoExecutor
+        from lvp_sim.mujoco_executor import MujocoExecutor
 
         self.sim = MujocoExecutor(world_config=world)
         self.name = self.sim.name

@@ -5,7 +5,9 @@ lvp_bringup's `plan_and_execute`) choose it with the `execution_backend` paramet
 it with the parameters named like `BackendOptions`' fields (`BACKEND_PARAMETERS`); the command
 line tools pass `BackendOptions` directly.
 
-- `sim`: lvp_exec.mujoco_executor.MujocoExecutor in the lvp_sim world of the robot's embodiment;
+- `sim`: the MuJoCo executor in the simulated world of the robot's embodiment, a plugin
+  (lvp_exec.plugins: the `lvp_exec.backends` entry point `sim` that lvp_sim declares,
+  lvp_sim.mujoco_executor.MujocoExecutor); without lvp_sim installed it names the package;
 - `ros2_control`: lvp_exec.ros2_control_backend.Ros2ControlExecutor (Franka: the arm's
   FollowJointTrajectory controller, franka_gripper, start state from sensor_msgs/JointState);
 - `unitree`: lvp_exec.unitree_backend.UnitreeExecutor (G1: rt/arm_sdk, rt/inspire/cmd, start
@@ -23,10 +25,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from lvp_exec.plugins import BACKEND_PLUGINS, PluginNotFoundError, load_plugin
 from lvp_exec.robots import ARM_MODELS
 
 EXECUTION_BACKENDS = ('sim', 'ros2_control', 'unitree')
 """MuJoCo, ros2_control (FollowJointTrajectory + franka_gripper), Unitree (arm_sdk + Inspire)."""
+
+PLUGIN_BACKENDS = ('sim',)
+"""The backends another package provides as an `lvp_exec.backends` entry point: a factory
+`(BackendOptions) -> Executor` (lvp_sim's MuJoCo executor)."""
 
 ROBOT_BACKEND_EMBODIMENT = {'ros2_control': 'franka_gripper', 'unitree': 'g1_inspire'}
 """The embodiment each robot backend drives (the sim drives both)."""
@@ -57,7 +64,7 @@ class BackendOptions:
     planned for and driven ('panda' | 'fr3'; '' = DEFAULT_ARM_MODEL of the backend),
     `path_tolerance_rad` (largest tracking error of any arm joint, rad; sim: it aborts beyond it;
     ros2_control: the goal's path_tolerance for every joint; 0 = the backend's own: the sim's
-    per-embodiment lvp_exec.mujoco_executor.PATH_TOLERANCE_RAD, the controller's configured
+    per-embodiment lvp_sim.mujoco_executor.PATH_TOLERANCE_RAD, the controller's configured
     constraints).
     sim: `sim_world` (an
     lvp_sim WorldConfig; None = the embodiment's layout) and `sim_render_fps` (scene-camera frames
@@ -120,12 +127,8 @@ def make_executor(backend: str, embodiment: str | None = None,
         check_backend_fits(backend, embodiment)
     arm_model = resolve_arm_model(options.arm_model, backend)
     try:
-        if backend == 'sim':
-            from lvp_exec.mujoco_executor import MujocoExecutor, SimConfig
-
-            sim: Any = MujocoExecutor(world_config=options.sim_world,
-                                      config=SimConfig(render_fps=options.sim_render_fps),
-                                      path_tolerance_rad=options.path_tolerance_rad)
+        if backend in PLUGIN_BACKENDS:
+            sim: Any = load_plugin(BACKEND_PLUGINS, backend)(options)
             # The sim simulates the Panda; a plan may still be made for the FR3's limits.
             sim.arm_model = arm_model
             return sim
@@ -135,6 +138,8 @@ def make_executor(backend: str, embodiment: str | None = None,
             return _unitree_executor(options)
     except ExecutionSetupError:
         raise
+    except PluginNotFoundError as exc:
+        raise ExecutionSetupError(f'execution_backend {backend!r}: {exc}') from exc
     except (ImportError, ValueError, RuntimeError) as exc:
         raise ExecutionSetupError(f'execution_backend {backend!r} could not be set up: '
                                   f'{type(exc).__name__}: {exc}') from exc
@@ -233,7 +238,7 @@ BACKEND_PARAMETERS: dict[str, str] = {
     'path_tolerance_rad': ('sim/ros2_control: largest tracking error of any arm joint before '
                            'the motion is aborted, rad (ros2_control: the goal\'s '
                            'path_tolerance); 0 = the backend\'s own (sim: '
-                           'lvp_exec.mujoco_executor.PATH_TOLERANCE_RAD of the embodiment; '
+                           'lvp_sim.mujoco_executor.PATH_TOLERANCE_RAD of the embodiment; '
                            'ros2_control: the controller\'s '
                            'configured constraints)'),
 }

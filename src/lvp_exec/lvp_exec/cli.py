@@ -273,10 +273,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         print(f'joint trajectory: {save_motion_npz(args.out, motion)}')
         if video is not None:
-            from lvp_exec.mujoco_executor import write_video
+            from lvp_common.video_io import write_video
 
             frames = motion.execution.frames
-            print(f'video: {write_video(frames, video, args.fps)} ({len(frames)} frames at '
+            print(f'video: {write_video(video, frames, args.fps)} ({len(frames)} frames at '
                   f'{args.fps:g} fps)')
     except OSError as exc:
         raise CliError(ExitCode.ARCHIVE_FAILED, f'cannot write the outputs: {exc}') from exc

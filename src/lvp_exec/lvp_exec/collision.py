@@ -8,10 +8,10 @@ planned joint moves, each replaced by its convex hull (coal): a hull contains it
 clearance measured to the hull is a lower bound of the mesh's. Links that no planned joint moves
 (the Panda's base, the G1's pelvis, legs and torso) are not checked: they are where they stand.
 
-Obstacles. The lvp_sim world's own geoms (`table_top`, `table_base`, `wall`, `floor`), read from
-the compiled world description (`lvp_sim.world.world_mjcf`) for a `WorldConfig` and expressed
-in the robot base frame (`WorldConfig.robot_mount`): the wall stands where the world puts it
-(x = -0.55 m of the Franka base in the default layout), not at a constant of this module.
+Obstacles. Boxes and half-spaces (`Obstacle`) in the robot base frame; the defaults are the
+world's table, wall and floor (lvp_exec.workcell, read by lvp_sim.world_obstacles from the
+compiled world description): the wall stands where the world puts it (x = -0.55 m of the Franka
+base in the default layout), not at a constant of this module.
 
 Distances are coal's exact convex-box / convex-halfspace distances (negative: penetration);
 a pair whose bounding sphere is already farther than the caller's `up_to` is reported with that
@@ -28,10 +28,6 @@ import numpy as np
 import pinocchio as pin  # pyright: ignore[reportMissingImports]  (cmeel prefix)
 
 from lvp_exec.robots import RobotModel, robot_data_share_dir
-
-WORLD_OBSTACLE_GEOMS = ('table_top', 'table_base', 'wall', 'floor')
-"""The lvp_sim world's geoms a robot link must keep clear of (objects and the button are what
-the robot is meant to touch)."""
 
 
 class CollisionModelError(ValueError):
@@ -55,37 +51,6 @@ class Obstacle:
             return local @ np.asarray(self.shape.n) - self.shape.d - radii
         outside = np.maximum(np.abs(local) - np.asarray(self.shape.halfSide), 0.0)
         return np.linalg.norm(outside, axis=1) - radii
-
-
-def world_obstacles(world) -> tuple[Obstacle, ...]:
-    """Return the lvp_sim world's table, wall and floor (`WORLD_OBSTACLE_GEOMS`) in the robot
-    base frame, from the compiled world description of `world` (an lvp_sim WorldConfig)."""
-    import mujoco
-    from lvp_sim.world import world_mjcf
-
-    model = mujoco.MjModel.from_xml_string(world_mjcf(world))
-    data = mujoco.MjData(model)
-    mujoco.mj_forward(model, data)
-    mount = world.robot_mount
-    base_from_world = pin.SE3(mount.rotation, mount.position).inverse()
-    obstacles = []
-    for name in WORLD_OBSTACLE_GEOMS:
-        gid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name)
-        if gid < 0:
-            raise CollisionModelError(f'the lvp_sim world has no geom {name!r}')
-        placement = base_from_world * pin.SE3(data.geom_xmat[gid].reshape(3, 3).copy(),
-                                              data.geom_xpos[gid].copy())
-        kind = int(model.geom_type[gid])
-        if kind == mujoco.mjtGeom.mjGEOM_BOX:
-            shape = coal.Box(*(2.0 * model.geom_size[gid]))
-        elif kind == mujoco.mjtGeom.mjGEOM_PLANE:
-            # The floor: the half-space below the plane (z <= 0 in the geom's frame).
-            shape = coal.Halfspace(np.array([0.0, 0.0, 1.0]), 0.0)  # {x: n.x <= d}
-        else:
-            raise CollisionModelError(f'world geom {name!r} has type {kind}: only boxes and '
-                                      'planes are obstacles')
-        obstacles.append(Obstacle(name, shape, placement))
-    return tuple(obstacles)
 
 
 @dataclass(frozen=True)
@@ -138,6 +103,17 @@ class LinkGeometry:
         self._data = robot.model.createData()
         self._request = coal.DistanceRequest()
         self._result = coal.DistanceResult()
+
+    @property
+    def geometry_joints(self) -> tuple[int, ...]:
+        """The pinocchio joint id moving each geometry (the order `Obstacle.lower_bounds`
+        receives the geometries' bounding spheres in)."""
+        return tuple(self._joints)
+
+    @property
+    def joint_ids(self) -> tuple[int, ...]:
+        """The pinocchio ids of the joints that move some geometry, ascending."""
+        return tuple(self._joint_ids)
 
     def clearances(self, q, obstacles: tuple[Obstacle, ...],
                    up_to: float = np.inf) -> list[Clearance]:

@@ -15,9 +15,9 @@ Checks, in this order (the first failure aborts; nothing is executed unless all 
    when given (`HandPoints`, e.g. the Inspire fingertips at the commanded closure, which reach
    ~20 cm past the G1's hand mount: `inspire_fingertips`);
 8. links: every moving link's collision hull (lvp_exec.collision) at least `link_clearance`
-   from the world's obstacles (`obstacles`: the lvp_sim world's table, wall and floor by
-   default), the end effector's contact links (`contact_links`: the Franka fingers) at least
-   `contact_clearance`.
+   from the world's obstacles (`obstacles`: the world's table, wall and floor by default,
+   lvp_exec.workcell), the end effector's contact links (`contact_links`: the Franka fingers)
+   at least `contact_clearance`.
 
 Before timing, on the IK stage (`check_ee_path`, `check_joint_steps`; MoveIt's Cartesian-path
 jump threshold in spirit): the EE path's own timestamps must not imply a speed above
@@ -31,7 +31,6 @@ so checking them catches trajectories whose velocity/acceleration fields underst
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, replace
 from typing import Any
@@ -39,8 +38,9 @@ from typing import Any
 import numpy as np
 from lvp_common.artifacts import JointTrajectory, WristTrajectory
 
-from lvp_exec.collision import LinkGeometry, Obstacle, world_obstacles
+from lvp_exec.collision import LinkGeometry, Obstacle
 from lvp_exec.robots import RobotModel
+from lvp_exec.workcell import workcell_for
 
 
 class SafetyViolationError(RuntimeError):
@@ -171,7 +171,7 @@ class SafetyConfig:
     segments are ~4 cm long); deeper means the hand itself is being driven into the table."""
     obstacles: tuple[Obstacle, ...] = ()
     """Fixed obstacles (base frame) the links' collision hulls keep clear of; () disables the
-    link check. Default: the lvp_sim world's table, wall and floor (`world_obstacles`)."""
+    link check. Default: the world's table, wall and floor (lvp_exec.workcell)."""
     link_clearance: float = 0.02
     """Least distance (m) of a moving link's collision hull to an obstacle."""
     contact_links: tuple[str, ...] = ()
@@ -218,25 +218,18 @@ def embodiment_of(robot: RobotModel) -> str:
     return 'g1_inspire' if robot.name.startswith('g1') else 'franka_gripper'
 
 
-@functools.lru_cache(maxsize=8)
-def _world_obstacles(world) -> tuple[Obstacle, ...]:
-    return world_obstacles(world)
-
-
 def default_safety_config(robot: RobotModel, world=None) -> SafetyConfig:
     """Return the default limits for `robot` in `world` (an lvp_sim WorldConfig; default: the
-    embodiment's layout, `world_config_for`).
+    embodiment's layout; both through the `lvp_exec.workcells` plugin, lvp_exec.workcell).
 
     Table plane and obstacles come from the world description: Panda (base on the table top):
     table plane z = 0, the wall 0.53 m behind the base; G1 (base = pelvis, standing): the table
     top 9.3 cm below the pelvis, hand mount kept in front of the hips.
     """
-    from lvp_sim.world import world_config_for
-
     embodiment = embodiment_of(robot)
-    world = world if world is not None else world_config_for(embodiment)
-    return replace(_embodiment_defaults(embodiment), table_height=world.table_top_in_robot_base(),
-                   obstacles=_world_obstacles(world))
+    workcell = workcell_for(embodiment, world)
+    return replace(_embodiment_defaults(embodiment), table_height=workcell.table_height,
+                   obstacles=workcell.obstacles)
 
 
 def _embodiment_defaults(embodiment: str) -> SafetyConfig:

@@ -31,7 +31,7 @@ def test_defaults_are_franka_ros2s_names():
 
 
 def test_sim_gets_the_path_tolerance_and_the_arm_model():
-    from lvp_exec.mujoco_executor import PATH_TOLERANCE_RAD
+    from lvp_sim.mujoco_executor import PATH_TOLERANCE_RAD
 
     sim = make_executor('sim', 'franka_gripper', BackendOptions(path_tolerance_rad=0.3))
     try:

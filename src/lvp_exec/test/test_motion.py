@@ -18,7 +18,6 @@ from lvp_exec.motion import (
     error_code_for,
     execute_motion,
 )
-from lvp_exec.mujoco_executor import MujocoExecutor, TrackingError
 from lvp_exec.robots import load_g1_arm, load_panda
 from lvp_exec.safety import (
     LinkCollisionError,
@@ -28,6 +27,7 @@ from lvp_exec.safety import (
     default_safety_config,
 )
 from lvp_exec.synthetic_paths import jump_sideways, smooth_joint_path, wrist_path_from_joints
+from lvp_sim.mujoco_executor import MujocoExecutor, TrackingError
 
 EE_TOLERANCE = 0.002
 """m, as test_sim.py: free-motion EE tracking in the sim (measured ~0.1 mm)."""

@@ -8,7 +8,9 @@ robot's embodiment by default): the Franka base on the table top, or a G1 pelvis
 the table. Trajectories, EE errors and IK are in the robot base frame; object poses (`SceneState`)
 in the table frame, as lvp_sim's task predicates expect.
 
-The robot model (URDF, end effector, actuators) is built by `lvp_exec.mujoco_model`.
+The robot model (URDF, end effector, actuators) is built by `lvp_sim.mujoco_model`. lvp_exec
+finds this executor as its `sim` backend through the `lvp_exec.backends` entry point
+(`make_sim_executor`, declared in setup.py).
 
 Arm control is computed-torque position control at each physics step: the 7 arm joints follow
 the trajectory (positions, velocities, accelerations interpolated between samples), the joints
@@ -36,7 +38,18 @@ from lvp_common.artifacts import (  # noqa: E402
     HandCommands,
     JointTrajectory,
 )
+from lvp_exec.backends import BackendOptions  # noqa: E402
+from lvp_exec.execution import ExecutionRequest, ExecutionStoppedError  # noqa: E402
+from lvp_exec.robots import RobotModel  # noqa: E402
 from lvp_retarget.inspire_hand import INSPIRE_ACTUATORS  # noqa: E402
+
+from lvp_sim.mujoco_model import (  # noqa: E402
+    FRANKA_FINGER_RANGE,
+    SimConfig,
+    SimulationError,
+    embodiment_for_robot,
+    robot_spec,
+)
 from lvp_sim.tasks import SceneState, read_scene_state  # noqa: E402
 from lvp_sim.world import (  # noqa: E402
     ROBOT_PREFIX,
@@ -46,16 +59,6 @@ from lvp_sim.world import (  # noqa: E402
     build_world,
     world_config_for,
 )
-
-from lvp_exec.execution import ExecutionRequest, ExecutionStoppedError  # noqa: E402
-from lvp_exec.mujoco_model import (  # noqa: E402
-    FRANKA_FINGER_RANGE,
-    SimConfig,
-    SimulationError,
-    embodiment_for_robot,
-    robot_spec,
-)
-from lvp_exec.robots import RobotModel  # noqa: E402
 
 PATH_TOLERANCE_RAD = {'franka_gripper': 0.4, 'g1_inspire': 0.9}
 """The sim's default largest tracking error (rad, any arm joint) per embodiment before it
@@ -440,6 +443,15 @@ def _inspire_targets(commands: HandCommands | None, step_times: np.ndarray) -> n
         columns = [commands.actuator_names.index(n) for n in names]
         normalized = _interpolate(commands.times, commands.normalized[:, columns], step_times)
     return closed + normalized * (open_ - closed)
+
+
+def make_sim_executor(options: BackendOptions) -> MujocoExecutor:
+    """The `sim` execution backend (the `lvp_exec.backends` entry point of setup.py): a
+    MujocoExecutor in `options.sim_world`, rendering at `options.sim_render_fps`, aborting
+    beyond `options.path_tolerance_rad` (0: the embodiment's default)."""
+    return MujocoExecutor(world_config=options.sim_world,
+                          config=SimConfig(render_fps=options.sim_render_fps),
+                          path_tolerance_rad=options.path_tolerance_rad)
 
 
 class MujocoArmSim:

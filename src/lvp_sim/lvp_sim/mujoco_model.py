@@ -18,7 +18,7 @@ carry position actuators limited to `hand_torque`, driven by `HandCommands.norma
 URDF's couplings). The Inspire hand is mounted so that the pipeline's `G1_HAND_IN_MOUNT` holds:
 its fingers point along the mount's x, its palm faces the mount's -y, its thumb side is -z.
 
-`SimConfig` holds the parameters of the model and of the executor (lvp_exec.mujoco_executor).
+`SimConfig` holds the parameters of the model and of the executor (lvp_sim.mujoco_executor).
 """
 
 from __future__ import annotations
@@ -32,15 +32,14 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 import mujoco  # noqa: E402  (MUJOCO_GL is read at import)
 import numpy as np  # noqa: E402
 import pinocchio as pin  # noqa: E402  # pyright: ignore[reportMissingImports]
+from lvp_exec.execution import ExecutionError  # noqa: E402
+from lvp_exec.robots import INSPIRE_BASE_IN_MOUNT, RobotModel, robot_data_share_dir  # noqa: E402
 from lvp_retarget.inspire_hand import (  # noqa: E402
     INSPIRE_ACTUATORS,
     inspire_joints,
     inspire_urdf_xml,
 )
 from scipy.spatial.transform import Rotation  # noqa: E402
-
-from lvp_exec.execution import ExecutionError  # noqa: E402
-from lvp_exec.robots import INSPIRE_BASE_IN_MOUNT, RobotModel, robot_data_share_dir  # noqa: E402
 
 FRANKA_FINGER_JOINTS = ('panda_finger_joint1', 'panda_finger_joint2')
 

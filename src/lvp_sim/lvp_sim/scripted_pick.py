@@ -15,15 +15,15 @@ from lvp_common.artifacts import (
     WristTrajectory,
 )
 from lvp_common.geometry import Pose, continuous_quaternions
-from lvp_retarget.inspire_hand import INSPIRE_ACTUATORS, INSPIRE_NATIVE_MAX
-from lvp_sim.world import WorldConfig
-from scipy.spatial.transform import Rotation, Slerp
-
 from lvp_exec.execution import ExecutionRequest
 from lvp_exec.ik import DampedLeastSquaresIk
-from lvp_exec.mujoco_model import embodiment_for_robot
 from lvp_exec.robots import INSPIRE_BASE_IN_MOUNT, RobotModel
 from lvp_exec.timing import TimingConfig, parameterize
+from lvp_retarget.inspire_hand import INSPIRE_ACTUATORS, INSPIRE_NATIVE_MAX
+from scipy.spatial.transform import Rotation, Slerp
+
+from lvp_sim.mujoco_model import embodiment_for_robot
+from lvp_sim.world import WorldConfig
 
 
 @dataclass(frozen=True)

@@ -9,19 +9,19 @@ import pytest
 from lvp_common.artifacts import GripperAction, GripperEvent
 from lvp_exec.execution import ExecutionError, ExecutionRequest, ExecutionStoppedError
 from lvp_exec.ik import DampedLeastSquaresIk
-from lvp_exec.mujoco_executor import (
+from lvp_exec.robots import G1ArmConfig, load_g1_arm, load_panda
+from lvp_exec.safety import SafetyFilter, default_safety_config
+from lvp_exec.synthetic_paths import smooth_joint_path, wrist_path_from_joints
+from lvp_exec.timing import parameterize
+from lvp_sim.mujoco_executor import (
     MujocoArmSim,
     MujocoExecutor,
     SimConfig,
     SimulationError,
     write_video,
 )
-from lvp_exec.mujoco_model import mujoco_urdf
-from lvp_exec.robots import G1ArmConfig, load_g1_arm, load_panda
-from lvp_exec.safety import SafetyFilter, default_safety_config
-from lvp_exec.scripted_pick import scripted_pick
-from lvp_exec.synthetic_paths import smooth_joint_path, wrist_path_from_joints
-from lvp_exec.timing import parameterize
+from lvp_sim.mujoco_model import mujoco_urdf
+from lvp_sim.scripted_pick import scripted_pick
 from lvp_sim.tasks import TaskKind, TaskSpec, evaluate_task
 from lvp_sim.world import SceneRenderer, world_config_for
 
@@ -187,8 +187,8 @@ def test_left_g1_arm_lifts_a_cube_on_its_side():
 
 
 def test_path_tolerance_defaults_per_embodiment_and_bad_values_are_refused():
-    from lvp_exec.mujoco_executor import PATH_TOLERANCE_RAD, MujocoExecutor, SimulationError
     from lvp_exec.robots import load_g1_arm
+    from lvp_sim.mujoco_executor import PATH_TOLERANCE_RAD, MujocoExecutor, SimulationError
 
     panda, g1 = load_panda(), load_g1_arm()
     assert MujocoExecutor().tolerance_for(panda) == PATH_TOLERANCE_RAD['franka_gripper']
