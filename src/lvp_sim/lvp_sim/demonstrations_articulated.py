@@ -1,10 +1,11 @@
 # MuJoCo's bindings are compiled modules without stubs: pyright cannot see their attributes.
-# pyright: reportAttributeAccessIssue=false, reportPrivateUsage=false
+# pyright: reportAttributeAccessIssue=false
 """Scripted demonstrations of the fixture tasks: open the drawer, wipe the dirty patch.
 
 The keyframe machinery (minimum-jerk segments, the hand's rotations, the seed's variations) is
-lvp_sim.demonstrations'; this module adds two scripts, registered there by task name
-(`ARTICULATED_SCRIPTS`). As in the other scripts the scene responds kinematically:
+lvp_sim.demonstration_keyframes'; this module adds two scripts, registered in
+lvp_sim.demonstrations by task name (`ARTICULATED_SCRIPTS`). As in the other scripts the scene
+responds kinematically:
 
 - open_drawer: the hand comes over the handle from the robot's side (fingers pointing away from
   the robot), hooks its curled fingers round the bar, pulls it 10-12 cm towards the robot along
@@ -23,18 +24,18 @@ import numpy as np
 from lvp_common.geometry import Pose
 from scipy.spatial.transform import Rotation
 
-from lvp_sim.demonstrations import (
+from lvp_sim.demonstration_keyframes import (
     DemonstrationError,
-    _hand_frame_keypoints,
-    _hand_rotation,
-    _Keyframe,
-    _kp,
-    _sample,
-    _Script,
-    _start_pose,
-    _turn,
-    _Variation,
-    _wrist_placing,
+    Keyframe,
+    Script,
+    Variation,
+    hand_frame_keypoints,
+    hand_rotation,
+    kp_index,
+    sample_keyframes,
+    start_pose,
+    wrist_placing,
+    yaw_rotation,
 )
 from lvp_sim.fixtures_articulated import DRAWER_JOINT
 from lvp_sim.hand_model import HandState, hand_pose
@@ -52,7 +53,7 @@ HOOK_CLOSURE = 0.75
 """The hooking fingers' posture: this fraction of the way from 'preshape' to 'power'."""
 
 
-def _drawer_script(world, times: list[float], var: _Variation) -> _Script:
+def _drawer_script(world, times: list[float], var: Variation) -> Script:
     cfg = world.config
     drawer = cfg.drawer
     if drawer is None:
@@ -61,24 +62,24 @@ def _drawer_script(world, times: list[float], var: _Variation) -> _Script:
     pull = drawer.pull_direction
     # Fingers point along -pull (into the cabinet); the script's -y is the fingers' direction.
     yaw = float(np.arctan2(-pull[1], -pull[0])) + np.pi / 2.0
-    turn = _turn(yaw)
+    turn = yaw_rotation(yaw)
     pre = hand_pose('preshape')
     hook = pre + HOOK_CLOSURE * (hand_pose('power') - pre)
-    kp = _hand_frame_keypoints(world, hook)
-    inside = np.mean(kp[[_kp('thumb_tip'), _kp('index_tip'), _kp('middle_tip'),
-                         _kp('index_pip')]], axis=0)
-    rot = _hand_rotation(yaw, 0.2, 0.25)
-    grip = _wrist_placing(inside, handle + np.array([0.0, 0.0, 0.005]), rot)
+    kp = hand_frame_keypoints(world, hook)
+    inside = np.mean(kp[[kp_index('thumb_tip'), kp_index('index_tip'), kp_index('middle_tip'),
+                         kp_index('index_pip')]], axis=0)
+    rot = hand_rotation(yaw, 0.2, 0.25)
+    grip = wrist_placing(inside, handle + np.array([0.0, 0.0, 0.005]), rot)
     distance = PULL_DISTANCE + float(var.uniform(0.01))
     pulled = Pose(grip.position + distance * pull, grip.quaternion)
     above = Pose(grip.position + turn @ np.array([0.0, 0.04, 0.06]), grip.quaternion)
     withdrawn = Pose(pulled.position + turn @ np.array([0.0, 0.05, 0.09]),
-                     Rotation.from_matrix(_hand_rotation(yaw, 0.3, 0.1)).as_quat())
+                     Rotation.from_matrix(hand_rotation(yaw, 0.3, 0.1)).as_quat())
     t0, t1, t2, t3, t4, t5, t6 = times
-    keys = [_Keyframe(t0, _start_pose(handle, yaw, var), hand_pose('open')),
-            _Keyframe(t1, above, pre), _Keyframe(t2, grip, pre), _Keyframe(t3, grip, hook),
-            _Keyframe(t4, pulled, hook), _Keyframe(t5, pulled, pre),
-            _Keyframe(t6, withdrawn, hand_pose('open'))]
+    keys = [Keyframe(t0, start_pose(handle, yaw, var), hand_pose('open')),
+            Keyframe(t1, above, pre), Keyframe(t2, grip, pre), Keyframe(t3, grip, hook),
+            Keyframe(t4, pulled, hook), Keyframe(t5, pulled, pre),
+            Keyframe(t6, withdrawn, hand_pose('open'))]
     adr = world.joint_qpos_address(DRAWER_JOINT)
     t_contact = t3 - 0.25 * (t3 - t2)
     t_release = t4 + 0.25 * (t5 - t4)
@@ -92,7 +93,7 @@ def _drawer_script(world, times: list[float], var: _Variation) -> _Script:
         world.data.qpos[adr] = float(np.clip(opening, 0.0, drawer.travel))
 
     spec = TaskSpec('open_drawer', TaskKind.OPEN_DRAWER)
-    return _Script(keys, spec, (t_contact, t_release), respond)
+    return Script(keys, spec, (t_contact, t_release), respond)
 
 
 def _finger_underside(keypoints: np.ndarray) -> np.ndarray:
@@ -108,16 +109,16 @@ def _finger_underside(keypoints: np.ndarray) -> np.ndarray:
     return np.asarray(points)
 
 
-def _wipe_script(world, times: list[float], var: _Variation) -> _Script:
+def _wipe_script(world, times: list[float], var: Variation) -> Script:
     cfg = world.config
     patch = cfg.wipe_patch
     if patch is None:
         raise DemonstrationError('wipe needs a world with a dirt patch (WorldConfig.wipe_patch)')
     yaw = cfg.hand_approach_yaw
-    turn = _turn(yaw)
+    turn = yaw_rotation(yaw)
     posture = hand_pose('open')
-    rot = _hand_rotation(yaw, 0.05, -0.17)  # fingers level with the board
-    underside = _finger_underside(_hand_frame_keypoints(world, posture))
+    rot = hand_rotation(yaw, 0.05, -0.17)  # fingers level with the board
+    underside = _finger_underside(hand_frame_keypoints(world, posture))
     world_points = underside @ rot.T
     # The fingers' middle: where the hand is centred on the stroke line; lowest point: on the top.
     middle = np.mean(underside, axis=0)
@@ -133,16 +134,16 @@ def _wipe_script(world, times: list[float], var: _Variation) -> _Script:
     stroke = [centre + along * passes[i] + across * side * half
               for i, side in enumerate((-1.0, 1.0, -1.0))]
     stroke.append(centre + along * passes[2] + across * half)
-    poses = [_wrist_placing(middle, p, rot) for p in stroke]
+    poses = [wrist_placing(middle, p, rot) for p in stroke]
     lifted = Pose(poses[-1].position + np.array([0.0, 0.0, 0.08]) - along * 0.03,
                   poses[-1].quaternion)
     above = Pose(poses[0].position + np.array([0.0, 0.0, 0.05]), poses[0].quaternion)
     t0, t1, t2, t3, t4, t5, t6, t7 = times
-    keys = [_Keyframe(t0, _start_pose(centre, yaw, var), hand_pose('open')),
-            _Keyframe(t1, above, posture), _Keyframe(t2, poses[0], posture),
-            _Keyframe(t3, poses[1], posture), _Keyframe(t4, poses[2], posture),
-            _Keyframe(t5, poses[3], posture), _Keyframe(t6, lifted, posture),
-            _Keyframe(t7, lifted, hand_pose('open'))]
+    keys = [Keyframe(t0, start_pose(centre, yaw, var), hand_pose('open')),
+            Keyframe(t1, above, posture), Keyframe(t2, poses[0], posture),
+            Keyframe(t3, poses[1], posture), Keyframe(t4, poses[2], posture),
+            Keyframe(t5, poses[3], posture), Keyframe(t6, lifted, posture),
+            Keyframe(t7, lifted, hand_pose('open'))]
     names = patch.cell_names()
     adrs = [world.joint_qpos_address(f'{n}_slide') for n in names]
     centres = patch.cell_centres()
@@ -154,7 +155,7 @@ def _wipe_script(world, times: list[float], var: _Variation) -> _Script:
     def fingers_underside(fingers: np.ndarray) -> np.ndarray:
         key = fingers.tobytes()
         if key not in shapes:
-            shapes[key] = _finger_underside(_hand_frame_keypoints(world, fingers))
+            shapes[key] = _finger_underside(hand_frame_keypoints(world, fingers))
         return shapes[key]
 
     def respond(t: float, _hand: HandState, _keypoints: np.ndarray) -> None:
@@ -163,7 +164,7 @@ def _wipe_script(world, times: list[float], var: _Variation) -> _Script:
             last[0] = t0
         # Sub-sample the motion since the last frame: a stroke crosses a cell between frames.
         for s in np.linspace(last[0], t, 8):
-            state = _sample(keys, float(s))
+            state = sample_keyframes(keys, float(s))
             points = state.wrist.transform_points(fingers_underside(state.joint_angles))
             low = points[points[:, 2] <= top + WIPE_CONTACT_HEIGHT]
             for p in low:
@@ -174,7 +175,7 @@ def _wipe_script(world, times: list[float], var: _Variation) -> _Script:
             world.data.qpos[adr] = -patch.raise_height if done else 0.0
 
     spec = TaskSpec('wipe', TaskKind.WIPE)
-    return _Script(keys, spec, (t2, t5), respond)
+    return Script(keys, spec, (t2, t5), respond)
 
 
 ARTICULATED_SCRIPTS = {
