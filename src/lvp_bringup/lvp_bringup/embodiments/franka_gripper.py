@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 from lvp_common.artifacts import GraspPlan, HandCommands, WristTrajectory
 from lvp_common.geometry import continuous_quaternions
-from lvp_exec.embodiment_hardware import FRANKA_GRIPPER
 from scipy.spatial.transform import Rotation
 
 from lvp_bringup.embodiments.ee_mapping import (
@@ -67,7 +66,7 @@ from lvp_bringup.pipeline_types import (
     StageRunner,
 )
 
-NAME = FRANKA_GRIPPER.name
+NAME = 'franka_gripper'
 
 APPROACH_HEIGHT = 0.12
 """A path that starts lower than this (m, TCP above the table) gets a first waypoint this high
@@ -239,7 +238,7 @@ def reconstruction_config() -> Any:
 
 
 EMBODIMENT = Embodiment(
-    hardware=FRANKA_GRIPPER, base_frame='panda_link0', hand_stages=('retargeting', 'grasping'),
+    name=NAME, base_frame='panda_link0', hand_stages=('retargeting', 'grasping'),
     load_robot=load_robot, run_hand_stages=run_hand_stages, ee_path=ee_path,
     world_config=world_config, reconstruction=reconstruction_config)
 
