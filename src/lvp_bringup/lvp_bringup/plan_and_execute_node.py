@@ -43,6 +43,7 @@ from lvp_bringup.joint_state_playback import JOINT_STATE_RATE, JointStatePlaybac
 from lvp_bringup.live_topics import ArtifactPublishers, ObservationTopics
 from lvp_bringup.pipeline import ErrorCode, PipelineConfig, robot_for
 from lvp_bringup.plan_and_execute_goal import GoalRun
+from lvp_bringup.plan_and_execute_parameters import CAMERA_TO_BASE_DESCRIPTION, PARAMETERS
 from lvp_common import topics
 from lvp_interfaces.action import GenerateVideoPlan, PlanAndExecute
 
@@ -50,45 +51,13 @@ RESULT_TIMEOUT_S = 10
 """How long a finished goal (its request with the image, and result) is kept for a late
 get_result; clients ask for the result as they send the goal. rclpy's default is 900 s."""
 
-PARAMETERS: dict[str, tuple[Any, str]] = {  # and lvp_exec's backend parameters
-    'embodiment': (embodiments.DEFAULT_EMBODIMENT, 'robot used when a goal names none: one of '
-                   f'{embodiments.embodiment_names()}'),
-    'camera_to_base': (Parameter.Type.DOUBLE_ARRAY, 'camera optical frame in the robot base: x, '
-                       'y, z (m), qx, qy, qz, qw; published on /tf_static (base_frame -> the '
-                       "image's frame_id); empty = looked up in TF at each goal"),
-    'base_frame': ('', 'robot base frame (TF lookups, artifact frame_ids); empty = the URDF '
-                   f'root of the goal\'s embodiment: {embodiments.base_frames()}'),
-    'tf_timeout_s': (1.0, 'camera_to_base empty: wait up to this long (s) at each goal for the '
-                     'camera frame in base_frame on /tf_static and /tf'),
-    'archive_dir': ('~/.ros/lvp/plan_archives', 'folder for the plan archives (one rosbag2 '
-                    'folder per plan); checked writable before anything moves'),
-    'archive_keep': (50, 'keep the newest N plan archives in archive_dir (~3 MB each); 0 = all'),
-    'default_horizontal_fov_deg': (60.0, 'field of view assumed without CameraInfo, deg'),
-    'planner_wait_s': (10.0, 'how long to wait for the generate_video_plan server, s'),
-    'planner_timeout_s': (1800.0, 'longest a plan may take, s'),
-    'planner_feedback_timeout_s': (5.0, 'the planner is taken for dead (PLANNER_FAILED) after '
-                                   'this long without feedback, s (planners repeat it every '
-                                   '1 s); 0 = no limit'),
-    'max_samples': (8, 'largest num_candidates (or deprecated num_samples) a goal may ask for '
-                    '(each candidate is a plan, a dry run and an archive)'),
-    'sim_disturbance_m': (0.0, 'testing closed_loop only: with a rendered sim scene, the cube is '
-                          "moved this far (m, along the table's +y) after the plan is made, "
-                          'before anything moves; 0 = no disturbance'),
-    'handedness': ('', "'left'/'right' overrides the acting hand; empty = plan metadata, else "
-                   'the detector vote'),
-    'min_tcp_height': (0.02, 'lowest Franka TCP height above the table (base plane), m'),
-    'require_grasp_candidate': (False, 'fail with GRASP_FAILED when no grasp is found'),
-    'publish_artifacts': (True, "publish every plan's artifacts, latched, on the lvp/ topics"),
-    'publish_joint_states': (True, f'play the executed (or planned) trajectory on '
-                             f'{topics.JOINT_STATES} ({JOINT_STATE_RATE:g} Hz)'),
-}
-
-
 class PlanAndExecuteNode(Node):
     """Answer PlanAndExecute goals: plan via GenerateVideoPlan, then run the pipeline."""
 
     def __init__(self) -> None:
         super().__init__('plan_and_execute')
+        self.declare_parameter('camera_to_base', Parameter.Type.DOUBLE_ARRAY,
+                               describe(CAMERA_TO_BASE_DESCRIPTION))
         for name, (default, text) in PARAMETERS.items():
             self.declare_parameter(name, default, describe(text))
         declare_backend_parameters(self)
@@ -205,7 +174,6 @@ class PlanAndExecuteNode(Node):
         else:
             self.get_logger().warn(summary)
         return result
-
 
 
 def main(args: list[str] | None = None) -> None:
