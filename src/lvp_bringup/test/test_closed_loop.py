@@ -24,29 +24,11 @@ from lvp_bringup.pipeline import ErrorCode, PipelineConfig, StageError  # noqa: 
 from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration  # noqa: E402
 from lvp_sim.tasks import evaluate_task, task_spec_for  # noqa: E402
 from lvp_sim.world import world_config_for  # noqa: E402
+from recording_executor import RecordingExecutor  # noqa: E402
 
 SEED = 2
 SHIFT = (0.0, 0.06)
 """The disturbance: the cube moved 6 cm along the table's y after planning."""
-
-
-class _RecordingExecutor:
-    """The MuJoCo executor, recording what it is asked to run."""
-
-    def __init__(self, world) -> None:
-        from lvp_sim.mujoco_executor import MujocoExecutor
-
-        self.sim = MujocoExecutor(world_config=world)
-        self.name = self.sim.name
-        self.world_config = world
-        self.requests: list = []
-
-    def start_positions(self, robot):
-        return self.sim.start_positions(robot)
-
-    def execute(self, request):
-        self.requests.append(request)
-        return self.sim.execute(request)
 
 
 @pytest.fixture(scope='module')
@@ -60,7 +42,7 @@ def setup():
 
 def test_a_displaced_cube_is_seen_replanned_for_and_lifted(setup):
     demo, moved = setup
-    executor = _RecordingExecutor(moved)
+    executor = RecordingExecutor(moved)
     heard: list = []
     fresh = sim_observation(moved)
     seen = object_in_view(fresh, np.array([0.45, 0.1, 0.02]))
@@ -86,7 +68,7 @@ def test_a_displaced_cube_is_seen_replanned_for_and_lifted(setup):
 
 def test_no_replan_budget_moves_nothing(setup):
     demo, moved = setup
-    executor = _RecordingExecutor(moved)
+    executor = RecordingExecutor(moved)
     with pytest.raises(ClosedLoopError) as info:
         run_closed_loop(demo.observation, demo.plan, 'franka_gripper',
                         PipelineConfig(executor=executor), lambda: sim_observation(moved),
@@ -99,7 +81,7 @@ def test_no_replan_budget_moves_nothing(setup):
 
 def test_a_cancel_during_the_replan_ends_canceled_without_motion(setup):
     demo, moved = setup
-    executor = _RecordingExecutor(moved)
+    executor = RecordingExecutor(moved)
 
     def canceled_replan(_observation, _seen, _number):
         raise StageError('planning', ErrorCode.CANCELED, 'canceled by the client during planning')
@@ -114,7 +96,7 @@ def test_a_cancel_during_the_replan_ends_canceled_without_motion(setup):
 
 def test_an_undisturbed_scene_executes_the_plan_as_made(setup):
     demo, _ = setup
-    executor = _RecordingExecutor(demo.world_config)
+    executor = RecordingExecutor(demo.world_config)
 
     def no_replan(*_args):
         raise AssertionError('re-planned an undisturbed scene')

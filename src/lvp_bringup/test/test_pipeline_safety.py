@@ -12,24 +12,7 @@ from lvp_bringup.pipeline import ErrorCode, PipelineConfig, StageError, run_pipe
 from lvp_exec.synthetic_paths import jump_sideways  # noqa: E402
 from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration  # noqa: E402
 from lvp_sim.world import world_config_for  # noqa: E402
-
-
-class _CountingExecutor:
-    """The MuJoCo executor, counting what it is asked to run."""
-
-    def __init__(self, world) -> None:
-        from lvp_sim.mujoco_executor import MujocoExecutor
-
-        self.sim = MujocoExecutor(world_config=world)
-        self.name = self.sim.name
-        self.requests: list = []
-
-    def start_positions(self, robot):
-        return self.sim.start_positions(robot)
-
-    def execute(self, request):
-        self.requests.append(request)
-        return self.sim.execute(request)
+from recording_executor import RecordingExecutor  # noqa: E402
 
 
 def test_a_reconstructed_path_that_jumps_is_refused_before_anything_moves(monkeypatch):
@@ -49,7 +32,7 @@ def test_a_reconstructed_path_that_jumps_is_refused_before_anything_moves(monkey
     demo = render_demonstration(DemonstrationConfig(
         task='reach_grasp_lift', seed=0, num_frames=33,
         world=world_config_for('franka_gripper')))
-    executor = _CountingExecutor(demo.world_config)
+    executor = RecordingExecutor(demo.world_config)
     with pytest.raises(StageError) as info:
         run_pipeline(demo.observation, demo.plan, 'franka_gripper',
                      PipelineConfig(executor=executor))

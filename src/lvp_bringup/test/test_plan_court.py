@@ -25,28 +25,10 @@ from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration  # 
 from lvp_sim.plan_flaws import FlawPolicy, flawed_layout, render_with_flaw  # noqa: E402
 from lvp_sim.tasks import task_spec_for  # noqa: E402
 from lvp_sim.world import world_config_for  # noqa: E402
+from recording_executor import RecordingExecutor  # noqa: E402
 
 NUM_FRAMES = 49
 SEED = 5
-
-
-class _CountingExecutor:
-    """The MuJoCo executor, recording what it is asked to run."""
-
-    def __init__(self, world) -> None:
-        from lvp_sim.mujoco_executor import MujocoExecutor
-
-        self.sim = MujocoExecutor(world_config=world)
-        self.name = self.sim.name
-        self.world_config = world
-        self.requests: list = []
-
-    def start_positions(self, robot):
-        return self.sim.start_positions(robot)
-
-    def execute(self, request):
-        self.requests.append(request)
-        return self.sim.execute(request)
 
 
 @pytest.fixture(scope='module')
@@ -57,7 +39,7 @@ def scene():
 
 def _court(scene, flaws, plan_only=False):
     world = world_config_for('franka_gripper')
-    executor = _CountingExecutor(scene.world_config)
+    executor = RecordingExecutor(scene.world_config)
     planned: list[int] = []
 
     def plan_for(index: int, seed: int):
