@@ -196,6 +196,19 @@ class InspireKinematics:
         self._data = self._model.createData()
         self._tips = [self._model.getFrameId(link) for link in TIP_LINKS]
 
+    def palm_corners(self) -> np.ndarray:
+        """Return the 8 corners (8, 3) of the palm's collision box in `base` (m): the rigid
+        part of the hand (the fingers' points are `tip_positions`)."""
+        pin = self._pin
+        palm = next(g for g in _link_geometry(inspire_joints(self.side))['hand_base_link']
+                    if isinstance(g, _Box))
+        box = pin.SE3(Rotation.from_euler('xyz', palm.rpy).as_matrix(), np.asarray(palm.xyz))
+        placement = self._model.frames[self._model.getFrameId('hand_base_link')].placement
+        signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+        local = signs * (0.5 * np.asarray(palm.size))
+        to_base = placement * box
+        return local @ to_base.rotation.T + to_base.translation
+
     def tip_positions(self, joint_names, joint_positions) -> np.ndarray:
         """Return the five fingertips (thumb, index, middle, ring, pinky) (5, 3) in `base` (m).
 

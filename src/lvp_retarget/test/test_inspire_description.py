@@ -9,6 +9,7 @@ from lvp_retarget.inspire_hand import (
     INSPIRE_ACTUATORS,
     TIP_LINKS,
     HandSide,
+    InspireKinematics,
     inspire_urdf_path,
     inspire_urdf_xml,
     mimic_positions,
@@ -71,6 +72,26 @@ def test_collision_geometry_is_primitive_only(side: HandSide) -> None:
     geometry = pin.buildGeomFromUrdf(model, str(inspire_urdf_path(side)),
                                      pin.GeometryType.COLLISION)
     assert geometry.ngeoms == 14
+
+
+@pytest.mark.parametrize('side', list(HandSide))
+def test_palm_corners_are_the_urdf_palm_box(side: HandSide) -> None:
+    path = str(inspire_urdf_path(side))
+    model = pin.buildModelFromUrdf(path)
+    geometry = pin.buildGeomFromUrdf(model, path, pin.GeometryType.COLLISION)
+    data = model.createData()
+    pin.framesForwardKinematics(model, data, pin.neutral(model))
+    palm = next(g for g in geometry.geometryObjects
+                if model.frames[g.parentFrame].name == 'hand_base_link'
+                and type(g.geometry).__name__ == 'Box')
+    placement = data.oMi[palm.parentJoint] * palm.placement
+    half = np.asarray(palm.geometry.halfSide)
+    corners = np.array([placement.act(half * np.array([a, b, c]))
+                        for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)])
+    got = InspireKinematics(side).palm_corners()
+    assert got.shape == (8, 3)
+    distances = np.linalg.norm(got[:, None, :] - corners[None, :, :], axis=2)
+    assert np.all(distances.min(axis=1) < 1e-6) and np.all(distances.min(axis=0) < 1e-6)
 
 
 @pytest.mark.parametrize('side', list(HandSide))
