@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from lvp_exec.embodiment_hardware import hardware_for_robot
 from lvp_exec.execution import ExecutionRequest
 from lvp_exec.ik import DampedLeastSquaresIk
 from lvp_exec.robots import load_robot
 from lvp_exec.synthetic_paths import smooth_joint_path, wrist_path_from_joints
 from lvp_exec.timing import parameterize
 from lvp_sim.mujoco_executor import MujocoExecutor, SimConfig, write_video
-from lvp_sim.mujoco_model import embodiment_for_robot
 from lvp_sim.scripted_pick import scripted_pick
 from lvp_sim.tasks import TaskKind, TaskSpec, evaluate_task
 from lvp_sim.world import world_config_for
@@ -32,7 +32,7 @@ LIFT = TaskSpec('reach_grasp_lift', TaskKind.LIFT, 'cube')
 
 def _layout(robot, seed: int):
     """The embodiment's layout with the cube moved by up to +-2 cm and turned by +-0.2 rad."""
-    layout = world_config_for(embodiment_for_robot(robot))
+    layout = world_config_for(hardware_for_robot(robot).name)
     if seed == 0:
         return layout
     rng = np.random.default_rng(seed)
@@ -83,12 +83,12 @@ def render(robot, out: Path, fps: float = 10.0) -> None:
     out.mkdir(parents=True, exist_ok=True)
     config = SimConfig(render_fps=fps, overview=True, overview_width=480, overview_height=360)
     executor = MujocoExecutor(config=config)
-    pick = scripted_pick(robot, world_config_for(embodiment_for_robot(robot)))
+    pick = scripted_pick(robot, world_config_for(hardware_for_robot(robot).name))
     start = time.perf_counter()
     result = executor.execute(pick.request)
     seconds = time.perf_counter() - start
     executor.close()
-    name = embodiment_for_robot(robot)
+    name = hardware_for_robot(robot).name
     write_video(result.frames, out / f'pick_{name}.mp4', fps)
     write_video(result.overview_frames, out / f'pick_{name}_overview.mp4', fps)
     picks = np.linspace(0, len(result.frames) - 1, 5).astype(int)

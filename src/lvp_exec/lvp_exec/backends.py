@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from lvp_exec.embodiment_hardware import hardware_named, is_hardware, robot_backend_embodiments
 from lvp_exec.plugins import BACKEND_PLUGINS, PluginNotFoundError, load_plugin
 from lvp_exec.robots import ARM_MODELS
 
@@ -35,8 +36,10 @@ PLUGIN_BACKENDS = ('sim',)
 """The backends another package provides as an `lvp_exec.backends` entry point: a factory
 `(BackendOptions) -> Executor` (lvp_sim's MuJoCo executor)."""
 
-ROBOT_BACKEND_EMBODIMENT = {'ros2_control': 'franka_gripper', 'unitree': 'g1_inspire'}
-"""The embodiment each robot backend drives (the sim drives both)."""
+ROBOT_BACKEND_EMBODIMENT = {backend: embodiments[0] for backend in ('ros2_control', 'unitree')
+                            if (embodiments := robot_backend_embodiments(backend))}
+"""The built-in embodiment each robot backend drives (the hardware specs' `robot_backend`;
+the sim drives all)."""
 
 DEFAULT_ARM_MODEL = {'ros2_control': 'fr3', 'sim': 'panda'}
 """The Franka arm model each backend drives when `arm_model` is '' (franka_ros2 drives FR3s)."""
@@ -64,11 +67,10 @@ class BackendOptions:
     planned for and driven ('panda' | 'fr3'; '' = DEFAULT_ARM_MODEL of the backend),
     `path_tolerance_rad` (largest tracking error of any arm joint, rad; sim: it aborts beyond it;
     ros2_control: the goal's path_tolerance for every joint; 0 = the backend's own: the sim's
-    per-embodiment lvp_sim.mujoco_executor.PATH_TOLERANCE_RAD, the controller's configured
-    constraints).
-    sim: `sim_world` (an
-    lvp_sim WorldConfig; None = the embodiment's layout) and `sim_render_fps` (scene-camera frames
-    per second; 0: none).
+    per-embodiment `sim_path_tolerance_rad` (lvp_exec.embodiment_hardware), the controller's
+    configured constraints).
+    sim: `sim_world` (an lvp_sim WorldConfig; None = the embodiment's layout) and
+    `sim_render_fps` (scene-camera frames per second; 0: none).
     """
 
     controller_action: str | None = None
@@ -91,8 +93,10 @@ def check_backend_fits(backend: str, embodiment: str) -> None:
     if backend not in EXECUTION_BACKENDS:
         raise ExecutionSetupError(f'execution backend {backend!r} is not one of '
                                   f'{EXECUTION_BACKENDS}')
-    drives = ROBOT_BACKEND_EMBODIMENT.get(backend, embodiment)
-    if drives != embodiment:
+    if backend in PLUGIN_BACKENDS:
+        return
+    if not (is_hardware(embodiment) and hardware_named(embodiment).robot_backend == backend):
+        drives = '/'.join(robot_backend_embodiments(backend)) or 'no registered'
         raise BackendMismatchError(f'the {backend} backend drives the {drives} embodiment, '
                                    f'not {embodiment!r}')
 
@@ -238,7 +242,7 @@ BACKEND_PARAMETERS: dict[str, str] = {
     'path_tolerance_rad': ('sim/ros2_control: largest tracking error of any arm joint before '
                            'the motion is aborted, rad (ros2_control: the goal\'s '
                            'path_tolerance); 0 = the backend\'s own (sim: '
-                           'lvp_sim.mujoco_executor.PATH_TOLERANCE_RAD of the embodiment; '
+                           'sim_path_tolerance_rad of the embodiment\'s hardware; '
                            'ros2_control: the controller\'s '
                            'configured constraints)'),
 }

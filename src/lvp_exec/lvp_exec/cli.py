@@ -50,6 +50,12 @@ from lvp_exec.backends import (  # noqa: E402
     backend_options_from_args,
     make_executor,
 )
+from lvp_exec.embodiment_hardware import (  # noqa: E402
+    DEFAULT_EMBODIMENT,
+    EMBODIMENTS,
+    hardware_named,
+    load_embodiment_robot,
+)
 from lvp_exec.motion import (  # noqa: E402
     MotionConfig,
     MotionError,
@@ -65,7 +71,7 @@ from lvp_exec.motion_file import (  # noqa: E402
     load_ee_path_npz,
     save_motion_npz,
 )
-from lvp_exec.robots import EMBODIMENTS, RobotModel, RobotModelError, load_embodiment_robot  # noqa: E402,E501
+from lvp_exec.robots import RobotModel, RobotModelError  # noqa: E402
 
 DEFAULT_FPS = 10.0
 """Frame rate (Hz) of the execution video."""
@@ -92,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='write the timed joint trajectory here (.npz)')
     p.add_argument('--path-name', metavar='NAME', dest='path_name',
                    help='which path of the file (default: ee, else base_smoothed, else base_raw)')
-    p.add_argument('--embodiment', choices=EMBODIMENTS, default='franka_gripper',
+    p.add_argument('--embodiment', choices=EMBODIMENTS, default=DEFAULT_EMBODIMENT,
                    help='franka_gripper: the targets are the Franka hand\'s TCP; g1_inspire: '
                    'the G1 arm\'s hand mount (default franka_gripper)')
     p.add_argument('--g1-side', choices=('right', 'left'), default='right',
@@ -139,7 +145,7 @@ def read_inputs(args: argparse.Namespace) -> tuple[RobotModel, WristTrajectory, 
             hand, gripper = load_commands_npz(args.commands)
         except (zipfile.BadZipFile, EOFError) as exc:
             raise InputError(f'--commands {args.commands}: not an .npz file ({exc})') from exc
-        if args.embodiment == 'franka_gripper':
+        if hardware_named(args.embodiment).takes_gripper_events:
             events = gripper
         else:
             if hand is None:

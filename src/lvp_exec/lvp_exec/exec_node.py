@@ -55,6 +55,12 @@ from lvp_exec.backends import (  # noqa: E402
     declare_backend_parameters,
     resolve_arm_model,
 )
+from lvp_exec.embodiment_hardware import (  # noqa: E402
+    hardware_named,
+    hardware_names,
+    is_hardware,
+    load_embodiment_robot,
+)
 from lvp_exec.motion import (  # noqa: E402
     MotionConfig,
     MotionError,
@@ -64,12 +70,7 @@ from lvp_exec.motion import (  # noqa: E402
     error_code_for,
     execute_motion,
 )
-from lvp_exec.robots import (  # noqa: E402
-    EMBODIMENTS,
-    RobotModel,
-    RobotModelError,
-    load_embodiment_robot,
-)
+from lvp_exec.robots import RobotModel, RobotModelError  # noqa: E402
 from lvp_exec.safety import (  # noqa: E402
     SafetyConfig,
     declare_safety_parameters,
@@ -244,8 +245,10 @@ class _MotionGoal:
             return GoalRefusedError(MotionErrorCode.INVALID_GOAL, message)
 
         embodiment = goal.embodiment
-        if embodiment not in EMBODIMENTS:
-            raise invalid(f'unknown embodiment {embodiment!r}; expected one of {EMBODIMENTS}')
+        if not is_hardware(embodiment):
+            raise invalid(f'unknown embodiment {embodiment!r}; expected one of '
+                          f'{hardware_names()}')
+        hardware = hardware_named(embodiment)
         try:
             ee_path = wrist_trajectory_from_msg(goal.ee_path)
         except (ArtifactError, ValueError) as exc:
@@ -273,10 +276,10 @@ class _MotionGoal:
                 key=lambda e: e.time))
         except (ArtifactError, ValueError) as exc:
             raise invalid(f'gripper_events / hand_commands: {exc}') from exc
-        if embodiment == 'franka_gripper' and commands is not None:
-            raise invalid('franka_gripper takes gripper_events, not Inspire hand_commands')
-        if embodiment == 'g1_inspire' and events:
-            raise invalid('g1_inspire takes hand_commands, not gripper events')
+        if hardware.takes_gripper_events and commands is not None:
+            raise invalid(f'{embodiment} takes gripper_events, not Inspire hand_commands')
+        if not hardware.takes_gripper_events and events:
+            raise invalid(f'{embodiment} takes hand_commands, not gripper events')
         executor = None
         if not goal.plan_only:
             try:

@@ -322,21 +322,6 @@ def load_g1_arm(config: G1ArmConfig | None = None) -> RobotModel:
         home=home)
 
 
-EMBODIMENTS = ('franka_gripper', 'g1_inspire')
-"""The project's embodiments: Franka arm + parallel gripper, Unitree G1 arm + Inspire hand."""
-
-
-def load_embodiment_robot(embodiment: str, g1_side: str = 'right',
-                          arm_model: str = 'panda') -> RobotModel:
-    """Load the arm of an embodiment: the Franka `arm_model` ('franka_gripper': 'panda' or
-    'fr3') or one G1 arm ('g1_inspire', the `g1_side` arm)."""
-    if embodiment == 'franka_gripper':
-        return load_franka(arm_model)
-    if embodiment == 'g1_inspire':
-        return load_g1_arm(G1ArmConfig(side=g1_side))
-    raise RobotModelError(f'unknown embodiment {embodiment!r}; expected one of {EMBODIMENTS}')
-
-
 def load_robot(name: str) -> RobotModel:
     """Load a robot by name: 'panda', 'fr3', 'g1_right_arm' or 'g1_left_arm'."""
     if name in ARM_MODELS:

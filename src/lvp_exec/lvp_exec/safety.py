@@ -39,6 +39,12 @@ import numpy as np
 from lvp_common.artifacts import JointTrajectory, WristTrajectory
 
 from lvp_exec.collision import LinkGeometry, Obstacle
+from lvp_exec.embodiment_hardware import (
+    EmbodimentHardware,
+    hardware_for_robot,
+    hardware_named,
+    hardware_names,
+)
 from lvp_exec.robots import RobotModel
 from lvp_exec.workcell import workcell_for
 
@@ -214,8 +220,8 @@ SAFETY_PARAMETERS = {
 
 
 def embodiment_of(robot: RobotModel) -> str:
-    """Return the embodiment of an arm model: 'g1_inspire' for a G1 arm, else 'franka_gripper'."""
-    return 'g1_inspire' if robot.name.startswith('g1') else 'franka_gripper'
+    """Return the embodiment of an arm model (lvp_exec.embodiment_hardware.hardware_for_robot)."""
+    return hardware_for_robot(robot).name
 
 
 def default_safety_config(robot: RobotModel, world=None) -> SafetyConfig:
@@ -226,18 +232,16 @@ def default_safety_config(robot: RobotModel, world=None) -> SafetyConfig:
     table plane z = 0, the wall 0.53 m behind the base; G1 (base = pelvis, standing): the table
     top 9.3 cm below the pelvis, hand mount kept in front of the hips.
     """
-    embodiment = embodiment_of(robot)
-    workcell = workcell_for(embodiment, world)
-    return replace(_embodiment_defaults(embodiment), table_height=workcell.table_height,
+    hardware = hardware_for_robot(robot)
+    workcell = workcell_for(hardware.name, world)
+    return replace(_embodiment_defaults(hardware), table_height=workcell.table_height,
                    obstacles=workcell.obstacles)
 
 
-def _embodiment_defaults(embodiment: str) -> SafetyConfig:
-    """The limits of an embodiment that depend on neither its model nor its world."""
-    if embodiment == 'g1_inspire':
-        return SafetyConfig(workspace_min=(-0.1, -0.8, -0.6), workspace_max=(0.8, 0.8, 0.6))
-    return SafetyConfig(workspace_min=(-0.9, -0.9, -0.1), workspace_max=(0.9, 0.9, 1.2),
-                        contact_links=('panda_leftfinger', 'panda_rightfinger'))
+def _embodiment_defaults(hardware: EmbodimentHardware) -> SafetyConfig:
+    """The limits of an embodiment that depend on neither its model nor its world (its
+    hardware spec's `safety_defaults`)."""
+    return SafetyConfig(**hardware.safety_overrides())
 
 
 def _parameter_name(embodiment: str, name: str) -> str:
@@ -249,10 +253,8 @@ def declare_safety_parameters(node: Any) -> None:
     default on an rclpy node."""
     from lvp_common.ros.node import describe
 
-    from lvp_exec.robots import EMBODIMENTS
-
-    for embodiment in EMBODIMENTS:
-        defaults = _embodiment_defaults(embodiment)
+    for embodiment in hardware_names():
+        defaults = _embodiment_defaults(hardware_named(embodiment))
         for name, text in SAFETY_PARAMETERS.items():
             value = getattr(defaults, name)
             node.declare_parameter(_parameter_name(embodiment, name),

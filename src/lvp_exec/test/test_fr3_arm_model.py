@@ -8,9 +8,10 @@ import pinocchio as pin  # pyright: ignore[reportMissingImports]
 import pytest
 from lvp_bringup.pipeline import PipelineConfig, StageError, robot_for
 from lvp_exec.backends import ExecutionSetupError, executor_arm_model, resolve_arm_model
+from lvp_exec.embodiment_hardware import load_embodiment_robot
 from lvp_exec.ik import DampedLeastSquaresIk
 from lvp_exec.motion import MotionConfig, MotionError, MotionRequest, execute_motion
-from lvp_exec.robots import RobotModelError, load_embodiment_robot, load_fr3, load_panda
+from lvp_exec.robots import RobotModelError, load_fr3, load_panda
 from lvp_exec.safety import JointLimitError, SafetyFilter
 from lvp_exec.synthetic_paths import wrist_path_from_joints
 from lvp_exec.timing import parameterize

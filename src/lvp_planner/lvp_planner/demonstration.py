@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lvp_common.artifacts import PlanRequest, PlanSource, VideoPlan
 from lvp_common.video_io import read_video
+from lvp_exec.embodiment_hardware import DEFAULT_EMBODIMENT
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def synthetic_task_for(prompts: tuple[str, ...]) -> str:
                              f'synthetic demonstrations are {known}')
 
 
-def plan_from_synthetic_demonstration(request: PlanRequest, embodiment: str = 'franka_gripper',
+def plan_from_synthetic_demonstration(request: PlanRequest, embodiment: str = DEFAULT_EMBODIMENT,
                                       num_frames: int = 49, fps: float = 16.0,
                                       flaws=None) -> VideoPlan:
     """Render lvp_sim's demonstration of the request's task for its seed, in `embodiment`'s

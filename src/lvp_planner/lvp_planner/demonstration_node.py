@@ -17,6 +17,7 @@ from lvp_common.image_encoding import ImageEncodingError
 from lvp_common.ros.conversions import image_to_rgb8, video_plan_to_msg
 from lvp_common.ros.node import LATCHED, describe, run_node
 from lvp_common.video_io import VideoReadError
+from lvp_exec.embodiment_hardware import DEFAULT_EMBODIMENT, hardware_names, is_hardware
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -33,7 +34,6 @@ from lvp_planner.demonstration import (
 )
 from lvp_planner.feedback_heartbeat import FeedbackHeartbeat
 
-EMBODIMENTS = ('franka_gripper', 'g1_inspire')
 RESULT_TIMEOUT_S = 10
 """How long a finished goal's result (a whole plan, ~60 MB) is kept for a late get_result;
 clients ask for it as they send the goal. rclpy's default, 900 s, held every plan of 15 min."""
@@ -53,9 +53,9 @@ class DemonstrationPlanner(Node):
         self.declare_parameter('start_s', 0.0, describe('video_path: where the plan starts, s'))
         self.declare_parameter('duration_s', 0.0,
                                describe('video_path: plan length, s; 0 = to the end'))
-        self.declare_parameter('embodiment', 'franka_gripper', describe(
+        self.declare_parameter('embodiment', DEFAULT_EMBODIMENT, describe(
             f'synthetic: whose lvp_sim world the demonstration is rendered in: one of '
-            f'{EMBODIMENTS} (the plan_and_execute embodiment of the setup)'))
+            f'{hardware_names()} (the plan_and_execute embodiment of the setup)'))
         self.declare_parameter('num_frames', 49,
                                describe('synthetic: plan length, frames (at fps; >= 8)'))
         self.declare_parameter('flaw_rate', 0.0, describe(
@@ -134,9 +134,9 @@ class DemonstrationPlanner(Node):
             return plan_from_demonstration(config, request,
                                            should_stop=lambda: goal_handle.is_cancel_requested)
         embodiment = self.get_parameter('embodiment').get_parameter_value().string_value
-        if embodiment not in EMBODIMENTS:
+        if not is_hardware(embodiment):
             raise DemonstrationError(f'parameter embodiment {embodiment!r} is not one of '
-                                     f'{EMBODIMENTS}')
+                                     f'{hardware_names()}')
         num_frames = self.get_parameter('num_frames').get_parameter_value().integer_value
         from lvp_sim.plan_flaws import FlawPolicy
 

@@ -39,6 +39,7 @@ from lvp_common.artifacts import (  # noqa: E402
     JointTrajectory,
 )
 from lvp_exec.backends import BackendOptions  # noqa: E402
+from lvp_exec.embodiment_hardware import EMBODIMENTS, EndEffector, hardware_named  # noqa: E402
 from lvp_exec.execution import ExecutionRequest, ExecutionStoppedError  # noqa: E402
 from lvp_exec.robots import RobotModel  # noqa: E402
 from lvp_retarget.inspire_hand import INSPIRE_ACTUATORS  # noqa: E402
@@ -47,8 +48,8 @@ from lvp_sim.mujoco_model import (  # noqa: E402
     FRANKA_FINGER_RANGE,
     SimConfig,
     SimulationError,
-    embodiment_for_robot,
     robot_spec,
+    sim_hardware,
 )
 from lvp_sim.tasks import SceneState, read_scene_state  # noqa: E402
 from lvp_sim.world import (  # noqa: E402
@@ -60,12 +61,10 @@ from lvp_sim.world import (  # noqa: E402
     world_config_for,
 )
 
-PATH_TOLERANCE_RAD = {'franka_gripper': 0.4, 'g1_inspire': 0.9}
-"""The sim's default largest tracking error (rad, any arm joint) per embodiment before it
-aborts a trajectory. Free motion tracks within ~1e-3 rad, but contact the task means (a grasp,
-a press, a push) deflects the light wrists of this computed-torque arm: measured up to 0.25 rad
-on the Franka and 0.69 rad on the G1 in successful episodes (end-to-end benchmark: lift seeds
-0-11, push and press seeds 0-3). Issue 23's jumping path left the Franka 1.1-1.3 rad off."""
+PATH_TOLERANCE_RAD = {name: hardware_named(name).sim_path_tolerance_rad for name in EMBODIMENTS}
+"""The sim's default largest tracking error (rad, any arm joint) of each built-in embodiment
+before it aborts a trajectory: its hardware spec's `sim_path_tolerance_rad` (where the measured
+deflections that set them are noted)."""
 
 
 class TrackingError(SimulationError):
@@ -123,7 +122,7 @@ class _SimWorld:
     def __init__(self, robot: RobotModel, world_config: WorldConfig, config: SimConfig) -> None:
         self.robot = robot
         self.config = config
-        self.embodiment = embodiment_for_robot(robot)
+        self.hardware = sim_hardware(robot)
         spec, ee_joints = robot_spec(robot, config)
         self.world: World = build_world(world_config, robot_mjcf=spec)
         m = self.world.model
@@ -145,7 +144,7 @@ class _SimWorld:
         self.ee_actuators = np.array([self._actuator(n) for n in ee_joints])
         self.ee_initial = np.array([robot.nominal_full_configuration.get(n, 0.0)
                                     for n in ee_joints])
-        if self.embodiment == 'franka_gripper':
+        if self.hardware.end_effector is EndEffector.PARALLEL_GRIPPER:
             self.ee_initial = np.full(len(ee_joints), FRANKA_FINGER_RANGE[1])
         self._scene: SceneRenderer | None = None
         self._overview: mujoco.Renderer | None = None
@@ -178,7 +177,7 @@ class _SimWorld:
         d.qpos[self.arm_qpos] = arm_positions
         d.qpos[self.ee_qpos] = ee_positions
         d.ctrl[self.ee_actuators] = ee_positions
-        if self.embodiment == 'g1_inspire':
+        if self.hardware.end_effector is EndEffector.INSPIRE_HAND:
             # Mimic joints start on their couplings (the equalities then hold them there).
             for i in range(m.neq):
                 if m.eq_type[i] != mujoco.mjtEq.mjEQ_JOINT:
@@ -224,7 +223,7 @@ class MujocoExecutor:
     Like a FollowJointTrajectory controller's path tolerance: when any arm joint is more than
     `path_tolerance_rad` from the trajectory, the arm holds where it is (`stop_hold_time`) and
     `TrackingError` is raised; nothing is reported as done. 0 (or None) = the embodiment's
-    default, `PATH_TOLERANCE_RAD`.
+    default, its hardware spec's `sim_path_tolerance_rad`.
     """
 
     name = 'sim'
@@ -243,12 +242,12 @@ class MujocoExecutor:
 
     def tolerance_for(self, robot: RobotModel) -> float:
         """The path tolerance (rad) this executor applies to `robot`."""
-        return self.path_tolerance_rad or PATH_TOLERANCE_RAD[embodiment_for_robot(robot)]
+        return self.path_tolerance_rad or sim_hardware(robot).sim_path_tolerance_rad
 
     def world_for(self, robot: RobotModel) -> _SimWorld:
         """Return (building once) the world with this robot in it."""
         if robot.name not in self._worlds:
-            layout = self.world_config or world_config_for(embodiment_for_robot(robot))
+            layout = self.world_config or world_config_for(sim_hardware(robot).name)
             self._worlds[robot.name] = _SimWorld(robot, layout, self.config)
         return self._worlds[robot.name]
 
@@ -401,7 +400,7 @@ class MujocoExecutor:
     def _ee_targets(self, sim: _SimWorld, request: ExecutionRequest,
                     step_times: np.ndarray) -> np.ndarray:
         """Return the EE actuators' targets (S, E) at each physics step."""
-        if sim.embodiment == 'franka_gripper':
+        if sim.hardware.end_effector is EndEffector.PARALLEL_GRIPPER:
             if request.hand_commands is not None:
                 raise SimulationError('the Franka gripper takes GripperEvents, not HandCommands')
             return _finger_targets(request.gripper_events, step_times,

@@ -32,6 +32,12 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 import mujoco  # noqa: E402  (MUJOCO_GL is read at import)
 import numpy as np  # noqa: E402
 import pinocchio as pin  # noqa: E402  # pyright: ignore[reportMissingImports]
+from lvp_exec.embodiment_hardware import (  # noqa: E402
+    EmbodimentHardware,
+    EndEffector,
+    UnknownHardwareError,
+    hardware_for_robot,
+)
 from lvp_exec.execution import ExecutionError  # noqa: E402
 from lvp_exec.robots import INSPIRE_BASE_IN_MOUNT, RobotModel, robot_data_share_dir  # noqa: E402
 from lvp_retarget.inspire_hand import (  # noqa: E402
@@ -61,14 +67,13 @@ class SimulationError(ExecutionError):
     """The simulated robot cannot be built or diverged from its trajectory."""
 
 
-def embodiment_for_robot(robot: RobotModel) -> str:
-    """Return the embodiment of a robot model: 'franka_gripper' (panda) or 'g1_inspire'."""
-    if robot.name == 'panda':
-        return 'franka_gripper'
-    if robot.name.startswith('g1_'):
-        return 'g1_inspire'
-    raise SimulationError(f'no simulated embodiment for robot {robot.name!r}; '
-                          "expected 'panda' or 'g1_<side>_arm'")
+def sim_hardware(robot: RobotModel) -> EmbodimentHardware:
+    """Return the hardware spec of a robot model (lvp_exec.embodiment_hardware), or raise
+    SimulationError when no registered embodiment has it."""
+    try:
+        return hardware_for_robot(robot)
+    except UnknownHardwareError as exc:
+        raise SimulationError(f'no simulated embodiment for robot {robot.name!r}: {exc}') from None
 
 
 @dataclass(frozen=True)
@@ -256,6 +261,6 @@ def robot_spec(robot: RobotModel, config: SimConfig | None = None) -> tuple[
     at `<side>_hand_mount` (names prefixed `inspire_`), its 6 actuated joints actuated.
     """
     config = config or SimConfig()
-    if embodiment_for_robot(robot) == 'franka_gripper':
+    if sim_hardware(robot).end_effector is EndEffector.PARALLEL_GRIPPER:
         return _franka_spec(robot, config)
     return _g1_spec(robot, config)

@@ -15,6 +15,7 @@ from lvp_common.artifacts import (
     WristTrajectory,
 )
 from lvp_common.geometry import Pose, continuous_quaternions
+from lvp_exec.embodiment_hardware import EndEffector
 from lvp_exec.execution import ExecutionRequest
 from lvp_exec.ik import DampedLeastSquaresIk
 from lvp_exec.robots import INSPIRE_BASE_IN_MOUNT, RobotModel
@@ -22,7 +23,7 @@ from lvp_exec.timing import TimingConfig, parameterize
 from lvp_retarget.inspire_hand import INSPIRE_ACTUATORS, INSPIRE_NATIVE_MAX
 from scipy.spatial.transform import Rotation, Slerp
 
-from lvp_sim.mujoco_model import embodiment_for_robot
+from lvp_sim.mujoco_model import sim_hardware
 from lvp_sim.world import WorldConfig
 
 
@@ -112,7 +113,7 @@ def scripted_pick(robot: RobotModel, layout: WorldConfig, close: bool = True,
     keeps the gripper/hand open (the lift must then fail). Paths by DampedLeastSquaresIk, timing
     by `parameterize` (half the velocity/acceleration limits), `grasp_dwell` s at the grasp.
     """
-    embodiment = embodiment_for_robot(robot)
+    gripper = sim_hardware(robot).end_effector is EndEffector.PARALLEL_GRIPPER
     cube_in_table = Pose.from_rotation_matrix(
         np.array([*layout.cube_xy, layout.table_top_z + layout.cube_half_size]),
         Rotation.from_euler('z', layout.cube_yaw).as_matrix())
@@ -121,7 +122,7 @@ def scripted_pick(robot: RobotModel, layout: WorldConfig, close: bool = True,
     # A cube is symmetric under quarter turns: grasp across the face nearest the default yaw.
     yaw = (yaw + np.pi / 4.0) % (np.pi / 2.0) - np.pi / 4.0
     turn = Rotation.from_euler('z', yaw).as_matrix()
-    if embodiment == 'franka_gripper':
+    if gripper:
         rotation = turn @ FRANKA_TCP_DOWN
         # A parallel gripper is symmetric about its approach axis: turn least from home.
         if float(rotation[:, 1] @ robot.ee_pose(robot.home).rotation[:, 1]) < 0.0:
@@ -146,7 +147,7 @@ def scripted_pick(robot: RobotModel, layout: WorldConfig, close: bool = True,
     lift = _segment(robot, ik, reach.positions[-1], [lifted], timing)
     trajectory = _concatenate([reach, dwell, lift])
     close_time = float(reach.times[-1])
-    if embodiment == 'franka_gripper':
+    if gripper:
         events = (GripperEvent(close_time, GripperAction.CLOSE, 0.0),) if close else ()
         request = ExecutionRequest(robot, trajectory, gripper_events=events)
     else:

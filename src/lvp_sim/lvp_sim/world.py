@@ -11,7 +11,7 @@ looking down at the workspace; its pose and intrinsics are read back from the co
 
 The robot base frame (`base_link`, the frame the pipeline plans in) is `WorldConfig.robot_mount`
 in the table frame: the identity for the Franka (its base on the table top), the pelvis of a G1
-standing behind the table's back edge (`world_config_for('g1_inspire')`). Object placements,
+standing behind the table's back edge (`standing_behind_table_layout`). Object placements,
 `SceneState` poses and task regions are in the table frame; `World.camera_to_robot_base()` and
 `SceneRenderer.observation()` give the camera in the robot base frame.
 
@@ -29,6 +29,7 @@ import mujoco
 import numpy as np
 from lvp_common.artifacts import CameraIntrinsics, Observation
 from lvp_common.geometry import Pose, look_rotation
+from lvp_exec.embodiment_hardware import UnknownHardwareError, hardware_named
 from scipy.spatial.transform import Rotation
 
 from lvp_sim.fixtures_articulated import DrawerConfig, WipePatchConfig, fixtures_mjcf
@@ -57,8 +58,6 @@ spin out, and stiff contacts (5 ms time constant, impedance 0.95-0.99) so a 70 N
 BUTTON_CAP_HALF_HEIGHT = 0.008
 
 
-EMBODIMENTS = ('franka_gripper', 'g1_inspire')
-"""Embodiments with a world layout (`world_config_for`)."""
 G1_PELVIS_HEIGHT = 0.793
 """Height (m) of the G1 pelvis origin above the floor with straight legs (soles on the floor):
 0.757 m pelvis -> ankle roll joint in the URDF plus ~0.036 m ankle -> sole."""
@@ -208,27 +207,43 @@ class WorldConfig:
             np.array([0.0, 0.0, self.table_top_z]))[2])
 
 
-def world_config_for(embodiment: str) -> WorldConfig:
-    """Return the world layout of an embodiment: where the robot stands and the objects lie.
+def table_top_mount_layout() -> WorldConfig:
+    """A Franka's layout: its base on the table top at the table frame's origin (the default
+    `WorldConfig`)."""
+    return WorldConfig()
 
-    'franka_gripper': the Panda base on the table top at the table frame's origin (the default
-    `WorldConfig`). 'g1_inspire': a G1 standing behind the table's back edge, pelvis 0.793 m
-    above the floor (soles on the floor), at a 0.70 m table (top 9 cm below the pelvis); the
-    objects lie in front of its right shoulder, within its short arm's reach (~0.45 m shoulder to
-    wrist), and the camera looks at that workspace from across the table.
-    """
-    if embodiment == 'franka_gripper':
-        return WorldConfig()
-    if embodiment == 'g1_inspire':
-        table_height = 0.70
-        mount = Pose(np.array([-0.22, 0.0, G1_PELVIS_HEIGHT - table_height]),
-                     np.array([0.0, 0.0, 0.0, 1.0]))
-        camera = CameraConfig(target=(0.12, -0.1, 0.05), distance=0.72, elevation_deg=40.0)
-        return WorldConfig(table_height=table_height, robot_mount=mount,
-                           cube_xy=(0.11, -0.12), cup_xy=(0.22, -0.36), button_xy=(0.04, 0.0),
-                           target_region_xy=(0.23, -0.12), camera=camera,
-                           hand_approach_yaw=np.pi / 2.0)
-    raise WorldError(f'unknown embodiment {embodiment!r}; expected one of {EMBODIMENTS}')
+
+def standing_behind_table_layout() -> WorldConfig:
+    """A G1's layout: standing behind the table's back edge, pelvis 0.793 m above the floor
+    (soles on the floor), at a 0.70 m table (top 9 cm below the pelvis); the objects lie in front
+    of its right shoulder, within its short arm's reach (~0.45 m shoulder to wrist), and the
+    camera looks at that workspace from across the table."""
+    table_height = 0.70
+    mount = Pose(np.array([-0.22, 0.0, G1_PELVIS_HEIGHT - table_height]),
+                 np.array([0.0, 0.0, 0.0, 1.0]))
+    camera = CameraConfig(target=(0.12, -0.1, 0.05), distance=0.72, elevation_deg=40.0)
+    return WorldConfig(table_height=table_height, robot_mount=mount,
+                       cube_xy=(0.11, -0.12), cup_xy=(0.22, -0.36), button_xy=(0.04, 0.0),
+                       target_region_xy=(0.23, -0.12), camera=camera,
+                       hand_approach_yaw=np.pi / 2.0)
+
+
+SIM_LAYOUTS = {'table_top_mount': table_top_mount_layout,
+               'standing_behind_table': standing_behind_table_layout}
+"""The world layouts by the name an embodiment's hardware spec gives (`sim_layout`)."""
+
+
+def world_config_for(embodiment: str) -> WorldConfig:
+    """Return the world layout of an embodiment: where the robot stands and the objects lie
+    (its hardware spec's `sim_layout`, lvp_exec.embodiment_hardware, in `SIM_LAYOUTS`)."""
+    try:
+        layout = hardware_named(embodiment).sim_layout
+    except UnknownHardwareError as exc:
+        raise WorldError(str(exc)) from None
+    if layout not in SIM_LAYOUTS:
+        raise WorldError(f'embodiment {embodiment!r} stands in the layout {layout!r}, which is '
+                         f'not one of {tuple(SIM_LAYOUTS)}')
+    return SIM_LAYOUTS[layout]()
 
 
 def _vec(values) -> str:

@@ -1,8 +1,9 @@
 """The embodiment registry: every robot + end effector the pipeline drives, by name.
 
 One module per embodiment (franka_gripper, g1_inspire) exports an `Embodiment`: its hand stages
-(retargeting, grasping), EE mapping, robot loader and sim layout. Adding an embodiment = one
-module + one `register` call; the embodiment names are compared nowhere else in lvp_bringup.
+(retargeting, grasping), EE mapping, robot loader and sim layout. Each references its hardware
+spec in lvp_exec.embodiment_hardware, where the name is written (once); adding an embodiment =
+a hardware spec registered there + one module here + one `register` call (ARCHITECTURE.md).
 """
 
 from __future__ import annotations

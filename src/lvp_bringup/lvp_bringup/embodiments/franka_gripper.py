@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from lvp_common.artifacts import GraspPlan, HandCommands, WristTrajectory
 from lvp_common.geometry import continuous_quaternions
+from lvp_exec.embodiment_hardware import FRANKA_GRIPPER
 from scipy.spatial.transform import Rotation
 
 from lvp_bringup.embodiments.ee_mapping import (
@@ -66,7 +67,7 @@ from lvp_bringup.pipeline_types import (
     StageRunner,
 )
 
-NAME = 'franka_gripper'
+NAME = FRANKA_GRIPPER.name
 
 APPROACH_HEIGHT = 0.12
 """A path that starts lower than this (m, TCP above the table) gets a first waypoint this high
@@ -238,7 +239,7 @@ def reconstruction_config() -> Any:
 
 
 EMBODIMENT = Embodiment(
-    name=NAME, base_frame='panda_link0', hand_stages=('retargeting', 'grasping'),
+    hardware=FRANKA_GRIPPER, base_frame='panda_link0', hand_stages=('retargeting', 'grasping'),
     load_robot=load_robot, run_hand_stages=run_hand_stages, ee_path=ee_path,
     world_config=world_config, reconstruction=reconstruction_config)
 

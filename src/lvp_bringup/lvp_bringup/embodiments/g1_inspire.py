@@ -15,8 +15,8 @@ and finger tips where they are the object's width apart) meets the object's cent
 contact. Waypoints whose commanded fingertips would reach deeper into the table than the safety
 filter allows are raised just enough (`fingertips_above`).
 
-`make_embodiment(name, side)` builds the registry entry for either arm (this module registers
-the arm PipelineConfig.g1_side names, the right one by default).
+`make_embodiment(hardware or name, side)` builds the registry entry for either arm (this module
+registers `G1_INSPIRE`, the arm PipelineConfig.g1_side names, the right one by default).
 """
 
 from __future__ import annotations
@@ -27,6 +27,13 @@ from typing import Any
 import numpy as np
 from lvp_common.artifacts import HandCommands, WristTrajectory
 from lvp_common.geometry import continuous_quaternions
+from lvp_exec.embodiment_hardware import (
+    G1_INSPIRE,
+    EmbodimentHardware,
+    g1_inspire_hardware,
+    hardware_named,
+    is_hardware,
+)
 from scipy.spatial.transform import Rotation
 
 from lvp_bringup.embodiments.ee_mapping import (
@@ -64,7 +71,7 @@ from lvp_bringup.embodiments.task_motion import (
 from lvp_bringup.embodiments.wipe_contact import g1_wipe_stage, guide_wipe, sentence_wipes
 from lvp_bringup.pipeline_types import PipelineConfig, PipelineResult, StageRunner
 
-NAME = 'g1_inspire'
+NAME = G1_INSPIRE.name
 
 
 G1_HAND_IN_MOUNT = Rotation.from_matrix(np.array([
@@ -421,17 +428,24 @@ def world_config() -> Any:
     return world_config_for(NAME)
 
 
-def make_embodiment(name: str, side: str | None, world=world_config) -> Embodiment:
-    """A G1 arm with its Inspire hand, named `name`, in the `world` layout; `side` None = the
-    run's PipelineConfig.g1_side."""
+def make_embodiment(name: str | EmbodimentHardware, side: str | None = None,
+                    world=world_config) -> Embodiment:
+    """A G1 arm with its Inspire hand in the `world` layout. `name`: its hardware spec, or the
+    name of a registered one, or a new name: then a G1 + Inspire fixed to `side`
+    (`g1_inspire_hardware`, for the caller to register in lvp_exec.embodiment_hardware)."""
+    if isinstance(name, EmbodimentHardware):
+        hardware = name
+    elif is_hardware(name):
+        hardware = hardware_named(name)
+    else:
+        hardware = g1_inspire_hardware(name, side or 'right')
+
     def load_robot(config: PipelineConfig) -> Any:
-        from lvp_exec.robots import G1ArmConfig, load_g1_arm
+        return hardware.load_robot(side=side or config.g1_side)
 
-        return load_g1_arm(G1ArmConfig(side=side or config.g1_side))
-
-    return Embodiment(name=name, base_frame='pelvis', hand_stages=('retargeting',),
+    return Embodiment(hardware=hardware, base_frame='pelvis', hand_stages=('retargeting',),
                       load_robot=load_robot, run_hand_stages=run_hand_stages, ee_path=ee_path,
                       world_config=world)
 
 
-EMBODIMENT = make_embodiment(NAME, None)
+EMBODIMENT = make_embodiment(G1_INSPIRE)
