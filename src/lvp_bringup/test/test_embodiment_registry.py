@@ -6,6 +6,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault('MUJOCO_GL', 'egl')
@@ -96,3 +97,59 @@ def test_a_third_embodiment_added_through_the_registry_runs_the_pipeline(left_g1
     assert 'grasping' not in result.timings
     # The archive's EE mapping names the toy embodiment, so replay finds it in the registry.
     assert 'registered to the object' in result.mapping.description
+
+
+@pytest.fixture
+def left_g1_hardware():
+    """The toy third embodiment registered in both registries: its hardware (lvp_exec) and its
+    motion mapping (lvp_bringup), the G1's left arm with the left Inspire in a mirrored layout."""
+    from lvp_exec import embodiment_hardware
+
+    hardware = embodiment_hardware.g1_inspire_hardware('g1_left_inspire', 'left')
+    right_layout = g1_inspire.EMBODIMENT.world_config
+    toy = g1_inspire.make_embodiment(hardware, world=lambda: mirrored(right_layout()))
+    embodiment_hardware.register(hardware)
+    try:
+        register(toy)
+        try:
+            yield toy
+        finally:
+            unregister(toy.name)
+    finally:
+        embodiment_hardware.unregister(hardware.name)
+
+
+def test_a_third_embodiment_executes_in_sim(left_g1_hardware):
+    """run_pipeline on the toy through execution: the left arm and the left Inspire hand move in
+    MuJoCo (seed 1 lifts the cube 7.5 cm; seed 0 is refused at ik, an IK jump)."""
+    from lvp_exec.embodiment_hardware import EndEffector, hardware_named
+    from lvp_sim.mujoco_executor import MujocoExecutor
+    from lvp_sim.tasks import evaluate_task
+
+    toy = left_g1_hardware
+    assert hardware_named(toy.name) is toy.hardware
+    assert toy.hardware.end_effector is EndEffector.INSPIRE_HAND and toy.hardware.side == 'left'
+    demo = render_demonstration(DemonstrationConfig(
+        seed=1, num_frames=49, world=toy.world_config(), hand=HandConfig(side='left')))
+    executor = MujocoExecutor(world_config=toy.world_config())
+    try:
+        result = run_pipeline(demo.observation, demo.plan, toy.name,
+                              PipelineConfig(executor=executor))
+    except StageError as exc:
+        pytest.fail(f'{exc} / messages: {exc.result.messages if exc.result else None}')
+    finally:
+        executor.close()
+    assert set(result.timings) >= {'hand_tracking', 'reconstruction', 'retargeting', 'ik',
+                                   'timing', 'safety', 'executing'}
+    assert result.executed and result.execution is not None
+    execution = result.execution
+    assert result.robot.name == 'g1_left_arm'
+    assert execution.executed.joint_names == result.robot.joint_names
+    assert all(name.startswith('left_') for name in execution.executed.joint_names)
+    assert execution.end_effector_joints[0].startswith('inspire_')
+    # the left arm moved: its wrist travelled, and it tracked the plan
+    ee = result.robot.ee_positions(execution.executed.positions)
+    assert float(np.ptp(ee, axis=0).max()) > 0.1
+    assert execution.max_tracking_error < toy.hardware.sim_path_tolerance_rad
+    outcome = evaluate_task(demo.task_spec, execution.initial_state, execution.final_state)
+    assert outcome.success, outcome.message
