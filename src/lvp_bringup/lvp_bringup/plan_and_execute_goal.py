@@ -35,7 +35,7 @@ from lvp_common.ros.conversions import (
 from lvp_common.ros.tf_listener import TfUnavailableError
 from lvp_common.tf_buffer import TransformLookupError
 from lvp_exec.backends import ExecutionSetupError, check_backend_fits, resolve_arm_model
-from lvp_exec.safety import safety_config_from_parameters
+from lvp_exec.safety_parameters import safety_config_from_parameters
 from rclpy.action.server import ServerGoalHandle
 from rclpy.task import Future
 

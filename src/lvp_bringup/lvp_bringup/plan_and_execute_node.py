@@ -31,7 +31,7 @@ from lvp_exec.backends import (
     declare_backend_parameters,
     make_executor,
 )
-from lvp_exec.safety import declare_safety_parameters
+from lvp_exec.safety_parameters import declare_safety_parameters
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup

@@ -236,10 +236,10 @@ def test_safety_limits_are_parameters_per_embodiment(panda):
     back into the SafetyConfig the goals are checked with; a bad value names the parameter."""
     import rclpy
     from lvp_exec.robots import load_g1_arm
-    from lvp_exec.safety import (
+    from lvp_exec.safety import default_safety_config
+    from lvp_exec.safety_parameters import (
         SAFETY_PARAMETERS,
         declare_safety_parameters,
-        default_safety_config,
         safety_config_from_parameters,
     )
     from rclpy.parameter import Parameter
