@@ -112,8 +112,11 @@ def run_motion(result: PipelineResult, wrist: WristTrajectory, mapping: EeMappin
     ee_path = ee_path_for(wrist, mapping, robot, result.hand_commands)
     result.ee_path = ee_path
     executor: Any = None if config.plan_only else executor_for(config)
+    rec = result.reconstruction
+    cloud = None if rec is None or not config.scene_check else rec.point_cloud_base
     request = MotionRequest(robot, ee_path, result.gripper_events, result.hand_commands,
-                            config.should_stop)
+                            config.should_stop,
+                            None if cloud is None else np.asarray(cloud.points))
     safety = None if config.safety_for is None else config.safety_for(
         robot, getattr(executor, 'world_config', None))
     motion_config = MotionConfig(ik=config.ik or IkConfig(),

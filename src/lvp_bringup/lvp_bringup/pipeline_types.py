@@ -97,6 +97,10 @@ class PipelineConfig:
 
     plan_only: bool = False
     """Stop after the safety filter: move nothing."""
+    scene_check: bool = True
+    """Keep the arm's links clear of what the observation's depth shows (its point cloud in the
+    base frame, beyond the table, the robot and the task's surroundings; lvp_exec.scene_obstacle),
+    besides the world's fixed obstacles. Without depth there is no cloud and no such check."""
     handedness: str | None = None
     """Override the acting hand ('left'/'right'); None = plan metadata, else MediaPipe's vote."""
     tracker: TrackerConfig | None = None

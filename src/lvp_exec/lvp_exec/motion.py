@@ -25,12 +25,14 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from lvp_common.artifacts import GripperEvent, HandCommands, JointTrajectory, WristTrajectory
 
+from lvp_exec.collision import CollisionModelError, LinkGeometry
+from lvp_exec.embodiment_hardware import EndEffector, hardware_for_robot
 from lvp_exec.execution import ExecutionError, ExecutionRequest, ExecutionStoppedError
 from lvp_exec.ik import (
     DampedLeastSquaresIk,
@@ -48,8 +50,9 @@ from lvp_exec.safety import (
     check_ee_path,
     check_joint_steps,
     default_safety_config,
-    inspire_fingertips,
+    inspire_hand_points,
 )
+from lvp_exec.scene_obstacle import scene_obstacle
 from lvp_exec.timing import TimedPath, TimingConfig, TimingError, parameterize
 
 MOTION_STAGES = ('ik', 'timing', 'safety', 'executing')
@@ -89,6 +92,10 @@ class MotionRequest:
     gripper_events: tuple[GripperEvent, ...] = ()
     hand_commands: HandCommands | None = None
     should_stop: Callable[[], bool] = field(default=_never)
+    scene_points: np.ndarray | None = None
+    """The observed point cloud (N, 3; robot base frame, m): where given, the arm's links keep
+    the safety filter's `link_clearance` from what it shows beyond the table, the robot itself
+    and the surroundings of the EE path (lvp_exec.scene_obstacle)."""
 
 
 @dataclass(frozen=True)
@@ -264,18 +271,25 @@ def execute_motion(request: MotionRequest, executor: Any = None,
                           result, run_stage)
     timed = result.timed
     assert timed is not None
-    safety = SafetyFilter(robot, limits)
     result.gripper_events, result.hand_commands = on_execution_clock(
         timed, request.gripper_events, request.hand_commands)
     commands = result.hand_commands
 
     def check() -> None:
         hand = None
-        if commands is not None and robot.name.startswith('g1_'):
-            hand = inspire_fingertips(robot, commands, timed.trajectory.times)
-        safety.check(timed.trajectory, start, hand)
+        if commands is not None and \
+                hardware_for_robot(robot).end_effector is EndEffector.INSPIRE_HAND:
+            hand = inspire_hand_points(robot, commands, timed.trajectory.times)
+        checked = limits
+        geometry = LinkGeometry(robot) if limits.obstacles else None
+        if geometry is not None and request.scene_points is not None:
+            scene = scene_obstacle(request.scene_points, robot, geometry, start,
+                                   request.ee_path.positions, limits.table_height)
+            if scene is not None:
+                checked = replace(limits, obstacles=(*limits.obstacles, scene))
+        SafetyFilter(robot, checked, geometry).check(timed.trajectory, start, hand)
 
-    _stage('safety', (SafetyViolationError,), check, result, run_stage)
+    _stage('safety', (SafetyViolationError, CollisionModelError), check, result, run_stage)
     if config.plan_only or executor is None:
         return result
     execution = ExecutionRequest(robot, timed.trajectory, result.gripper_events,

@@ -103,10 +103,26 @@ class PathDiscontinuityError(SafetyViolationError):
 
 @dataclass(frozen=True)
 class HandPoints:
-    """Points of the hand in the EE frame per trajectory sample: names (N,), points (T, N, 3)."""
+    """Points of the hand in the EE frame per trajectory sample: names (N,), points (T, N, 3).
+
+    The last `rigid` points are on the hand's rigid body (the palm): they keep the EE's
+    `table_clearance` above the table; the others (force-limited fingertips) `hand_clearance`.
+    """
 
     names: tuple[str, ...]
     points: np.ndarray
+    rigid: int = 0
+
+    def table_clearances(self, config: SafetyConfig) -> np.ndarray:
+        """The least height (m) above the table plane of each point under `config`."""
+        out = np.full(len(self.names), config.hand_clearance)
+        out[len(self.names) - self.rigid:] = config.table_clearance
+        return out
+
+
+def _hand_side(robot: RobotModel) -> str:
+    """The side of the G1 arm model `robot` (its name: g1_left_arm / g1_right_arm)."""
+    return 'left' if robot.name.startswith('g1_left') else 'right'
 
 
 def inspire_fingertips(robot: RobotModel, commands, times: np.ndarray) -> HandPoints:
@@ -117,7 +133,7 @@ def inspire_fingertips(robot: RobotModel, commands, times: np.ndarray) -> HandPo
 
     from lvp_exec.robots import INSPIRE_BASE_IN_MOUNT
 
-    side = 'left' if robot.name.startswith('g1_left') else 'right'
+    side = _hand_side(robot)
     kinematics = InspireKinematics(side)
     by_name = {a.name: a for a in INSPIRE_ACTUATORS}
     unknown = [name for name in commands.actuator_names if name not in by_name]
@@ -135,6 +151,23 @@ def inspire_fingertips(robot: RobotModel, commands, times: np.ndarray) -> HandPo
     tips = np.stack([kinematics.tip_positions(joints, row) for row in q])
     return HandPoints(tuple(f'inspire {link}' for link in TIP_LINKS),
                       tips @ INSPIRE_BASE_IN_MOUNT.T)
+
+
+def inspire_hand_points(robot: RobotModel, commands, times: np.ndarray) -> HandPoints:
+    """The Inspire fingertips (`inspire_fingertips`) and the 8 corners of its palm's collision
+    box (rigid), in the G1 hand-mount frame at `times`: what the table check measures of the
+    hand."""
+    from lvp_retarget.inspire_hand import InspireKinematics
+
+    from lvp_exec.robots import INSPIRE_BASE_IN_MOUNT
+
+    tips = inspire_fingertips(robot, commands, times)
+    side = _hand_side(robot)
+    palm = InspireKinematics(side).palm_corners() @ INSPIRE_BASE_IN_MOUNT.T
+    points = np.concatenate([tips.points, np.broadcast_to(palm, (len(times), *palm.shape))],
+                            axis=1)
+    return HandPoints((*tips.names, *(f'inspire palm corner {k}' for k in range(len(palm)))),
+                      points, rigid=len(palm))
 
 
 @dataclass(frozen=True)
@@ -225,10 +258,12 @@ def embodiment_safety_defaults(hardware: EmbodimentHardware) -> SafetyConfig:
 class SafetyFilter:
     """Check joint trajectories for one robot against a safety configuration."""
 
-    def __init__(self, robot: RobotModel, config: SafetyConfig | None = None) -> None:
+    def __init__(self, robot: RobotModel, config: SafetyConfig | None = None,
+                 geometry: LinkGeometry | None = None) -> None:
+        """`geometry`: the robot's LinkGeometry when the caller has built it already."""
         self.robot = robot
         self.config = config or default_safety_config(robot)
-        self._links = LinkGeometry(robot) if self.config.obstacles else None
+        self._links = (geometry or LinkGeometry(robot)) if self.config.obstacles else None
 
     def check(self, trajectory: JointTrajectory, current_joints,
               hand: HandPoints | None = None) -> None:
@@ -369,7 +404,9 @@ class SafetyFilter:
                     time=t, value=float(ee[a]), limit=limit)
             if floor is not None:
                 floors = np.full(len(points), floor)
-                floors[len(frame_ids):] = c.table_height + c.hand_clearance  # type: ignore
+                if hand is not None:
+                    hand_floors = c.table_height + hand.table_clearances(c)  # type: ignore
+                    floors[len(frame_ids):] = hand_floors
                 i = int(np.argmin(points[:, 2] - floors))
                 if points[i, 2] < floors[i]:
                     raise TableCollisionError(
@@ -383,16 +420,20 @@ class SafetyFilter:
         c = self.config
         up_to = max(c.link_clearance, c.contact_clearance)
         for k, q in enumerate(traj.positions):
-            for clearance in self._links.clearances(q, c.obstacles, up_to):
-                limit = (c.contact_clearance if clearance.link in c.contact_links
-                         else c.link_clearance)
-                if clearance.distance < limit:
-                    t = float(traj.times[k])
-                    raise LinkCollisionError(
-                        f'{clearance.link} comes {clearance.distance * 1000.0:.1f} mm from the '
-                        f'{clearance.obstacle} at t = {t:.3f} s, closer than its clearance '
-                        f'{limit * 1000.0:.1f} mm', frame=clearance.link, time=t,
-                        value=clearance.distance, limit=limit)
+            # at the first sample with a violation, the deepest one (by how far it is short)
+            short = [(limit - clearance.distance, clearance, limit)
+                     for clearance in self._links.clearances(q, c.obstacles, up_to)
+                     for limit in [c.contact_clearance if clearance.link in c.contact_links
+                                   else c.link_clearance]
+                     if clearance.distance < limit]
+            if short:
+                _, clearance, limit = max(short, key=lambda item: item[0])
+                t = float(traj.times[k])
+                raise LinkCollisionError(
+                    f'{clearance.link} comes {clearance.distance * 1000.0:.1f} mm from the '
+                    f'{clearance.obstacle} at t = {t:.3f} s, closer than its clearance '
+                    f'{limit * 1000.0:.1f} mm', frame=clearance.link, time=t,
+                    value=clearance.distance, limit=limit)
 
 
 def check_ee_path(path: WristTrajectory, config: SafetyConfig) -> None:

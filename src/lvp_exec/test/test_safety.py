@@ -222,9 +222,10 @@ def test_fuzz_cartesian_checks_match_an_fk_oracle(name, data):
 _MESHES: dict = {}
 
 
-def _mesh_clearance(robot, q, obstacles) -> float:
+def _mesh_clearance(robot, q, obstacles, link: str | None = None) -> float:
     """The least distance (m) of the URDF's own collision meshes (not their hulls) of the
-    moving links to the box obstacles at `q`: coal on the triangle meshes, via pinocchio."""
+    moving links (or of `link` only) to the box obstacles at `q`: coal on the triangle meshes,
+    via pinocchio."""
     import coal  # pyright: ignore[reportMissingImports]  (cmeel prefix)
     import pinocchio as pin  # pyright: ignore[reportMissingImports]
     from lvp_exec.robots import robot_data_share_dir
@@ -238,7 +239,8 @@ def _mesh_clearance(robot, q, obstacles) -> float:
     pin.forwardKinematics(robot.model, data, q)
     least = np.inf
     for obj in geometry.geometryObjects:
-        if obj.parentJoint == 0:
+        if obj.parentJoint == 0 or (
+                link is not None and robot.model.frames[obj.parentFrame].name != link):
             continue
         placement = data.oMi[obj.parentJoint] * obj.placement
         for obstacle in obstacles:
@@ -275,7 +277,9 @@ def test_fuzz_link_hulls_are_conservative_against_the_meshes(name, data):
         assert exc.time is not None and exc.value is not None and exc.frame is not None
         assert exc.value < config.link_clearance
         k = int(np.argmin(np.abs(traj.times - exc.time)))
-        assert exc.value <= _mesh_clearance(robot, traj.positions[k], config.obstacles) + 1e-9
+        # the link it names: its hull is no farther than its meshes (another link may be closer)
+        assert exc.value <= _mesh_clearance(robot, traj.positions[k], config.obstacles,
+                                            exc.frame) + 1e-9
         return
     for q in traj.positions[::50]:
         assert _mesh_clearance(robot, q, config.obstacles) >= config.link_clearance - 1e-9
@@ -363,3 +367,46 @@ def test_inspire_fingertips_below_the_table_are_a_violation():
     assert info.value.frame is not None and info.value.frame.endswith('_tip')
     assert info.value.value is not None and info.value.value < config.table_height
     safety.check(traj, q, inspire_fingertips(robot, commands(0.0), times))
+
+
+def test_the_inspire_palm_keeps_the_table_clearance_the_fingertips_may_press_past():
+    """A rigid hand point (the palm) 5 mm over the table is refused (table_clearance 1 cm); the
+    same point as a fingertip (hand_clearance -2 cm: force-limited, it stops at the table)
+    passes. The Inspire's hand points are its 5 fingertips and its palm box's 8 corners."""
+    from lvp_common.artifacts import HandCommands, WristTrajectory
+    from lvp_exec.robots import INSPIRE_BASE_IN_MOUNT
+    from lvp_exec.safety import HandPoints, inspire_hand_points
+    from lvp_retarget.inspire_hand import INSPIRE_ACTUATORS, InspireKinematics
+    from scipy.spatial.transform import Rotation
+
+    robot = ROBOTS['g1_right']
+    config = default_safety_config(robot)
+    assert config.table_height is not None
+    # the mount 18 cm over the table, its x (the fingers' direction) pointing down
+    rotation = Rotation.from_matrix(np.array([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0],
+                                              [-1.0, 0.0, 0.0]]))
+    target = WristTrajectory(np.array([0.0]), np.array([[0.25, -0.2,
+                                                         config.table_height + 0.18]]),
+                             rotation.as_quat()[None], robot.base_frame)
+    q = DampedLeastSquaresIk(robot).solve(target, robot.home).positions[0]
+    times = np.arange(20) * 0.01
+    traj = JointTrajectory(times, robot.joint_names, np.tile(q, (20, 1)), np.zeros((20, 7)),
+                           np.zeros((20, 7)))
+    mount_z = robot.ee_pose(q).position[2]
+    low = np.tile([[mount_z - config.table_height - 0.005, 0.0, 0.0]], (20, 1, 1))
+    safety = SafetyFilter(robot, config)
+    with pytest.raises(TableCollisionError, match='palm'):
+        safety.check(traj, q, HandPoints(('palm',), low, rigid=1))
+    safety.check(traj, q, HandPoints(('tip',), low))
+
+    names = tuple(a.name for a in INSPIRE_ACTUATORS)
+    commands = HandCommands(np.array([0.0, 1.0]), tuple(a.joint for a in INSPIRE_ACTUATORS),
+                            np.array([[a.open_position for a in INSPIRE_ACTUATORS]] * 2), names,
+                            np.ones((2, 6)), np.full((2, 6), 1000.0))
+    hand = inspire_hand_points(robot, commands, times)
+    assert hand.rigid == 8 and hand.points.shape == (20, 13, 3)
+    assert all(n.startswith('inspire palm corner') for n in hand.names[5:])
+    palm = InspireKinematics('right').palm_corners() @ INSPIRE_BASE_IN_MOUNT.T
+    np.testing.assert_allclose(hand.points[7, 5:], palm, atol=1e-12)
+    np.testing.assert_allclose(hand.table_clearances(config),
+                               [config.hand_clearance] * 5 + [config.table_clearance] * 8)

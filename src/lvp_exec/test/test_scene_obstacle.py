@@ -119,3 +119,24 @@ def test_the_end_effector_is_not_checked_against_the_cloud(panda):
     checked = dict(zip(geometry.links, scene.checked))
     assert not checked['panda_hand'] and not checked['panda_leftfinger']
     assert checked['panda_link1'] and checked['panda_link6']
+
+
+def test_execute_motion_keeps_the_arm_clear_of_the_scene_points(panda):
+    """MotionRequest.scene_points: the same EE path is refused at the safety stage with the box
+    the camera saw in the arm's way, and planned without it (nothing executed: plan only)."""
+    from lvp_exec.motion import MotionConfig, MotionError, MotionRequest, execute_motion
+    from lvp_exec.synthetic_paths import wrist_path_from_joints
+
+    robot, _ = panda
+    joints = sweep(robot).positions[::8]
+    path = wrist_path_from_joints(robot, joints, fps=50.0 / 8.0)
+    cloud = np.vstack([box_points((0.29, 0.24, 0.64), (0.1, 0.1, 0.1)), table_points()])
+    config = MotionConfig(plan_only=True)
+    planned = execute_motion(MotionRequest(robot, path), None, config)
+    assert planned.timed is not None and not planned.executed
+    with pytest.raises(MotionError) as error:
+        execute_motion(MotionRequest(robot, path, scene_points=cloud), None, config)
+    assert error.value.stage == 'safety' and SCENE_OBSTACLE_NAME in error.value.message
+    # the table and a far box only: planned
+    far = np.vstack([box_points((0.3, -0.45, 0.1), (0.1, 0.1, 0.2)), table_points()])
+    execute_motion(MotionRequest(robot, path, scene_points=far), None, config)

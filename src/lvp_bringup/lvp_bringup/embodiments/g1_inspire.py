@@ -334,20 +334,20 @@ def register_to_object(result: PipelineResult, mapping: EeMapping, max_offset: f
 def fingertips_above(path: WristTrajectory, commands: HandCommands, robot,
                      margin: float = 0.01) -> WristTrajectory:
     """Raise G1 hand-mount waypoints so that the Inspire fingertips at the commanded closure
-    stay `margin` above the lowest the safety filter allows (table plane + hand_clearance;
+    and its palm stay `margin` above the lowest the safety filter allows (table plane +
+    hand_clearance, the palm + table_clearance;
     the margin covers the spline between waypoints), as the Franka TCP is kept above
     `min_tcp_height`."""
-    from lvp_exec.safety import default_safety_config, inspire_fingertips
+    from lvp_exec.safety import default_safety_config, inspire_hand_points
 
     config = default_safety_config(robot)
     if config.table_height is None:
         return path
-    floor = config.table_height + config.hand_clearance + margin
-    tips = inspire_fingertips(robot, commands, path.times).points  # (T, 5, 3), mount frame
+    hand = inspire_hand_points(robot, commands, path.times)  # fingertips + palm, mount frame
+    floors = config.table_height + hand.table_clearances(config) + margin
     rotations = Rotation.from_quat(path.quaternions).as_matrix()
-    lowest = path.positions[:, 2] + np.min(np.einsum('tij,tkj->tki', rotations, tips)[..., 2],
-                                           axis=1)
-    raise_by = np.maximum(floor - lowest, 0.0)
+    heights = path.positions[:, 2:3] + np.einsum('tij,tkj->tki', rotations, hand.points)[..., 2]
+    raise_by = np.maximum(np.max(floors - heights, axis=1), 0.0)
     if not np.any(raise_by > 0.0):
         return path
     positions = path.positions.copy()
