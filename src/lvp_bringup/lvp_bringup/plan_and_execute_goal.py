@@ -360,6 +360,7 @@ class GoalRun:
                               safety_for=lambda robot, world: safety_config_from_parameters(
                                   node, robot, world),
                               min_tcp_height=node.param('min_tcp_height'),
+                              scene_check=bool(node.param('scene_check')),
                               require_grasp_candidate=node.param('require_grasp_candidate'))
 
     def _plan_and_run(self, observation: Observation, prompts: tuple[str, ...],

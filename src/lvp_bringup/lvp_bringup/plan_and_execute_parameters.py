@@ -41,6 +41,9 @@ PARAMETERS: dict[str, tuple[Any, str]] = {  # and lvp_exec's backend parameters
                    'the detector vote'),
     'min_tcp_height': (0.02, 'lowest Franka TCP height above the table (base plane), m'),
     'require_grasp_candidate': (False, 'fail with GRASP_FAILED when no grasp is found'),
+    'scene_check': (True, "keep the arm's links safety.<embodiment>.link_clearance from what "
+                    "the camera's depth shows (beyond the table, the robot and the task's "
+                    'surroundings); no depth: no such check'),
     'publish_artifacts': (True, "publish every plan's artifacts, latched, on the lvp/ topics"),
     'publish_joint_states': (True, f'play the executed (or planned) trajectory on '
                              f'{topics.JOINT_STATES} ({JOINT_STATE_RATE:g} Hz)'),
