@@ -52,7 +52,7 @@ def goal_with_frame(frame_id: str) -> PlanAndExecute.Goal:
 def test_camera_to_base_from_tf(tmp_path, ros_domain_id):
     server = start_node('lvp_bringup.plan_and_execute_node',
                         {'archive_dir': tmp_path / 'archives', 'base_frame': 'fr3_link0',
-                         'tf_timeout_s': 1.0, 'planner_wait_s': 0.5,
+                         'tf_timeout_s': 5.0, 'planner_wait_s': 0.5,
                          'publish_joint_states': False}, ros_domain_id)
     try:
         with RosContext(ros_domain_id) as context:

@@ -54,6 +54,9 @@ def test_planner_node_plans_rejects_when_busy_and_cancels(tmp_path, tiny_models,
         assert plan.chunk_starts == (0, 9) and plan.seed == 4
         assert plan.source.value == 'generated' and result.elapsed_s > 0.0
         assert 'prompt 2 is 13 tokens' in plan.metadata['prompt_notes']
+        # feedback has its own topic: the result can overtake the last messages
+        spin_until(executor, lambda: bool(feedback) and
+                   feedback[-1].feedback.progress == pytest.approx(1.0), 5.0)
         # the heartbeat may repeat a step's feedback; the steps themselves come in order
         steps = [(f.feedback.chunk, f.feedback.step) for f in feedback]
         distinct = [s for i, s in enumerate(steps) if i == 0 or s != steps[i - 1]]

@@ -206,7 +206,7 @@ def test_node_looks_camera_to_base_up_in_tf(ros_domain_id):
     seq = wrist_path(25)
     track = make_track(seq, pixel_noise_px=1.0, metric_noise_m=0.002, seed=5)
     intr = seq.intrinsics
-    node = NodeProcess({'input_settle_s': '0.3', 'tf_timeout_s': '1.5',
+    node = NodeProcess({'input_settle_s': '0.3', 'tf_timeout_s': '5.0',
                         'lifting.palm_length_m': '0.0', 'lifting.method': 'keypoints'},
                        ros_domain_id)
     context = Context()
