@@ -145,7 +145,7 @@ def run_motion(result: PipelineResult, wrist: WristTrajectory, mapping: EeMappin
 
 
 def _tracking_errors() -> tuple[type[BaseException], ...]:
-    from lvp_hand_tracking.backend import BackendError
+    from lvp_hand_tracking.estimator import BackendError
     from lvp_hand_tracking.model_assets import ModelAssetError
     from lvp_hand_tracking.tracker import HandednessUnknownError, LongGapError, NoHandFoundError
 

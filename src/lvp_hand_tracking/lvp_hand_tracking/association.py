@@ -18,7 +18,7 @@ import numpy as np
 from lvp_common.artifacts import Handedness
 from scipy.optimize import linear_sum_assignment
 
-from lvp_hand_tracking.backend import HandDetection
+from lvp_hand_tracking.estimator import HandDetection
 
 
 @dataclass(frozen=True)

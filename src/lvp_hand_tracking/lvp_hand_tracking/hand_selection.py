@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from lvp_common.artifacts import Handedness
 
 from lvp_hand_tracking.association import HandTracklet, select_acting_hand
-from lvp_hand_tracking.backend import HandDetection
+from lvp_hand_tracking.estimator import HandDetection
 
 HANDEDNESS_METADATA_KEY = 'handedness'
 """VideoPlan.metadata key ('left' / 'right') that names the demonstrating hand."""

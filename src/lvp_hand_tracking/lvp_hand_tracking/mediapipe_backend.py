@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from lvp_common.artifacts import Handedness
 
-from lvp_hand_tracking.backend import BackendError, HandDetection
+from lvp_hand_tracking.estimator import BackendError, HandDetection
 from lvp_hand_tracking.model_assets import resolve_model_path
 
 

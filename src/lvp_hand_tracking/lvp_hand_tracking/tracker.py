@@ -30,8 +30,8 @@ from lvp_common.geometry import slerp
 from lvp_common.hand_frame import hand_frame_quaternions
 
 from lvp_hand_tracking.association import AssociationConfig, associate_hands
-from lvp_hand_tracking.backend import HandDetection, HandPoseBackend
-from lvp_hand_tracking.hand_frame import view_ray_rotations
+from lvp_hand_tracking.camera_axes import view_ray_rotations
+from lvp_hand_tracking.estimator import HandDetection, HandPoseBackend
 from lvp_hand_tracking.hand_selection import (
     HANDEDNESS_METADATA_KEY,
     HandednessUnknownError,

@@ -21,7 +21,7 @@ from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
 from lvp_hand_tracking.association import AssociationConfig
-from lvp_hand_tracking.backend import BackendError
+from lvp_hand_tracking.estimator import BackendError
 from lvp_hand_tracking.hand_skeleton import HAND_BONES
 from lvp_hand_tracking.mediapipe_backend import MediaPipeConfig, MediaPipeHandBackend
 from lvp_hand_tracking.model_assets import ModelAssetError

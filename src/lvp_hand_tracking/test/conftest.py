@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from lvp_common.artifacts import Handedness
-from lvp_hand_tracking.backend import HandDetection
+from lvp_hand_tracking.estimator import HandDetection
 from scipy.spatial.transform import Rotation
 
 # A right hand in its own frame (metres): x towards the thumb, y wrist -> fingers, z out of the

@@ -3,7 +3,7 @@ import pytest
 from lvp_common.artifacts import CameraIntrinsics, Handedness
 from lvp_common.geometry import rotation_angle_between
 from lvp_common.hand_frame import HandFrameError, hand_frame_quaternions, hand_frame_rotations
-from lvp_hand_tracking.hand_frame import view_ray_rotations
+from lvp_hand_tracking.camera_axes import view_ray_rotations
 from scipy.spatial.transform import Rotation
 
 
