@@ -93,7 +93,7 @@ def episode(task: str, embodiment: str, seed: int, num_frames: int, out: Path | 
     config = PipelineConfig(executor=executor)
     if lifting_method:
         from lvp_reconstruction.lifting import LiftingConfig
-        from lvp_reconstruction.pipeline import ReconstructionConfig
+        from lvp_reconstruction.reconstruct import ReconstructionConfig
 
         config = PipelineConfig(executor=executor, reconstruction=ReconstructionConfig(
             lifting=LiftingConfig(method=lifting_method)))

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from lvp_common.artifacts import Handedness, HandTrack, Observation
 from lvp_common.geometry import rotation_angle_between
-from lvp_reconstruction.pipeline import ReconstructionResult, reconstruct
+from lvp_reconstruction.reconstruct import ReconstructionResult, reconstruct
 from lvp_reconstruction.synthetic_hand import make_track, wrist_path
 
 REPO = Path(__file__).resolve().parents[2]

@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from lvp_common.geometry import rotation_angle_between  # noqa: E402
 from lvp_common.hand_frame import hand_frame_rotations  # noqa: E402
 from lvp_reconstruction.lifting import LIFTING_METHODS  # noqa: E402
-from lvp_reconstruction.pipeline import ReconstructionConfig, reconstruct  # noqa: E402
+from lvp_reconstruction.reconstruct import ReconstructionConfig, reconstruct  # noqa: E402
 from lvp_sim.demonstrations import (  # noqa: E402
     TASK_NAMES,
     DemonstrationConfig,

@@ -197,7 +197,7 @@ def run_pipeline(observation: Observation, plan: VideoPlan, embodiment: str,
 def _run_stages(result: PipelineResult, observation: Observation, plan: VideoPlan,
                 embodiment: Embodiment, config: PipelineConfig,
                 progress: ProgressCallback) -> PipelineResult:
-    from lvp_reconstruction.pipeline import (
+    from lvp_reconstruction.reconstruct import (
         ReconstructionConfig,
         ReconstructionError,
         hand_mesh,

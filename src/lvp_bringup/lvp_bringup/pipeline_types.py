@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from lvp_exec.timing import TimedPath, TimingConfig
     from lvp_hand_tracking.mediapipe_backend import MediaPipeConfig
     from lvp_hand_tracking.tracker import TrackerConfig, TrackingResult
-    from lvp_reconstruction.pipeline import ReconstructionConfig, ReconstructionResult
+    from lvp_reconstruction.reconstruct import ReconstructionConfig, ReconstructionResult
     from lvp_retarget.dexterous import DexterousRetargetConfig
     from lvp_retarget.gripper import GripperRetargetConfig, GripperRetargeting
     from lvp_sim.mujoco_executor import SimConfig

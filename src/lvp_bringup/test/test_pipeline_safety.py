@@ -19,7 +19,7 @@ def test_a_reconstructed_path_that_jumps_is_refused_before_anything_moves(monkey
     """The reconstruction's base-frame wrist path jumps 0.4 m sideways within 1 ms mid-way (a
     fault injected at the reconstruction's output): the run ends UNREACHABLE at ik, naming the
     waypoint; the executor is never asked to move."""
-    import lvp_reconstruction.pipeline as reconstruction
+    import lvp_reconstruction.reconstruct as reconstruction
 
     real = reconstruction.reconstruct
 

@@ -39,7 +39,7 @@ from lvp_hand_tracking.track_file import load_track_npz
 
 from lvp_reconstruction.hand_fit import MEDIAPIPE_LANDMARK_OFFSETS_MM
 from lvp_reconstruction.lifting import LIFTING_METHODS
-from lvp_reconstruction.pipeline import (
+from lvp_reconstruction.reconstruct import (
     ReconstructionConfig,
     ReconstructionResult,
     assemble_observation,

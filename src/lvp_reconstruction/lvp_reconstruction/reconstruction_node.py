@@ -1,6 +1,6 @@
 """ROS 2 node: HandTrack + observation in, wrist trajectories, paths and scene cloud out.
 
-A thin adapter around `pipeline.reconstruct`. The camera->base extrinsic comes from the
+A thin adapter around `reconstruct.reconstruct`. The camera->base extrinsic comes from the
 `camera_to_base` parameter when it is set, else from TF (/tf_static, /tf): the camera frame of
 the observation looked up in `base_frame` at each hand track.
 """
@@ -31,7 +31,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 
 from lvp_interfaces.msg import HandTrack as HandTrackMsg
-from lvp_reconstruction.pipeline import assemble_observation, reconstruct
+from lvp_reconstruction.reconstruct import assemble_observation, reconstruct
 from lvp_reconstruction.reconstruction_parameters import (
     CAMERA_TO_BASE_DESCRIPTION,
     CONFIG_PARAMETERS,

@@ -10,7 +10,7 @@ import numpy as np
 from lvp_common.artifacts import CAMERA_OPTICAL_FRAME, ROBOT_BASE_FRAME
 from lvp_common.geometry import Pose
 
-from lvp_reconstruction.pipeline import ReconstructionConfig
+from lvp_reconstruction.reconstruct import ReconstructionConfig
 
 PARAMETERS: dict[str, tuple[Any, str]] = {
     'base_frame': (ROBOT_BASE_FRAME, 'frame_id of the base-frame outputs'),

@@ -27,7 +27,7 @@ from visualization_msgs.msg import MarkerArray
 
 from lvp_interfaces.msg import WristTrajectory as WristTrajectoryMsg
 from lvp_reconstruction.mesh_markers import hand_mesh_markers
-from lvp_reconstruction.pipeline import ReconstructionResult, hand_mesh
+from lvp_reconstruction.reconstruct import ReconstructionResult, hand_mesh
 
 OUTPUT_TYPES: dict[str, Any] = {
     WRIST_TRAJECTORY_CAMERA: WristTrajectoryMsg,

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from lvp_common.artifacts import WristTrajectory
 
-from lvp_reconstruction.pipeline import ReconstructionResult
+from lvp_reconstruction.reconstruct import ReconstructionResult
 
 TRAJECTORY_NAMES = ('camera_raw', 'camera_smoothed', 'base_raw', 'base_smoothed')
 """Keys of the trajectories a file may hold (the base ones only with an extrinsic)."""

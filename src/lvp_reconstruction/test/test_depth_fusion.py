@@ -8,7 +8,7 @@ from lvp_reconstruction.depth_fusion import (
     scene_contact_scale,
 )
 from lvp_reconstruction.lifting import LiftingConfig
-from lvp_reconstruction.pipeline import ReconstructionConfig, reconstruct
+from lvp_reconstruction.reconstruct import ReconstructionConfig, reconstruct
 from lvp_reconstruction.synthetic_hand import make_track, wrist_path
 
 

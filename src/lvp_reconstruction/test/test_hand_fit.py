@@ -17,7 +17,7 @@ from lvp_common.geometry import rotation_angle_between
 from lvp_common.hand_kinematics import HandSurface
 from lvp_reconstruction.hand_fit import MEDIAPIPE_LANDMARK_OFFSETS_MM, HandFitConfig, fit_hand
 from lvp_reconstruction.lifting import LiftingConfig, LiftingError
-from lvp_reconstruction.pipeline import ReconstructionConfig, hand_mesh, reconstruct
+from lvp_reconstruction.reconstruct import ReconstructionConfig, hand_mesh, reconstruct
 from lvp_reconstruction.synthetic_hand import make_track, wrist_path
 from scipy.spatial import KDTree
 from scipy.spatial.transform import Rotation

@@ -11,8 +11,8 @@ from lvp_common.geometry import Pose, rotation_angle_between
 from lvp_common.hand_frame import hand_frame_rotations
 from lvp_reconstruction.camera_motion import CameraTrajectory
 from lvp_reconstruction.lifting import LiftingConfig
-from lvp_reconstruction.pipeline import ReconstructionConfig, ReconstructionError, reconstruct
 from lvp_reconstruction.point_cloud import PointCloudConfig, back_project
+from lvp_reconstruction.reconstruct import ReconstructionConfig, ReconstructionError, reconstruct
 from lvp_reconstruction.synthetic_hand import SyntheticSequence, make_track, wrist_path
 from scipy.spatial.transform import Rotation
 

@@ -19,7 +19,7 @@ def test_mediapipe_track_of_synthetic_demo_reconstructs_the_wrist():
     demonstrations = pytest.importorskip('lvp_sim.demonstrations')
     tracker_mod = pytest.importorskip('lvp_hand_tracking.tracker')
     backend_mod = pytest.importorskip('lvp_hand_tracking.mediapipe_backend')
-    from lvp_reconstruction.pipeline import reconstruct
+    from lvp_reconstruction.reconstruct import reconstruct
 
     demo = demonstrations.render_demonstration(
         demonstrations.DemonstrationConfig(task='reach_grasp_lift', seed=0, num_frames=33))

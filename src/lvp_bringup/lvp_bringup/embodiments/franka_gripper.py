@@ -231,7 +231,7 @@ def reconstruction_config() -> Any:
     PnP put the pinching hand ~10 cm too near the camera."""
     from lvp_reconstruction.hand_fit import MEDIAPIPE_LANDMARK_OFFSETS_MM, HandFitConfig
     from lvp_reconstruction.lifting import LiftingConfig
-    from lvp_reconstruction.pipeline import ReconstructionConfig
+    from lvp_reconstruction.reconstruct import ReconstructionConfig
 
     return ReconstructionConfig(
         lifting=LiftingConfig(method='hand_model'),
