@@ -72,13 +72,14 @@ def ee_path_for(wrist: WristTrajectory, mapping: EeMapping, robot,
     return embodiment_named(mapping.embodiment).ee_path(wrist, mapping, robot, commands)
 
 
-def executor_for(config: PipelineConfig):
-    """The configured executor, else the MuJoCo sim (lvp_sim world of the robot's embodiment)."""
+def executor_for(config: PipelineConfig, embodiment: str):
+    """The configured executor, else the MuJoCo sim in `embodiment`'s lvp_sim world layout."""
     if config.executor is not None:
         return config.executor
     from lvp_sim.mujoco_executor import MujocoExecutor, SimConfig
 
-    return MujocoExecutor(config=config.sim or SimConfig(render_fps=10.0))
+    return MujocoExecutor(world_config=embodiment_named(embodiment).world_config(),
+                          config=config.sim or SimConfig(render_fps=10.0))
 
 
 def motion_stages(plan_only: bool) -> tuple[str, ...]:
@@ -111,7 +112,7 @@ def run_motion(result: PipelineResult, wrist: WristTrajectory, mapping: EeMappin
     result.mapping = mapping
     ee_path = ee_path_for(wrist, mapping, robot, result.hand_commands)
     result.ee_path = ee_path
-    executor: Any = None if config.plan_only else executor_for(config)
+    executor: Any = None if config.plan_only else executor_for(config, mapping.embodiment)
     rec = result.reconstruction
     cloud = None if rec is None or not config.scene_check else rec.point_cloud_base
     request = MotionRequest(robot, ee_path, result.gripper_events, result.hand_commands,
