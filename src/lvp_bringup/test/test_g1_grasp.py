@@ -88,8 +88,9 @@ def test_task_sentence_decides_whether_the_hand_grasps():
 def test_mount_is_raised_only_where_the_fingertips_would_go_too_deep():
     from lvp_bringup.embodiments.g1_inspire import fingertips_above
     from lvp_common.artifacts import WristTrajectory
+    from lvp_exec.hand_points import inspire_fingertips
     from lvp_exec.robots import load_g1_arm
-    from lvp_exec.safety import default_safety_config, inspire_fingertips
+    from lvp_exec.safety import default_safety_config
 
     robot = load_g1_arm()
     config = default_safety_config(robot)

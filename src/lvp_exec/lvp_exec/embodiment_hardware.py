@@ -100,10 +100,13 @@ G1_INSPIRE = EmbodimentHardware(
     name='g1_inspire', end_effector=EndEffector.INSPIRE_HAND, robot_loader=_load_g1_arm,
     robot_names=('g1_right_arm', 'g1_left_arm'), sim_layout='standing_behind_table',
     sim_path_tolerance_rad=0.9,
-    safety_defaults=(('workspace_min', (-0.1, -0.8, -0.6)), ('workspace_max', (0.8, 0.8, 0.6))),
+    safety_defaults=(('workspace_min', (-0.1, -0.8, -0.6)), ('workspace_max', (0.8, 0.8, 0.6)),
+                     ('self_clearance', None)),
     robot_backend='unitree')
 """One Unitree G1 arm + the Inspire hand on that side: standing behind the table, driven by
-the Unitree SDK (arm_sdk + Inspire over DDS)."""
+the Unitree SDK (arm_sdk + Inspire over DDS). Its self-collision check is off by default: the
+mapped motions bring the upper arm's hull into the torso's (by up to 0.4 mm on seed 2's lift,
+push, press and drawer; the meshes then touch or nearly do) and would all be refused."""
 # The sim's path tolerances: free motion tracks within ~1e-3 rad, but contact the task means
 # (a grasp, a press, a push) deflects the light wrists of the computed-torque arm: measured up to
 # 0.25 rad on the Franka and 0.69 rad on the G1 in successful episodes (end-to-end benchmark:

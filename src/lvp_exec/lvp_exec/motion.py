@@ -34,6 +34,7 @@ from lvp_common.artifacts import GripperEvent, HandCommands, JointTrajectory, Wr
 from lvp_exec.collision import CollisionModelError, LinkGeometry
 from lvp_exec.embodiment_hardware import EndEffector, hardware_for_robot
 from lvp_exec.execution import ExecutionError, ExecutionRequest, ExecutionStoppedError
+from lvp_exec.hand_points import inspire_hand_points
 from lvp_exec.ik import (
     DampedLeastSquaresIk,
     IkConfig,
@@ -50,7 +51,6 @@ from lvp_exec.safety import (
     check_ee_path,
     check_joint_steps,
     default_safety_config,
-    inspire_hand_points,
 )
 from lvp_exec.scene_obstacle import scene_obstacle
 from lvp_exec.timing import TimedPath, TimingConfig, TimingError, parameterize

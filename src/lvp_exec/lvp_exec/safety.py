@@ -12,12 +12,16 @@ Checks, in this order (the first failure aborts; nothing is executed unless all 
 6. workspace: the EE origin (FK) inside an axis-aligned box in the base frame;
 7. table: the EE and the robot's `collision_frames` origins above the table plane
    z = `table_height` + `table_clearance` in the base frame, and so are the hand's own points
-   when given (`HandPoints`, e.g. the Inspire fingertips at the commanded closure, which reach
-   ~20 cm past the G1's hand mount: `inspire_fingertips`);
+   when given (lvp_exec.hand_points: the Inspire fingertips at the commanded closure, which
+   reach ~20 cm past the G1's hand mount, `hand_clearance`; its palm corners,
+   `table_clearance`);
 8. links: every moving link's collision hull (lvp_exec.collision) at least `link_clearance`
    from the world's obstacles (`obstacles`: the world's table, wall and floor by default,
-   lvp_exec.workcell), the end effector's contact links (`contact_links`: the Franka fingers)
-   at least `contact_clearance`.
+   lvp_exec.workcell; the observed scene cloud when the caller adds it,
+   lvp_exec.scene_obstacle), the end effector's contact links (`contact_links`: the Franka
+   fingers) at least `contact_clearance`;
+9. self: every moving link's hull at least `self_clearance` from the robot's own other bodies
+   (lvp_exec.self_collision; adjacent bodies and contacts of the home pose excepted).
 
 Before timing, on the IK stage (`check_ee_path`, `check_joint_steps`; MoveIt's Cartesian-path
 jump threshold in spirit): the EE path's own timestamps must not imply a speed above
@@ -42,7 +46,9 @@ from lvp_exec.embodiment_hardware import (
     EmbodimentHardware,
     hardware_for_robot,
 )
+from lvp_exec.hand_points import HandPoints
 from lvp_exec.robots import RobotModel
+from lvp_exec.self_collision import self_collision_for
 from lvp_exec.workcell import workcell_for
 
 
@@ -102,75 +108,6 @@ class PathDiscontinuityError(SafetyViolationError):
 
 
 @dataclass(frozen=True)
-class HandPoints:
-    """Points of the hand in the EE frame per trajectory sample: names (N,), points (T, N, 3).
-
-    The last `rigid` points are on the hand's rigid body (the palm): they keep the EE's
-    `table_clearance` above the table; the others (force-limited fingertips) `hand_clearance`.
-    """
-
-    names: tuple[str, ...]
-    points: np.ndarray
-    rigid: int = 0
-
-    def table_clearances(self, config: SafetyConfig) -> np.ndarray:
-        """The least height (m) above the table plane of each point under `config`."""
-        out = np.full(len(self.names), config.hand_clearance)
-        out[len(self.names) - self.rigid:] = config.table_clearance
-        return out
-
-
-def _hand_side(robot: RobotModel) -> str:
-    """The side of the G1 arm model `robot` (its name: g1_left_arm / g1_right_arm)."""
-    return 'left' if robot.name.startswith('g1_left') else 'right'
-
-
-def inspire_fingertips(robot: RobotModel, commands, times: np.ndarray) -> HandPoints:
-    """The Inspire hand's five fingertips in the G1 hand-mount frame at `times` (s, the
-    trajectory's clock), for HandCommands `commands` on that clock (normalised commands
-    interpolated in time, held before the first and after the last)."""
-    from lvp_retarget.inspire_hand import INSPIRE_ACTUATORS, TIP_LINKS, InspireKinematics
-
-    from lvp_exec.robots import INSPIRE_BASE_IN_MOUNT
-
-    side = _hand_side(robot)
-    kinematics = InspireKinematics(side)
-    by_name = {a.name: a for a in INSPIRE_ACTUATORS}
-    unknown = [name for name in commands.actuator_names if name not in by_name]
-    if unknown:
-        raise TrajectoryFormatError(
-            f'hand commands name actuators {unknown} the Inspire hand does not have (it has '
-            f'{list(by_name)}): its fingertips cannot be checked against the table')
-    actuators = [by_name[name] for name in commands.actuator_names]
-    joints = [a.joint for a in actuators]
-    normalized = np.stack([np.interp(times, commands.times, commands.normalized[:, i])
-                           for i in range(len(actuators))], axis=1)
-    closed = np.array([a.closed_position for a in actuators])
-    opened = np.array([a.open_position for a in actuators])
-    q = closed + normalized * (opened - closed)
-    tips = np.stack([kinematics.tip_positions(joints, row) for row in q])
-    return HandPoints(tuple(f'inspire {link}' for link in TIP_LINKS),
-                      tips @ INSPIRE_BASE_IN_MOUNT.T)
-
-
-def inspire_hand_points(robot: RobotModel, commands, times: np.ndarray) -> HandPoints:
-    """The Inspire fingertips (`inspire_fingertips`) and the 8 corners of its palm's collision
-    box (rigid), in the G1 hand-mount frame at `times`: what the table check measures of the
-    hand."""
-    from lvp_retarget.inspire_hand import InspireKinematics
-
-    from lvp_exec.robots import INSPIRE_BASE_IN_MOUNT
-
-    tips = inspire_fingertips(robot, commands, times)
-    side = _hand_side(robot)
-    palm = InspireKinematics(side).palm_corners() @ INSPIRE_BASE_IN_MOUNT.T
-    points = np.concatenate([tips.points, np.broadcast_to(palm, (len(times), *palm.shape))],
-                            axis=1)
-    return HandPoints((*tips.names, *(f'inspire palm corner {k}' for k in range(len(palm)))),
-                      points, rigid=len(palm))
-
-
-@dataclass(frozen=True)
 class SafetyConfig:
     """Safety limits; positions in the robot base frame (m), angles rad.
 
@@ -213,6 +150,10 @@ class SafetyConfig:
     """Links that touch what the robot grasps on the table (the Franka fingers)."""
     contact_clearance: float = 0.0
     """Least distance (m) of a contact link to an obstacle: touching, never penetrating."""
+    self_clearance: float | None = 0.0
+    """Least distance (m) of a moving link's collision hull to the robot's own body
+    (lvp_exec.self_collision; 0: the hulls, which contain the meshes, do not overlap); None:
+    not checked. (The G1's upper arm passes 9 mm from its torso's hull in good episodes.)"""
     max_ee_speed: float = 2.0
     """Fastest EE speed (m/s) the EE path's own timestamps may imply between two waypoints (the
     end-to-end benchmark's demonstrations: <= 0.9 m/s; faster than a hand moves is a jump)."""
@@ -264,6 +205,8 @@ class SafetyFilter:
         self.robot = robot
         self.config = config or default_safety_config(robot)
         self._links = (geometry or LinkGeometry(robot)) if self.config.obstacles else None
+        clearance = self.config.self_clearance
+        self._self = None if clearance is None else self_collision_for(robot, clearance)
 
     def check(self, trajectory: JointTrajectory, current_joints,
               hand: HandPoints | None = None) -> None:
@@ -282,6 +225,7 @@ class SafetyFilter:
                 f'{len(trajectory.times)}')
         self._check_cartesian(trajectory, hand)
         self._check_links(trajectory)
+        self._check_self(trajectory)
 
     def _check_format(self, traj: JointTrajectory) -> None:
         if traj.joint_names != self.robot.joint_names:
@@ -434,6 +378,21 @@ class SafetyFilter:
                     f'{clearance.obstacle} at t = {t:.3f} s, closer than its clearance '
                     f'{limit * 1000.0:.1f} mm', frame=clearance.link, time=t,
                     value=clearance.distance, limit=limit)
+
+    def _check_self(self, traj: JointTrajectory) -> None:
+        if self._self is None:
+            return
+        limits = self._self.limits_from(traj.positions[0])
+        for k, q in enumerate(traj.positions):
+            short = self._self.violations(q, limits)
+            if short:
+                pair, limit = max(short, key=lambda item: item[1] - item[0].distance)
+                t = float(traj.times[k])
+                raise LinkCollisionError(
+                    f'{pair.link} comes {pair.distance * 1000.0:.1f} mm from the robot\'s own '
+                    f'{pair.other} at t = {t:.3f} s, closer than the self clearance '
+                    f'{limit * 1000.0:.1f} mm', frame=pair.link, time=t, value=pair.distance,
+                    limit=limit)
 
 
 def check_ee_path(path: WristTrajectory, config: SafetyConfig) -> None:

@@ -192,7 +192,8 @@ def test_fuzz_cartesian_checks_match_an_fk_oracle(name, data):
     """Random slow moves anywhere in joint space: the filter's origin checks (link hulls off)
     agree with FK sample by sample."""
     robot = ROBOTS[name]
-    config = dataclasses.replace(default_safety_config(robot), obstacles=())
+    config = dataclasses.replace(default_safety_config(robot), obstacles=(),
+                                 self_clearance=None)
     margin = config.position_margin + 1e-3
     goal = np.array([data.draw(st.floats(lo + margin, hi - margin))
                      for lo, hi in zip(robot.limits.lower, robot.limits.upper)])
@@ -266,7 +267,7 @@ def test_fuzz_link_hulls_are_conservative_against_the_meshes(name, data):
     robot = ROBOTS[name]
     config = dataclasses.replace(default_safety_config(robot), table_height=None,
                                  workspace_min=(-9.0,) * 3, workspace_max=(9.0,) * 3,
-                                 contact_links=())
+                                 contact_links=(), self_clearance=None)
     margin = config.position_margin + 1e-3
     goal = np.array([data.draw(st.floats(lo + margin, hi - margin))
                      for lo, hi in zip(robot.limits.lower, robot.limits.upper)])
@@ -334,7 +335,7 @@ def test_inspire_fingertips_below_the_table_are_a_violation():
     """The G1 hand mount 18 cm above the table with the fingers pointing down: the mount is
     clear, the open Inspire's fingertips (~21 cm out) are not; closed (~15 cm), they are."""
     from lvp_common.artifacts import HandCommands, WristTrajectory
-    from lvp_exec.safety import inspire_fingertips
+    from lvp_exec.hand_points import inspire_fingertips
     from lvp_retarget.inspire_hand import INSPIRE_ACTUATORS
     from scipy.spatial.transform import Rotation
 
@@ -374,8 +375,8 @@ def test_the_inspire_palm_keeps_the_table_clearance_the_fingertips_may_press_pas
     same point as a fingertip (hand_clearance -2 cm: force-limited, it stops at the table)
     passes. The Inspire's hand points are its 5 fingertips and its palm box's 8 corners."""
     from lvp_common.artifacts import HandCommands, WristTrajectory
+    from lvp_exec.hand_points import HandPoints, inspire_hand_points
     from lvp_exec.robots import INSPIRE_BASE_IN_MOUNT
-    from lvp_exec.safety import HandPoints, inspire_hand_points
     from lvp_retarget.inspire_hand import INSPIRE_ACTUATORS, InspireKinematics
     from scipy.spatial.transform import Rotation
 

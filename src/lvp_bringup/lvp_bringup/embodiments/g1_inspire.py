@@ -338,7 +338,8 @@ def fingertips_above(path: WristTrajectory, commands: HandCommands, robot,
     hand_clearance, the palm + table_clearance;
     the margin covers the spline between waypoints), as the Franka TCP is kept above
     `min_tcp_height`."""
-    from lvp_exec.safety import default_safety_config, inspire_hand_points
+    from lvp_exec.hand_points import inspire_hand_points
+    from lvp_exec.safety import default_safety_config
 
     config = default_safety_config(robot)
     if config.table_height is None:
@@ -401,7 +402,7 @@ def _push_mount_path(path: WristTrajectory, mapping: EeMapping, robot,
     """The push stroke of `mapping.push` for the hand mount: the Inspire fingertip foremost
     along the push (at the contact's finger commands and hand orientation) starts at the push's
     start point and slides along it (`task_motion.push_path`)."""
-    from lvp_exec.safety import inspire_fingertips
+    from lvp_exec.hand_points import inspire_fingertips
 
     assert mapping.contact_time is not None
     p = np.asarray(mapping.push)
