@@ -400,29 +400,40 @@ def test_first_goal_with_the_launch_defaults(tmp_path, ros_domain_id):
 
 def test_a_planner_killed_mid_goal_ends_the_goal_within_10_s(tmp_path, ros_domain_id):
     """Fault injection: the planner process dies while it plans (SIGKILL); the goal ends
-    PLANNER_FAILED within 10 s (DDS alone notices the dead process only after ~20 s)."""
+    PLANNER_FAILED within 10 s (DDS alone notices the dead process only after ~20 s). On an idle
+    machine the plan can be finished before the kill lands (the goal then succeeds: not the
+    case under test): that attempt is repeated with a new planner, up to 3 times."""
     import signal
     import time
 
-    # a long synthetic plan, so that the planner is still rendering when it is killed
-    planner = start_node('lvp_planner.demonstration_node', {'num_frames': 97}, ros_domain_id)
     server = start_node('lvp_bringup.plan_and_execute_node',
                         {'archive_dir': tmp_path / 'archives', 'planner_wait_s': 60.0,
                          'publish_joint_states': False}, ros_domain_id)
+    logs: list[str] = []
     try:
         with RosContext(ros_domain_id) as context:
             import rclpy
 
             node = rclpy.create_node('planner_kill_test', context=context)
             client = Client(node)
-            feedback: list = []
-            handle = client.send(PlanAndExecute.Goal(task='pick up the green cube',
-                                                     plan_only=True), feedback)
-            assert spin_until(node, lambda: planner_is_working(feedback), 120.0), feedback
-            planner.send_signal(signal.SIGKILL)
-            killed = time.monotonic()
-            status, result = client.outcome(handle, 30.0)
-            elapsed = time.monotonic() - killed
+            for _attempt in range(3):
+                # a long synthetic plan, so that the planner is still rendering when killed
+                planner = start_node('lvp_planner.demonstration_node', {'num_frames': 97},
+                                     ros_domain_id)
+                try:
+                    feedback: list = []
+                    handle = client.send(PlanAndExecute.Goal(task='pick up the green cube',
+                                                             plan_only=True), feedback)
+                    assert spin_until(node, lambda f=feedback: planner_is_working(f), 120.0), \
+                        feedback
+                    planner.send_signal(signal.SIGKILL)
+                    killed = time.monotonic()
+                    status, result = client.outcome(handle, 30.0)
+                    elapsed = time.monotonic() - killed
+                finally:
+                    logs.append(stop_node(planner))
+                if status != GoalStatus.STATUS_SUCCEEDED:
+                    break  # the kill came while the planner planned
             assert status == GoalStatus.STATUS_ABORTED, status
             assert (result.error_code, result.failed_stage) == (Result.PLANNER_FAILED,
                                                                 'planning'), result.error_message
@@ -431,7 +442,7 @@ def test_a_planner_killed_mid_goal_ends_the_goal_within_10_s(tmp_path, ros_domai
             node.destroy_node()
     finally:
         log = stop_node(server)
-        print(f'plan_and_execute log:\n{log}\nplanner log:\n{stop_node(planner)}')
+        print(f'plan_and_execute log:\n{log}\nplanner logs:\n' + '\n'.join(logs))
 
 
 def test_safety_parameters_reach_the_pipeline(tmp_path, ros_domain_id):
