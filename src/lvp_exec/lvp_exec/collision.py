@@ -62,18 +62,33 @@ class Clearance:
     distance: float
 
 
+def collision_geometry(robot: RobotModel) -> Any:
+    """The pinocchio GeometryModel of `robot`'s URDF collision geometry (every link, fixed ones
+    too); CollisionModelError when it cannot be loaded."""
+    try:
+        return pin.buildGeomFromUrdf(robot.model, str(robot.urdf_path),
+                                     pin.GeometryType.COLLISION,
+                                     package_dirs=[str(robot_data_share_dir())])
+    except (RuntimeError, ValueError) as exc:
+        raise CollisionModelError(f'{robot.name}: cannot load the URDF collision geometry of '
+                                  f'{robot.urdf_path}: {exc}') from exc
+
+
+def convex_shape(shape: Any) -> Any:
+    """A coal shape as checked here: a mesh by its convex hull (which contains it), a primitive
+    as it is."""
+    if isinstance(shape, coal.BVHModelBase):
+        shape.buildConvexHull(False, 'Qt')
+        return shape.convex
+    return shape
+
+
 class LinkGeometry:
     """The moving links' convex collision hulls of `robot` and their clearance to obstacles."""
 
     def __init__(self, robot: RobotModel) -> None:
         self.robot = robot
-        try:
-            geometry = pin.buildGeomFromUrdf(robot.model, str(robot.urdf_path),
-                                             pin.GeometryType.COLLISION,
-                                             package_dirs=[str(robot_data_share_dir())])
-        except (RuntimeError, ValueError) as exc:
-            raise CollisionModelError(f'{robot.name}: cannot load the URDF collision geometry '
-                                      f'of {robot.urdf_path}: {exc}') from exc
+        geometry = collision_geometry(robot)
         self.links: list[str] = []
         self._joints: list[int] = []
         self._shapes: list[Any] = []
@@ -81,10 +96,7 @@ class LinkGeometry:
         for obj in geometry.geometryObjects:
             if obj.parentJoint == 0:
                 continue  # no planned joint moves it
-            shape = obj.geometry
-            if isinstance(shape, coal.BVHModelBase):
-                shape.buildConvexHull(False, 'Qt')
-                shape = shape.convex
+            shape = convex_shape(obj.geometry)
             self.links.append(robot.model.frames[obj.parentFrame].name)
             self._joints.append(int(obj.parentJoint))
             self._shapes.append(shape)

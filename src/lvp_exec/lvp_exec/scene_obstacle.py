@@ -33,8 +33,8 @@ import numpy as np
 import pinocchio as pin  # pyright: ignore[reportMissingImports]  (cmeel prefix)
 from scipy.spatial import cKDTree
 
-from lvp_exec.collision import CollisionModelError, LinkGeometry, Obstacle
-from lvp_exec.robots import RobotModel, robot_data_share_dir
+from lvp_exec.collision import LinkGeometry, Obstacle, collision_geometry
+from lvp_exec.robots import RobotModel
 
 SCENE_OBSTACLE_NAME = 'scene cloud'
 
@@ -77,13 +77,7 @@ def _robot_boxes(robot: RobotModel, q: np.ndarray, margin: float) -> list[tuple[
                                                                                  np.ndarray]]:
     """Every collision geometry of `robot` (fixed links too) at joints `q`: (placement in the
     base frame, half extents of its local bounding box + margin)."""
-    try:
-        geometry = pin.buildGeomFromUrdf(robot.model, str(robot.urdf_path),
-                                         pin.GeometryType.COLLISION,
-                                         package_dirs=[str(robot_data_share_dir())])
-    except (RuntimeError, ValueError) as exc:
-        raise CollisionModelError(f'{robot.name}: cannot load the URDF collision geometry of '
-                                  f'{robot.urdf_path}: {exc}') from exc
+    geometry = collision_geometry(robot)
     data = robot.model.createData()
     pin.forwardKinematics(robot.model, data, np.asarray(q, dtype=np.float64))
     boxes = []

@@ -24,8 +24,8 @@ import coal  # pyright: ignore[reportMissingImports]  (cmeel prefix)
 import numpy as np
 import pinocchio as pin  # pyright: ignore[reportMissingImports]  (cmeel prefix)
 
-from lvp_exec.collision import CollisionModelError
-from lvp_exec.robots import RobotModel, robot_data_share_dir
+from lvp_exec.collision import collision_geometry, convex_shape
+from lvp_exec.robots import RobotModel
 
 
 @dataclass(frozen=True)
@@ -42,23 +42,14 @@ class SelfCollision:
 
     def __init__(self, robot: RobotModel, clearance: float) -> None:
         self.robot = robot
-        try:
-            geometry = pin.buildGeomFromUrdf(robot.model, str(robot.urdf_path),
-                                             pin.GeometryType.COLLISION,
-                                             package_dirs=[str(robot_data_share_dir())])
-        except (RuntimeError, ValueError) as exc:
-            raise CollisionModelError(f'{robot.name}: cannot load the URDF collision geometry '
-                                      f'of {robot.urdf_path}: {exc}') from exc
+        geometry = collision_geometry(robot)
         self._links: list[str] = []
         self._joints: list[int] = []
         self._shapes: list[object] = []
         self._offsets: list[pin.SE3] = []
         centres, radii = [], []
         for obj in geometry.geometryObjects:
-            shape = obj.geometry
-            if isinstance(shape, coal.BVHModelBase):
-                shape.buildConvexHull(False, 'Qt')
-                shape = shape.convex
+            shape = convex_shape(obj.geometry)
             shape.computeLocalAABB()
             self._links.append(robot.model.frames[obj.parentFrame].name)
             self._joints.append(int(obj.parentJoint))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from lvp_common.artifacts import ROBOT_BASE_FRAME, WristTrajectory
+from lvp_common.artifacts import ROBOT_BASE_FRAME, JointTrajectory, WristTrajectory
 
 from lvp_exec.robots import RobotModel
 
@@ -46,3 +46,21 @@ def jump_sideways(path: WristTrajectory, jump: float = 0.4, at: int | None = Non
     times = path.times.copy()
     times[at:] += times[at - 1] + dt - times[at]
     return dataclasses.replace(path, times=times, positions=positions)
+
+
+def slow_joint_move(robot: RobotModel, start: np.ndarray, goal: np.ndarray,
+                    dt: float = 0.01) -> JointTrajectory:
+    """A quintic joint move start -> goal at rest at both ends, at most 30 % of the robot's
+    speed and acceleration limits, sampled every `dt` s."""
+    delta = np.asarray(goal, dtype=np.float64) - np.asarray(start, dtype=np.float64)
+    duration = max(1.0, float(np.max(np.abs(delta) / (0.3 * robot.limits.velocity))),
+                   float(np.sqrt(np.max(6.0 * np.abs(delta) /
+                                        (0.3 * robot.limits.acceleration)))))
+    t = np.arange(int(np.ceil(duration / dt)) + 1) * dt
+    s = np.clip(t / duration, 0.0, 1.0)[:, None]
+    blend = 10 * s ** 3 - 15 * s ** 4 + 6 * s ** 5
+    dblend = (30 * s ** 2 - 60 * s ** 3 + 30 * s ** 4) / duration
+    ddblend = (60 * s - 180 * s ** 2 + 120 * s ** 3) / duration ** 2
+    return JointTrajectory(t, robot.joint_names, start + blend * delta, dblend * delta,
+                           ddblend * delta)
+

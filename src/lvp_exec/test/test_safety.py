@@ -21,7 +21,7 @@ from lvp_exec.safety import (
     WorkspaceError,
     default_safety_config,
 )
-from lvp_exec.synthetic_paths import smooth_joint_path, wrist_path_from_joints
+from lvp_exec.synthetic_paths import slow_joint_move, smooth_joint_path, wrist_path_from_joints
 from lvp_exec.timing import parameterize
 
 ROBOTS = {'panda': load_panda(), 'g1_right': load_g1_arm()}
@@ -171,21 +171,6 @@ def test_fuzz_acceleration_field(name, joint, at, factor):
         SafetyFilter(robot).check(_replace(traj, accelerations=a), traj.positions[0])
 
 
-def _slow_move(robot, start, goal, dt=0.01):
-    """A quintic joint move start -> goal at rest, well within the speed/acceleration limits."""
-    duration = max(1.0, float(np.max(np.abs(goal - start) / (0.3 * robot.limits.velocity))),
-                   float(np.sqrt(np.max(6.0 * np.abs(goal - start) /
-                                        (0.3 * robot.limits.acceleration)))))
-    t = np.arange(int(np.ceil(duration / dt)) + 1) * dt
-    s = np.clip(t / duration, 0.0, 1.0)[:, None]
-    blend = 10 * s ** 3 - 15 * s ** 4 + 6 * s ** 5
-    dblend = (30 * s ** 2 - 60 * s ** 3 + 30 * s ** 4) / duration
-    ddblend = (60 * s - 180 * s ** 2 + 120 * s ** 3) / duration ** 2
-    delta = goal - start
-    return JointTrajectory(t, robot.joint_names, start + blend * delta, dblend * delta,
-                           ddblend * delta)
-
-
 @given(name=robot_names, data=st.data())
 @settings(max_examples=40, deadline=None)
 def test_fuzz_cartesian_checks_match_an_fk_oracle(name, data):
@@ -197,7 +182,7 @@ def test_fuzz_cartesian_checks_match_an_fk_oracle(name, data):
     margin = config.position_margin + 1e-3
     goal = np.array([data.draw(st.floats(lo + margin, hi - margin))
                      for lo, hi in zip(robot.limits.lower, robot.limits.upper)])
-    traj = _slow_move(robot, robot.home, goal)
+    traj = slow_joint_move(robot, robot.home, goal)
     expected = None
     lo, hi = np.array(config.workspace_min), np.array(config.workspace_max)
     assert config.table_height is not None
@@ -271,7 +256,7 @@ def test_fuzz_link_hulls_are_conservative_against_the_meshes(name, data):
     margin = config.position_margin + 1e-3
     goal = np.array([data.draw(st.floats(lo + margin, hi - margin))
                      for lo, hi in zip(robot.limits.lower, robot.limits.upper)])
-    traj = _slow_move(robot, robot.home, goal)
+    traj = slow_joint_move(robot, robot.home, goal)
     try:
         SafetyFilter(robot, config).check(traj, robot.home)
     except LinkCollisionError as exc:
@@ -331,27 +316,37 @@ def test_format_violations():
         SafetyFilter(robot).check(sparse, traj.positions[0])
 
 
-def test_inspire_fingertips_below_the_table_are_a_violation():
-    """The G1 hand mount 18 cm above the table with the fingers pointing down: the mount is
-    clear, the open Inspire's fingertips (~21 cm out) are not; closed (~15 cm), they are."""
-    from lvp_common.artifacts import HandCommands, WristTrajectory
-    from lvp_exec.hand_points import inspire_fingertips
-    from lvp_retarget.inspire_hand import INSPIRE_ACTUATORS
+def _g1_hand_pointing_down():
+    """The G1 at rest with its hand mount 18 cm over the table, the mount's x (the Inspire's
+    fingers) pointing down and its palm (mount -y) facing the robot: (robot, its default
+    SafetyConfig, the joints, a 20-sample trajectory holding them)."""
+    from lvp_common.artifacts import WristTrajectory
     from scipy.spatial.transform import Rotation
 
     robot = ROBOTS['g1_right']
     config = default_safety_config(robot)
     assert config.table_height is not None
-    # Mount x (the fingers) pointing down, palm (mount -y) facing the robot.
     rotation = Rotation.from_matrix(np.array([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0],
                                               [-1.0, 0.0, 0.0]]))
     target = WristTrajectory(np.array([0.0]), np.array([[0.25, -0.2,
                                                          config.table_height + 0.18]]),
                              rotation.as_quat()[None], robot.base_frame)
     q = DampedLeastSquaresIk(robot).solve(target, robot.home).positions[0]
-    times = np.arange(20) * 0.01
-    traj = JointTrajectory(times, robot.joint_names, np.tile(q, (20, 1)), np.zeros((20, 7)),
-                           np.zeros((20, 7)))
+    traj = JointTrajectory(np.arange(20) * 0.01, robot.joint_names, np.tile(q, (20, 1)),
+                           np.zeros((20, 7)), np.zeros((20, 7)))
+    return robot, config, q, traj
+
+
+def test_inspire_fingertips_below_the_table_are_a_violation():
+    """The G1 hand mount 18 cm above the table with the fingers pointing down: the mount is
+    clear, the open Inspire's fingertips (~21 cm out) are not; closed (~15 cm), they are."""
+    from lvp_common.artifacts import HandCommands
+    from lvp_exec.hand_points import inspire_fingertips
+    from lvp_retarget.inspire_hand import INSPIRE_ACTUATORS
+
+    robot, config, q, traj = _g1_hand_pointing_down()
+    assert config.table_height is not None
+    times = traj.times
     safety = SafetyFilter(robot, config)
     safety.check(traj, q)  # the mount and arm links alone are clear
 
@@ -374,25 +369,14 @@ def test_the_inspire_palm_keeps_the_table_clearance_the_fingertips_may_press_pas
     """A rigid hand point (the palm) 5 mm over the table is refused (table_clearance 1 cm); the
     same point as a fingertip (hand_clearance -2 cm: force-limited, it stops at the table)
     passes. The Inspire's hand points are its 5 fingertips and its palm box's 8 corners."""
-    from lvp_common.artifacts import HandCommands, WristTrajectory
+    from lvp_common.artifacts import HandCommands
     from lvp_exec.hand_points import HandPoints, inspire_hand_points
     from lvp_exec.robots import INSPIRE_BASE_IN_MOUNT
     from lvp_retarget.inspire_hand import INSPIRE_ACTUATORS, InspireKinematics
-    from scipy.spatial.transform import Rotation
 
-    robot = ROBOTS['g1_right']
-    config = default_safety_config(robot)
+    robot, config, q, traj = _g1_hand_pointing_down()
     assert config.table_height is not None
-    # the mount 18 cm over the table, its x (the fingers' direction) pointing down
-    rotation = Rotation.from_matrix(np.array([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0],
-                                              [-1.0, 0.0, 0.0]]))
-    target = WristTrajectory(np.array([0.0]), np.array([[0.25, -0.2,
-                                                         config.table_height + 0.18]]),
-                             rotation.as_quat()[None], robot.base_frame)
-    q = DampedLeastSquaresIk(robot).solve(target, robot.home).positions[0]
-    times = np.arange(20) * 0.01
-    traj = JointTrajectory(times, robot.joint_names, np.tile(q, (20, 1)), np.zeros((20, 7)),
-                           np.zeros((20, 7)))
+    times = traj.times
     mount_z = robot.ee_pose(q).position[2]
     low = np.tile([[mount_z - config.table_height - 0.005, 0.0, 0.0]], (20, 1, 1))
     safety = SafetyFilter(robot, config)

@@ -6,30 +6,15 @@ import dataclasses
 
 import numpy as np
 import pytest
-from lvp_common.artifacts import JointTrajectory
 from lvp_exec.robots import load_g1_arm, load_panda
 from lvp_exec.safety import LinkCollisionError, SafetyFilter, default_safety_config
 from lvp_exec.self_collision import self_collision_for
+from lvp_exec.synthetic_paths import slow_joint_move
 
 ROBOTS = {'panda': load_panda(), 'g1_right': load_g1_arm()}
 _FRANKA_DEFAULT = default_safety_config(ROBOTS['panda']).self_clearance
 assert _FRANKA_DEFAULT is not None
 CLEARANCE: float = _FRANKA_DEFAULT
-
-
-def slow_move(robot, start, goal, dt: float = 0.01) -> JointTrajectory:
-    """A quintic move start -> goal at rest, inside the speed and acceleration limits."""
-    duration = max(1.0, float(np.max(np.abs(goal - start) / (0.3 * robot.limits.velocity))),
-                   float(np.sqrt(np.max(6.0 * np.abs(goal - start) /
-                                        (0.3 * robot.limits.acceleration)))))
-    t = np.arange(int(np.ceil(duration / dt)) + 1) * dt
-    s = np.clip(t / duration, 0.0, 1.0)[:, None]
-    blend = 10 * s ** 3 - 15 * s ** 4 + 6 * s ** 5
-    dblend = (30 * s ** 2 - 60 * s ** 3 + 30 * s ** 4) / duration
-    ddblend = (60 * s - 180 * s ** 2 + 120 * s ** 3) / duration ** 2
-    delta = goal - start
-    return JointTrajectory(t, robot.joint_names, start + blend * delta, dblend * delta,
-                           ddblend * delta)
 
 
 def config_for(robot):
@@ -81,7 +66,7 @@ def test_home_is_clear_and_adjacent_links_are_not_pairs(name):
 def test_a_move_into_the_robots_own_body_is_refused(name):
     robot = ROBOTS[name]
     goal = folded(robot)
-    trajectory = slow_move(robot, robot.home, goal)
+    trajectory = slow_joint_move(robot, robot.home, goal)
     with pytest.raises(LinkCollisionError, match="robot's own") as error:
         SafetyFilter(robot, config_for(robot)).check(trajectory, robot.home)
     assert error.value.time is not None and 0.0 < error.value.time <= trajectory.times[-1]
@@ -99,12 +84,12 @@ def test_a_pair_closer_at_the_start_may_move_apart_not_closer():
     check = self_collision_for(robot, CLEARANCE)
     home = robot.home
     # a start just inside the clearance on the way from home to the fold
-    path = slow_move(robot, home, q)
+    path = slow_joint_move(robot, home, q)
     first = next(k for k, p in enumerate(path.positions)
                  if check.violations(p, np.full(len(check.pairs), CLEARANCE)))
     start = path.positions[first]
-    SafetyFilter(robot, config_for(robot)).check(slow_move(robot, start, home), start)
-    deeper = slow_move(robot, start, q)
+    SafetyFilter(robot, config_for(robot)).check(slow_joint_move(robot, start, home), start)
+    deeper = slow_joint_move(robot, start, q)
     if np.max(np.abs(deeper.positions[-1] - start)) > 1e-3:
         with pytest.raises(LinkCollisionError, match="robot's own"):
             SafetyFilter(robot, config_for(robot)).check(deeper, start)
