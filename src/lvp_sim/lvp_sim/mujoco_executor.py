@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,17 +34,13 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 
 import mujoco  # noqa: E402  (MUJOCO_GL is read at import)
 import numpy as np  # noqa: E402
-from lvp_common.artifacts import (  # noqa: E402
-    GripperEvent,
-    HandCommands,
-    JointTrajectory,
-)
+from lvp_common.artifacts import JointTrajectory, Observation  # noqa: E402
 from lvp_exec.backends import BackendOptions  # noqa: E402
 from lvp_exec.embodiment_hardware import EMBODIMENTS, EndEffector, hardware_named  # noqa: E402
 from lvp_exec.execution import ExecutionRequest, ExecutionStoppedError  # noqa: E402
 from lvp_exec.robots import RobotModel  # noqa: E402
-from lvp_retarget.inspire_hand import INSPIRE_ACTUATORS  # noqa: E402
 
+from lvp_sim.ee_targets import finger_targets, inspire_targets, interpolate  # noqa: E402
 from lvp_sim.mujoco_model import (  # noqa: E402
     FRANKA_FINGER_RANGE,
     SimConfig,
@@ -108,12 +105,6 @@ class ExecutionResult:
     @property
     def max_ee_error(self) -> float:
         return float(np.max(self.ee_errors))
-
-
-def _interpolate(times: np.ndarray, samples: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Linearly interpolate samples (N, J) at query times (M,), held beyond the ends."""
-    return np.stack([np.interp(query, times, samples[:, j]) for j in range(samples.shape[1])],
-                    axis=1)
 
 
 class _SimWorld:
@@ -224,13 +215,21 @@ class MujocoExecutor:
     `path_tolerance_rad` from the trajectory, the arm holds where it is (`stop_hold_time`) and
     `TrackingError` is raised; nothing is reported as done. 0 (or None) = the embodiment's
     default, its hardware spec's `sim_path_tolerance_rad`.
+
+    keep_state: continue from the live state instead (for closed-loop execution in segments):
+    the first `execute` of a robot resets its world; every later one starts where the last one
+    left the world (arm, end effector, objects, even after a stop), `start_positions` is the
+    arm's current state (so a re-plan starts there) and the trajectory must start within the
+    path tolerance of it. `forget_state` makes the next `execute` reset again. `step_hooks` are
+    called as hook(world, trajectory time) before every physics step (disturbances in tests and
+    benchmarks).
     """
 
     name = 'sim'
 
     def __init__(self, world_config: WorldConfig | None = None,
                  config: SimConfig | None = None,
-                 path_tolerance_rad: float | None = None) -> None:
+                 path_tolerance_rad: float | None = None, keep_state: bool = False) -> None:
         if path_tolerance_rad is not None and not path_tolerance_rad >= 0.0:
             raise SimulationError(f'path_tolerance_rad must be >= 0 rad (0: the embodiment\'s '
                                   f'default {PATH_TOLERANCE_RAD}), got {path_tolerance_rad}')
@@ -239,6 +238,9 @@ class MujocoExecutor:
         self.path_tolerance_rad = path_tolerance_rad or None
         self._worlds: dict[str, _SimWorld] = {}
         self._current: _SimWorld | None = None
+        self.keep_state = keep_state
+        self._live: set[str] = set()
+        self.step_hooks: list[Callable[[World, float], None]] = []
 
     def tolerance_for(self, robot: RobotModel) -> float:
         """The path tolerance (rad) this executor applies to `robot`."""
@@ -269,10 +271,43 @@ class MujocoExecutor:
             raise SimulationError('nothing executed yet: no arm state')
         return self._current.world.data.qpos[self._current.arm_qpos].copy()
 
-    def start_positions(self, robot: RobotModel) -> None:
-        """Return None: the sim starts each execution at the trajectory's first sample."""
-        del robot
+    def end_effector_positions(self) -> np.ndarray:
+        """The end effector's actuated joints now (Franka fingers in m, Inspire joints in rad)."""
+        if self._current is None:
+            raise SimulationError('nothing executed yet: no end effector state')
+        return self._current.world.data.qpos[self._current.ee_qpos].copy()
+
+    def observe(self, self_filter: bool = True) -> Observation:
+        """The scene camera's RGB-D observation of the current state (the demonstrator's hand
+        hidden), camera pose in the robot base frame. self_filter: no depth on the robot's own
+        pixels (as a robot self-filter does from the arm's model and joint state)."""
+        if self._current is None:
+            raise SimulationError('nothing executed yet: no world to observe')
+        renderer = self._current.scene_renderer()
+        observation = renderer.observation(stamp=self.sim_time)
+        if self_filter and observation.depth is not None:
+            from scipy.ndimage import binary_dilation
+
+            m = self._current.world.model
+            names = [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, b) or ''
+                     for b in m.geom_bodyid]
+            robot = np.flatnonzero([n.startswith(ROBOT_PREFIX) for n in names])
+            mask = np.isin(renderer.geom_ids(show_hand=False), robot)
+            # padded by 2 px, as a self-filter pads the arm's model (edge pixels mix depths)
+            observation.depth[np.asarray(binary_dilation(mask, iterations=2), bool)] = np.nan
+        return observation
+
+    def start_positions(self, robot: RobotModel) -> np.ndarray | None:
+        """The arm's current joint positions when keep_state and the robot's world is live;
+        else None: the sim starts the execution at the trajectory's first sample."""
+        if self.keep_state and robot.name in self._live:
+            return self._worlds[robot.name].world.data.qpos[
+                self._worlds[robot.name].arm_qpos].copy()
         return None
+
+    def forget_state(self) -> None:
+        """Make the next execution of every robot reset its world (keep_state)."""
+        self._live.clear()
 
     def close(self) -> None:
         """Free the renderers' OpenGL contexts."""
@@ -303,13 +338,24 @@ class MujocoExecutor:
         num_steps = int(np.ceil((end + c.settle_time) / dt))
         step_times = np.arange(num_steps + 1) * dt
         moving = (step_times <= end)[:, None]
-        q_steps = _interpolate(t_ref, q_ref, step_times)
-        v_steps = np.where(moving, _interpolate(t_ref, v_ref, step_times), 0.0)
-        a_steps = np.where(moving, _interpolate(t_ref, a_ref, step_times), 0.0)
-        ee_steps = self._ee_targets(sim, request, step_times)
+        q_steps = interpolate(t_ref, q_ref, step_times)
+        v_steps = np.where(moving, interpolate(t_ref, v_ref, step_times), 0.0)
+        a_steps = np.where(moving, interpolate(t_ref, a_ref, step_times), 0.0)
+        live = self.keep_state and robot.name in self._live
+        if live:
+            off = float(np.max(np.abs(d.qpos[sim.arm_qpos] - q_ref[0])))
+            if off > tolerance:
+                raise SimulationError(f'{robot.name}: the trajectory starts {off:.3f} rad from '
+                                      f'the arm\'s current state (path tolerance '
+                                      f'{tolerance:.3f} rad)')
+        width = 2.0 * float(d.ctrl[sim.ee_actuators[0]] if live else sim.ee_initial[0])
+        ee_steps = self._ee_targets(sim, request, step_times, width)
 
         started = time.perf_counter()
-        sim.reset(q_ref[0], ee_steps[0])
+        if not live:
+            sim.reset(q_ref[0], ee_steps[0])
+        if self.keep_state:
+            self._live.add(robot.name)
         initial_state = read_scene_state(sim.world)
         n_arm = len(sim.arm_dofs)
         target_q = np.concatenate([q_ref[0], sim.hold_values])
@@ -332,6 +378,8 @@ class MujocoExecutor:
         for step in range(num_steps + 1):
             now = step * dt
             d.time = now
+            for hook in self.step_hooks:
+                hook(sim.world, now)
             while next_sample < len(t_ref) and t_ref[next_sample] <= now + 1e-9:
                 executed[next_sample] = d.qpos[sim.arm_qpos]
                 executed_v[next_sample] = d.qvel[sim.arm_dofs]
@@ -371,6 +419,7 @@ class MujocoExecutor:
             d.qfrc_applied[ctrl_dofs] = inertial[ctrl_dofs] + d.qfrc_bias[ctrl_dofs]
             mujoco.mj_step2(m, d)
             if not np.all(np.isfinite(d.qpos)):
+                self._live.discard(robot.name)
                 raise SimulationError(f'{robot.name}: simulation diverged at t = {now:.3f} s')
         if deviation is not None:
             j, error, at = deviation
@@ -398,50 +447,18 @@ class MujocoExecutor:
             sim_seconds=num_steps * dt, wall_seconds=time.perf_counter() - started)
 
     def _ee_targets(self, sim: _SimWorld, request: ExecutionRequest,
-                    step_times: np.ndarray) -> np.ndarray:
+                    step_times: np.ndarray, width: float) -> np.ndarray:
         """Return the EE actuators' targets (S, E) at each physics step."""
         if sim.hardware.end_effector is EndEffector.PARALLEL_GRIPPER:
             if request.hand_commands is not None:
                 raise SimulationError('the Franka gripper takes GripperEvents, not HandCommands')
-            return _finger_targets(request.gripper_events, step_times,
-                                   2.0 * sim.ee_initial[0], self.config.gripper_speed)
+            # a plan's events change the gripper from open (its hand starts open): continuing
+            # from a closed gripper, it opens first
+            return finger_targets(request.gripper_events, step_times, width,
+                                  self.config.gripper_speed, 2.0 * sim.ee_initial[0])
         if request.gripper_events:
             raise SimulationError('the Inspire hand takes HandCommands, not GripperEvents')
-        return _inspire_targets(request.hand_commands, step_times)
-
-
-def _finger_targets(events: tuple[GripperEvent, ...], step_times: np.ndarray,
-                    initial_width: float, speed: float) -> np.ndarray:
-    """Return each Franka finger's target (S, 2), m: the events' widths, rate limited."""
-    low, high = FRANKA_FINGER_RANGE
-    desired = np.full(len(step_times), initial_width)
-    for event in sorted(events, key=lambda e: e.time):
-        # OPEN and CLOSE both go to their width (CLOSE 0 = until contact, force limited).
-        desired[step_times >= event.time] = np.clip(event.width, 2.0 * low, 2.0 * high)
-    commanded = np.empty_like(desired)
-    width = initial_width
-    max_change = speed * (step_times[1] - step_times[0]) if len(step_times) > 1 else np.inf
-    for i, goal in enumerate(desired):
-        width += float(np.clip(goal - width, -max_change, max_change))
-        commanded[i] = width
-    return np.repeat(commanded[:, None] / 2.0, 2, axis=1)
-
-
-def _inspire_targets(commands: HandCommands | None, step_times: np.ndarray) -> np.ndarray:
-    """Return the Inspire actuated joints' targets (S, 6), rad, from normalized commands."""
-    open_ = np.array([a.open_position for a in INSPIRE_ACTUATORS])
-    closed = np.array([a.closed_position for a in INSPIRE_ACTUATORS])
-    if commands is None:
-        normalized = np.ones((len(step_times), len(INSPIRE_ACTUATORS)))
-    else:
-        names = [a.name for a in INSPIRE_ACTUATORS]
-        missing = set(names) - set(commands.actuator_names)
-        if missing:
-            raise SimulationError(f'HandCommands lack Inspire actuators {sorted(missing)}; '
-                                  f'they have {commands.actuator_names}')
-        columns = [commands.actuator_names.index(n) for n in names]
-        normalized = _interpolate(commands.times, commands.normalized[:, columns], step_times)
-    return closed + normalized * (open_ - closed)
+        return inspire_targets(request.hand_commands, step_times)
 
 
 def make_sim_executor(options: BackendOptions) -> MujocoExecutor:

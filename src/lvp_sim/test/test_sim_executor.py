@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from lvp_common.artifacts import GripperAction, GripperEvent
+from lvp_common.artifacts import GripperAction, GripperEvent, JointTrajectory
 from lvp_exec.execution import ExecutionError, ExecutionRequest, ExecutionStoppedError
 from lvp_exec.ik import DampedLeastSquaresIk
 from lvp_exec.robots import G1ArmConfig, load_g1_arm, load_panda
@@ -198,3 +198,41 @@ def test_path_tolerance_defaults_per_embodiment_and_bad_values_are_refused():
     for bad in (-0.1, float('nan')):
         with pytest.raises(SimulationError, match='path_tolerance_rad must be >= 0'):
             MujocoExecutor(path_tolerance_rad=bad)
+
+
+def test_keep_state_continues_from_where_the_last_execution_left_the_world():
+    robot = load_panda()
+    sim = MujocoExecutor(keep_state=True)
+    try:
+        assert sim.start_positions(robot) is None  # nothing run yet: the first one resets
+        pick = scripted_pick(robot, sim.world_for(robot).world.config)
+        stop_at = 0.5 * (pick.close_time + float(pick.request.trajectory.times[-1])) + 0.4
+        with pytest.raises(ExecutionStoppedError):
+            sim.execute(dataclasses.replace(pick.request,
+                                            should_stop=lambda: sim.sim_time >= stop_at))
+        held, fingers = sim.arm_positions(), sim.end_effector_positions()
+        cube = sim.world.body_pose('cube').position
+        rest = sim.world.config.table_top_z + sim.world.config.cube_half_size
+        assert cube[2] > rest + 0.02, cube  # stopped mid-lift, the cube in the hand
+        np.testing.assert_array_equal(sim.start_positions(robot), held)
+        # From there: hold still 0.5 s, the gripper kept closed.
+        still = JointTrajectory(np.array([0.0, 0.5]), robot.joint_names, np.stack([held, held]))
+        result = sim.execute(ExecutionRequest(robot, still, (
+            GripperEvent(0.0, GripperAction.CLOSE, 0.0),)))
+        start_cube = result.initial_state.object_poses['cube'].position
+        np.testing.assert_allclose(start_cube, cube, atol=2e-3)  # no reset: still lifted
+        np.testing.assert_allclose(result.executed.positions[0], held, atol=1e-9)
+        np.testing.assert_allclose(result.end_effector_positions[0], fingers, atol=1e-3)
+        assert result.final_state.object_poses['cube'].position[2] > rest + 0.02
+        shifted = still.positions.copy()
+        shifted[:, 0] += 2.0 * sim.tolerance_for(robot)
+        off = JointTrajectory(still.times, robot.joint_names, shifted)
+        with pytest.raises(SimulationError, match="from the arm's current state"):
+            sim.execute(ExecutionRequest(robot, off))
+        sim.forget_state()
+        assert sim.start_positions(robot) is None
+        result = sim.execute(ExecutionRequest(robot, off))  # reset: the cube back at rest
+        assert result.initial_state.object_poses['cube'].position[2] == pytest.approx(rest,
+                                                                                     abs=1e-3)
+    finally:
+        sim.close()

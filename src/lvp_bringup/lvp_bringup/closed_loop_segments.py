@@ -1,0 +1,236 @@
+"""Mid-motion closed loop (ROS-free): execute in segments, look between them, re-plan from the
+robot's current state when the scene left the plan.
+
+`run_segmented_loop` executes a plan through the pipeline on a sim executor that keeps its state
+between executions (`MujocoExecutor(keep_state=True)`). The execution is watched: at trajectory
+time 0 and every `SegmentConfig.segment_s` after it (the segment boundaries), the progress is
+measured against the plan:
+- before the plan's grasp (its first CLOSE event), while the hand is still away from the object,
+  the fresh camera view (`MujocoExecutor.observe`: the live sim state, robot included) must show
+  the object within `drift_threshold_m` of where the plan grasps it (the EE position at the
+  CLOSE event);
+- once the gripper had time to close, it must hold something: fingers closed below
+  `hold_min_width_m`, and the camera not showing the object within `drift_threshold_m` of
+  where the plan has it (in the hand, with the EE), mean the object left the grasp.
+A failed check stops the arm where it is (the executor holds it) and the task is planned again
+(`replan`: fresh observation, the object's centre seen near the plan's grasp point, re-plan
+number) from the live observation, starting from the arm's CURRENT joint state (the executor's
+`start_positions`; a continuing Franka gripper opens first, as a plan starts with an open hand),
+up to `max_replans` times, every re-plan recorded (`Replan`) with its parent and reason.
+The motion's last sample is checked too: a plan that ends with its object dropped is not done.
+
+Scope: the executor must continue from its state (the sim's keep_state; a real robot always
+does, but observing mid-motion there needs the camera topics, not wired yet). In sim the re-plan
+is lvp_sim's demonstrator conditioned on the measured scene, a stand-in for the video model
+(`closed_loop.sim_replanner`); the checks use the camera and the gripper's joint state only,
+never the simulator's object poses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from lvp_common.artifacts import GripperAction, Observation, VideoPlan
+from lvp_exec.execution import ExecutionRequest, ExecutionStoppedError
+
+from lvp_bringup.closed_loop import ClosedLoopError, ClosedLoopOutcome, Replan, object_in_view
+from lvp_bringup.pipeline import run_pipeline
+from lvp_bringup.pipeline_types import ErrorCode, PipelineConfig, ProgressCallback, StageError
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    """Segment length, what counts as drift, and the re-plan budget."""
+
+    segment_s: float = 0.5
+    """Execution time (s) between two checks."""
+    drift_threshold_m: float = 0.03
+    """Before the grasp: largest horizontal distance (m) between the object seen and where the
+    plan grasps it."""
+    approach_clearance_m: float = 0.10
+    """Before the grasp the object is only checked while the EE is farther than this (m) from the
+    grasp point (closer, the hand hides it from the camera)."""
+    hold_min_width_m: float = 0.01
+    """After the grasp: a gripper closed below this width (m) holds nothing, unless the camera
+    sees the object within drift_threshold_m of where the plan has it (in the hand)."""
+    grasp_settle_s: float = 0.6
+    """Time (s) after the CLOSE event before the grasp is checked (the fingers close)."""
+    max_replans: int = 2
+
+    def __post_init__(self) -> None:
+        if not (self.segment_s > 0.0 and self.drift_threshold_m > 0.0
+                and self.hold_min_width_m > 0.0 and self.max_replans >= 0):
+            raise ValueError(f'SegmentConfig: segment_s, drift_threshold_m and hold_min_width_m '
+                             f'must be > 0 and max_replans >= 0, got {self}')
+
+
+@dataclass
+class Finding:
+    """A failed check: when, why, the fresh observation and where the object was seen."""
+
+    time: float
+    reason: str
+    drift_m: float
+    observation: Observation
+    seen: np.ndarray | None
+
+
+@dataclass
+class _Watch:
+    """The checks of one execution (the should_stop of its request)."""
+
+    executor: Any
+    request: ExecutionRequest
+    config: SegmentConfig
+    log: list[str]
+    label: str
+    finding: Finding | None = None
+    next_check: float = 0.0
+    close_time: float | None = None
+    ee: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+
+    def __post_init__(self) -> None:
+        closes = [e.time for e in self.request.gripper_events if e.action is GripperAction.CLOSE]
+        self.close_time = min(closes) if closes else None
+        self.ee = np.asarray(self.request.robot.ee_positions(self.request.trajectory.positions))
+
+    def _ee_at(self, t: float) -> np.ndarray:
+        times = self.request.trajectory.times
+        return np.array([np.interp(t, times, self.ee[:, k]) for k in range(3)])
+
+    def should_stop(self) -> bool:
+        if self.request.should_stop():
+            return True  # a cancel: no finding
+        now = float(self.executor.sim_time)
+        if now + 1e-9 < self.next_check:
+            return False
+        self.next_check += self.config.segment_s
+        self.finding = self.check(now)
+        return self.finding is not None
+
+    def check(self, now: float) -> Finding | None:
+        """Measure the progress at trajectory time `now` against the plan."""
+        c = self.config
+        if self.close_time is None:
+            return None  # nothing grasped: nothing to compare (pushes, presses)
+        grasp = self._ee_at(self.close_time)
+        if now < self.close_time:
+            if np.linalg.norm(self._ee_at(now) - grasp) <= c.approach_clearance_m:
+                return None
+            fresh = self.executor.observe()
+            seen = object_in_view(fresh, grasp)
+            drift = float('inf') if seen is None else float(np.linalg.norm(seen[:2] - grasp[:2]))
+            if drift <= c.drift_threshold_m:
+                self.log.append(f'{self.label} t = {now:.2f} s: object {100 * drift:.1f} cm from '
+                                f'the grasp point: on plan')
+                return None
+            where = ('not seen near the grasp point' if seen is None else
+                     f'{100 * drift:.1f} cm from where the plan grasps it')
+            return Finding(now, f'at t = {now:.2f} s, before the grasp: the object is {where} '
+                                f'(threshold {100 * c.drift_threshold_m:g} cm)', drift, fresh,
+                           seen)
+        if now < self.close_time + c.grasp_settle_s:
+            return None
+        width = float(np.sum(self.executor.end_effector_positions()))
+        if width >= c.hold_min_width_m:
+            self.log.append(f'{self.label} t = {now:.2f} s: gripper holds {1000 * width:.0f} mm: '
+                            f'on plan')
+            return None
+        fresh = self.executor.observe()
+        seen = object_in_view(fresh, grasp)
+        expected = self._ee_at(now)  # in the hand, moving with the EE
+        drift = float('inf') if seen is None else float(np.linalg.norm(seen - expected))
+        if drift <= c.drift_threshold_m:  # narrow, but the camera sees it move with the hand
+            self.log.append(f'{self.label} t = {now:.2f} s: gripper at {1000 * width:.0f} mm, '
+                            f'the object seen {100 * drift:.1f} cm from the hand: on plan')
+            return None
+        where = ('is not seen near the grasp point' if seen is None else
+                 f'is seen {100 * drift:.1f} cm from where the plan has it')
+        return Finding(now, f'at t = {now:.2f} s, after the grasp: the gripper closed to '
+                            f'{1000 * width:.0f} mm (< {1000 * c.hold_min_width_m:g} mm): the '
+                            f'object left the grasp and {where}', drift, fresh, seen)
+
+
+class WatchedExecutor:
+    """A keep_state sim executor whose executions are stopped by the segment checks."""
+
+    name = 'sim'
+
+    def __init__(self, inner: Any, config: SegmentConfig, log: list[str], label: str) -> None:
+        self.inner = inner
+        self.world_config = getattr(inner, 'world_config', None)
+        self.config = config
+        self.log = log
+        self.label = label
+        self.watch: _Watch | None = None
+
+    def start_positions(self, robot: Any) -> np.ndarray | None:
+        return self.inner.start_positions(robot)
+
+    def execute(self, request: ExecutionRequest) -> Any:
+        watch = self.watch = _Watch(self.inner, request, self.config, self.log, self.label)
+        result = self.inner.execute(replace(request, should_stop=watch.should_stop))
+        end = float(request.trajectory.times[-1])
+        watch.finding = watch.check(max(end, float(self.inner.sim_time)))
+        if watch.finding is not None:
+            raise ExecutionStoppedError(f'the last check failed: {watch.finding.reason}',
+                                        stopped_at=watch.finding.time)
+        return result
+
+
+def run_segmented_loop(observation: Observation, plan: VideoPlan, embodiment: str,
+                       config: PipelineConfig,
+                       replan: Callable[[Observation, np.ndarray | None, int], VideoPlan],
+                       loop: SegmentConfig | None = None,
+                       on_replan: Callable[[Replan], None] | None = None,
+                       progress: ProgressCallback | None = None) -> ClosedLoopOutcome:
+    """Execute `plan` in segments with a check between them; on a failed check stop, re-plan
+    from the live observation and the arm's current state, and go on.
+
+    config.executor: a sim executor with keep_state (its state is reset at the start). A stage
+    failure raises ClosedLoopError (with the re-plans so far); a cancel (StageError CANCELED not
+    caused by a check) ends the loop at once with the arm held; a spent re-plan budget raises
+    ClosedLoopError with the arm held where the last check stopped it.
+    """
+    loop = loop or SegmentConfig()
+    inner = config.executor
+    if inner is None or not getattr(inner, 'keep_state', False) or config.plan_only:
+        raise ValueError('run_segmented_loop needs an executor that keeps its state between '
+                         'executions (MujocoExecutor(keep_state=True)) and plan_only False')
+    inner.forget_state()
+    replans: list[Replan] = []
+    checks: list[str] = []
+    current_obs, current_plan = observation, plan
+    for attempt in range(loop.max_replans + 1):
+        watched = WatchedExecutor(inner, loop, checks, f'plan {attempt}')
+        try:
+            result = run_pipeline(current_obs, current_plan, embodiment,
+                                  replace(config, executor=watched), progress)
+        except StageError as exc:
+            finding = None if watched.watch is None else watched.watch.finding
+            if finding is None:
+                if exc.code is ErrorCode.CANCELED:
+                    raise
+                raise ClosedLoopError(exc, replans, checks) from exc
+            checks.append(f'plan {attempt}: {finding.reason}: stopped')
+            if attempt == loop.max_replans:
+                error = StageError('executing', ErrorCode.EXECUTION_FAILED,
+                                   f'the scene left the plan ({finding.reason}) and the re-plan '
+                                   f'budget ({loop.max_replans}) is spent: the arm holds where '
+                                   f'it stopped')
+                error.result = exc.result
+                raise ClosedLoopError(error, replans, checks) from exc
+            new_plan = replan(finding.observation, finding.seen, attempt + 1)
+            record = Replan(attempt + 1, attempt, finding.reason, finding.drift_m, new_plan,
+                            finding.observation)
+            replans.append(record)
+            if on_replan is not None:
+                on_replan(record)
+            current_obs, current_plan = finding.observation, new_plan
+            continue
+        checks.append(f'plan {attempt}: executed to its end, every check on plan')
+        return ClosedLoopOutcome(result, replans, checks)
+    raise AssertionError('unreachable: the loop returns or raises')
