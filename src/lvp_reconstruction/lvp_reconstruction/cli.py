@@ -140,7 +140,8 @@ def summary(track_path: Path, track: HandTrack, result: ReconstructionResult) ->
     else:
         lines.append(f'camera motion: {"MOVING" if motion.moving else "static"} (background up '
                      f'to {motion.max_displacement_px:.1f} px, {motion.max_rotation_deg:.2f} '
-                     f'deg)')
+                     f'deg, unmeasured in {motion.unmeasured_pairs} of '
+                     f'{len(motion.displacement_px) - 1} frames)')
     flags = [name for name, on in (('intrinsics assumed', report.intrinsics_assumed),
                                    ('camera moving', bool(report.camera_moving))) if on]
     lines.append(f'flags: {", ".join(flags) if flags else "none"}')

@@ -335,6 +335,9 @@ def reconstruct(track: HandTrack, observation: Observation | None = None,
             messages.append(f'camera moves: background shifts up to '
                             f'{motion.max_displacement_px:.1f} px, rotates up to '
                             f'{motion.max_rotation_deg:.2f} deg')
+        elif motion.unmeasured_pairs > (n - 1) // 2:
+            messages.append(f'camera motion unmeasured in {motion.unmeasured_pairs} of {n - 1} '
+                            f'frames (too little background texture): "static" is a guess')
     camera_moving = None if motion is None else motion.moving
 
     fit, depth_scale, behind = _fuse_depth(fit, fit_ok, intrinsics,
