@@ -9,8 +9,9 @@ measured against the plan:
   the fresh camera view (`MujocoExecutor.observe`: the live sim state, robot included) must show
   the object within `drift_threshold_m` of where the plan grasps it (the EE position at the
   CLOSE event);
-- once the gripper had time to close, it must hold something: fingers closed below
-  `hold_min_width_m`, and the camera not showing the object within `drift_threshold_m` of
+- once the gripper had time to close, it must hold something (`_Watch.holding`: a Franka
+  gripper wider than `hold_min_width_m`, an Inspire finger held off its commanded angle); an
+  empty grasp, and the camera not showing the object within `drift_threshold_m` of
   where the plan has it (in the hand, with the EE), mean the object left the grasp.
 A failed check stops the arm where it is (the executor holds it) and the task is planned again
 (`replan`: fresh observation, the object's centre seen near the plan's grasp point, re-plan
@@ -35,10 +36,22 @@ from typing import Any
 import numpy as np
 from lvp_common.artifacts import GripperAction, Observation, VideoPlan
 from lvp_exec.execution import ExecutionRequest, ExecutionStoppedError
+from lvp_retarget.inspire_hand import INSPIRE_ACTUATORS
 
-from lvp_bringup.closed_loop import ClosedLoopError, ClosedLoopOutcome, Replan, object_in_view
-from lvp_bringup.pipeline import run_pipeline
+from lvp_bringup.closed_loop import (
+    ClosedLoopError,
+    ClosedLoopOutcome,
+    Replan,
+    object_in_view,
+    planned_object,
+)
+from lvp_bringup.pipeline import run_motion, run_pipeline
 from lvp_bringup.pipeline_types import ErrorCode, PipelineConfig, ProgressCallback, StageError
+
+INSPIRE_FINGERS = ('little', 'ring', 'middle', 'index', 'thumb_bend')
+"""The Inspire actuators that close on an object (thumb_rotation only turns the thumb)."""
+INSPIRE_PINCH = ('index', 'thumb_bend')
+"""The ones a held object stops (a pinch); the others may close past a small object."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,9 @@ class SegmentConfig:
     hold_min_width_m: float = 0.01
     """After the grasp: a gripper closed below this width (m) holds nothing, unless the camera
     sees the object within drift_threshold_m of where the plan has it (in the hand)."""
+    hold_min_gap_rad: float = 0.3
+    """After the grasp, Inspire hand: a held object stops the index or the thumb this far (rad)
+    off its commanded angle; an empty hand's reach theirs."""
     grasp_settle_s: float = 0.6
     """Time (s) after the CLOSE event before the grasp is checked (the fingers close)."""
     max_replans: int = 2
@@ -87,6 +103,8 @@ class _Watch:
     config: SegmentConfig
     log: list[str]
     label: str
+    target: np.ndarray | None = None
+    """The object's centre (base frame) where the plan grasps it; None: the EE's grasp point."""
     finding: Finding | None = None
     next_check: float = 0.0
     close_time: float | None = None
@@ -95,7 +113,39 @@ class _Watch:
     def __post_init__(self) -> None:
         closes = [e.time for e in self.request.gripper_events if e.action is GripperAction.CLOSE]
         self.close_time = min(closes) if closes else None
+        commands = self.request.hand_commands
+        if commands is not None:  # the Inspire hand: closing when its fingers pass half way
+            fingers = [commands.actuator_names.index(n) for n in INSPIRE_FINGERS]
+            closing = np.flatnonzero(np.mean(commands.normalized[:, fingers], axis=1) < 0.5)
+            self.close_time = float(commands.times[closing[0]]) if len(closing) else None
         self.ee = np.asarray(self.request.robot.ee_positions(self.request.trajectory.positions))
+
+    def holding(self, now: float) -> tuple[bool, str]:
+        """Whether the end effector holds something now, by its joints: a Franka gripper wider
+        than hold_min_width_m; an Inspire hand with a finger held off the angle it is commanded
+        to by more than hold_min_gap_rad, index or thumb (an empty hand's reach theirs)."""
+        c = self.config
+        positions = self.executor.end_effector_positions()
+        commands = self.request.hand_commands
+        if commands is None:
+            width = float(np.sum(positions))
+            return (width >= c.hold_min_width_m,
+                    f'the gripper at {1000 * width:.0f} mm (holds from '
+                    f'{1000 * c.hold_min_width_m:g} mm)')
+        names = list(self.executor.world_for(self.request.robot).ee_joints)
+        gaps = []
+        for actuator in INSPIRE_ACTUATORS:
+            if actuator.name not in INSPIRE_PINCH:
+                continue
+            k = commands.actuator_names.index(actuator.name)
+            n = float(np.interp(now, commands.times, commands.normalized[:, k]))
+            target = actuator.closed_position + n * (actuator.open_position
+                                                     - actuator.closed_position)
+            joint = next(i for i, j in enumerate(names) if j.endswith(actuator.joint))
+            gaps.append(abs(float(positions[joint]) - target))
+        return (max(gaps) >= c.hold_min_gap_rad,
+                f'index and thumb {gaps[0]:.2f} and {gaps[1]:.2f} rad off their commanded '
+                f'angles (holds from {c.hold_min_gap_rad:g} rad)')
 
     def _ee_at(self, t: float) -> np.ndarray:
         times = self.request.trajectory.times
@@ -116,9 +166,10 @@ class _Watch:
         c = self.config
         if self.close_time is None:
             return None  # nothing grasped: nothing to compare (pushes, presses)
-        grasp = self._ee_at(self.close_time)
+        at_grasp = self._ee_at(self.close_time)
+        grasp = at_grasp if self.target is None else self.target
         if now < self.close_time:
-            if np.linalg.norm(self._ee_at(now) - grasp) <= c.approach_clearance_m:
+            if np.linalg.norm(self._ee_at(now) - at_grasp) <= c.approach_clearance_m:
                 return None
             fresh = self.executor.observe()
             seen = object_in_view(fresh, grasp)
@@ -134,24 +185,22 @@ class _Watch:
                            seen)
         if now < self.close_time + c.grasp_settle_s:
             return None
-        width = float(np.sum(self.executor.end_effector_positions()))
-        if width >= c.hold_min_width_m:
-            self.log.append(f'{self.label} t = {now:.2f} s: gripper holds {1000 * width:.0f} mm: '
-                            f'on plan')
+        holds, state = self.holding(now)
+        if holds:
+            self.log.append(f'{self.label} t = {now:.2f} s: {state}: on plan')
             return None
         fresh = self.executor.observe()
         seen = object_in_view(fresh, grasp)
-        expected = self._ee_at(now)  # in the hand, moving with the EE
+        expected = grasp + self._ee_at(now) - at_grasp  # in the hand, moving with the EE
         drift = float('inf') if seen is None else float(np.linalg.norm(seen - expected))
         if drift <= c.drift_threshold_m:  # narrow, but the camera sees it move with the hand
-            self.log.append(f'{self.label} t = {now:.2f} s: gripper at {1000 * width:.0f} mm, '
-                            f'the object seen {100 * drift:.1f} cm from the hand: on plan')
+            self.log.append(f'{self.label} t = {now:.2f} s: {state}, but the object is seen '
+                            f'{100 * drift:.1f} cm from the hand: on plan')
             return None
         where = ('is not seen near the grasp point' if seen is None else
                  f'is seen {100 * drift:.1f} cm from where the plan has it')
-        return Finding(now, f'at t = {now:.2f} s, after the grasp: the gripper closed to '
-                            f'{1000 * width:.0f} mm (< {1000 * c.hold_min_width_m:g} mm): the '
-                            f'object left the grasp and {where}', drift, fresh, seen)
+        return Finding(now, f'at t = {now:.2f} s, after the grasp: {state}: the object left '
+                            f'the grasp and {where}', drift, fresh, seen)
 
 
 class WatchedExecutor:
@@ -159,19 +208,22 @@ class WatchedExecutor:
 
     name = 'sim'
 
-    def __init__(self, inner: Any, config: SegmentConfig, log: list[str], label: str) -> None:
+    def __init__(self, inner: Any, config: SegmentConfig, log: list[str], label: str,
+                 target: np.ndarray | None = None) -> None:
         self.inner = inner
         self.world_config = getattr(inner, 'world_config', None)
         self.config = config
         self.log = log
         self.label = label
+        self.target = target
         self.watch: _Watch | None = None
 
     def start_positions(self, robot: Any) -> np.ndarray | None:
         return self.inner.start_positions(robot)
 
     def execute(self, request: ExecutionRequest) -> Any:
-        watch = self.watch = _Watch(self.inner, request, self.config, self.log, self.label)
+        watch = self.watch = _Watch(self.inner, request, self.config, self.log, self.label,
+                                    self.target)
         result = self.inner.execute(replace(request, should_stop=watch.should_stop))
         end = float(request.trajectory.times[-1])
         watch.finding = watch.check(max(end, float(self.inner.sim_time)))
@@ -203,13 +255,25 @@ def run_segmented_loop(observation: Observation, plan: VideoPlan, embodiment: st
     inner.forget_state()
     replans: list[Replan] = []
     checks: list[str] = []
+    # The first plan starts where the sim resets (the trajectory's first sample): its video ->
+    # action half runs once, plan only, to find the object it grasps (in the planning cloud);
+    # then only its motion stages run again, on the watched executor.
+    first = run_pipeline(observation, plan, embodiment,
+                         replace(config, plan_only=True, executor=None), progress)
+    target = planned_object(first)
     current_obs, current_plan = observation, plan
     for attempt in range(loop.max_replans + 1):
-        watched = WatchedExecutor(inner, loop, checks, f'plan {attempt}')
+        watched = WatchedExecutor(inner, loop, checks, f'plan {attempt}', target)
+        run = replace(config, executor=watched)
         try:
-            result = run_pipeline(current_obs, current_plan, embodiment,
-                                  replace(config, executor=watched), progress)
+            if attempt == 0:
+                assert first.wrist_base is not None and first.mapping is not None
+                result = run_motion(first, first.wrist_base, first.mapping, run, None, progress)
+            else:
+                result = run_pipeline(current_obs, current_plan, embodiment, run, progress)
         except StageError as exc:
+            if attempt == 0:
+                exc.result = first
             finding = None if watched.watch is None else watched.watch.finding
             if finding is None:
                 if exc.code is ErrorCode.CANCELED:
@@ -229,7 +293,8 @@ def run_segmented_loop(observation: Observation, plan: VideoPlan, embodiment: st
             replans.append(record)
             if on_replan is not None:
                 on_replan(record)
-            current_obs, current_plan = finding.observation, new_plan
+            # the re-plan grasps the object where the fresh observation showed it
+            current_obs, current_plan, target = finding.observation, new_plan, finding.seen
             continue
         checks.append(f'plan {attempt}: executed to its end, every check on plan')
         return ClosedLoopOutcome(result, replans, checks)

@@ -37,8 +37,12 @@ def knocked_executor(demo, keep_state: bool):
                               keep_state=keep_state)
     knock = KnockOutOfGrasp(knock_out_offset(SEED))
     first: list = []
-    executor.step_hooks += [lambda world, _t: first or first.append(read_scene_state(world)),
-                            knock]
+
+    def record_first(world, _now: float) -> None:
+        if not first:
+            first.append(read_scene_state(world))
+
+    executor.step_hooks += [record_first, knock]
     return executor, knock, first
 
 
