@@ -4,7 +4,11 @@ lvp_bringup.closed_loop.
 For now in the sim world only (the scene rendered for the goal's seed): the fresh observation is
 the sim camera, the re-plan lvp_sim's demonstrator conditioned on the scene measured in it (a
 stand-in for the video model, labelled in the plan's metadata). The node parameter
-`sim_disturbance_m` moves the cube after the plan is made, for tests and demonstrations. Every
+`sim_disturbance_m` moves the cube after the plan is made, for tests and demonstrations. With
+`closed_loop_segment_s` > 0 the motion is also checked between segments
+(lvp_bringup.closed_loop_segments, on a sim of the goal's own that keeps its state): a failed
+check stops the arm and re-plans from its current joint state; `sim_knock_out_m` knocks the
+cube out of the grasp mid-lift for tests. Every
 plan is archived: the first as `<goal>`, re-plan k as `<goal>-replan<k>` with its parent's
 archive, the drift and the reason in the metadata's `replan` entry. Feedback carries the re-plan
 count and the latest reason; a cancel during a re-plan ends CANCELED with nothing moved.
@@ -84,12 +88,17 @@ def run_closed_loop_goal(run: GoalRun, observation: Observation, prompts: tuple[
         node.get_logger().info(f'closed loop: re-plan {record.index}: {record.reason}')
 
     loop = ClosedLoopConfig(max_replans=int(goal.max_replans) or DEFAULT_MAX_REPLANS)
+    segment_s = float(node.param('closed_loop_segment_s'))
     error: StageError | None = None
     replans: list[Replan] = []
     outcome_result: PipelineResult | None = None
     try:
-        outcome = run_closed_loop(observation, plan, embodiment, run.pipeline_config(), observe,
-                                  make_replan, loop, heard, run.stage_progress)
+        if segment_s > 0.0 and run.executor is not None:
+            outcome = _run_segmented(run, observation, plan, embodiment, make_replan, heard,
+                                     loop.max_replans, segment_s, world)
+        else:
+            outcome = run_closed_loop(observation, plan, embodiment, run.pipeline_config(),
+                                      observe, make_replan, loop, heard, run.stage_progress)
         outcome_result, replans = outcome.result, outcome.replans
         run.notes.extend(outcome.checks)
     except ClosedLoopError as exc:
@@ -114,6 +123,36 @@ def run_closed_loop_goal(run: GoalRun, observation: Observation, prompts: tuple[
     run.feedback('archive', 1.0, 1.0)
     run.result.error_code = int(ErrorCode.SUCCESS)
     return run.result
+
+
+def _run_segmented(run: GoalRun, observation: Observation, plan, embodiment: str, make_replan,
+                   heard, max_replans: int, segment_s: float, world):
+    """The mid-motion loop (closed_loop_segments) on a sim of its own that keeps its state for
+    the goal (full-resolution camera), played on the joint states like any execution."""
+    from lvp_exec.backends import backend_options_from_parameters, make_executor
+    from lvp_sim.disturbances import KnockOutOfGrasp
+
+    from lvp_bringup.closed_loop_segments import SegmentConfig, run_segmented_loop
+
+    node = run.node
+    options = replace(backend_options_from_parameters(node), sim_world=world)
+    sim = make_executor('sim', None, options, node=node)
+    sim.config = replace(sim.config, render_scale=1.0)
+    sim.keep_state = True
+    knock = float(node.param('sim_knock_out_m'))
+    if knock:
+        sim.step_hooks.append(KnockOutOfGrasp((0.0, knock)))
+        run.notes.append(f'sim_knock_out_m: the cube leaves the grasp mid-lift and lands '
+                         f'{100 * knock:.1f} cm along the table\'s y')
+    shared, run.executor = run.executor, sim
+    try:
+        return run_segmented_loop(observation, plan, embodiment, run.pipeline_config(),
+                                  make_replan, SegmentConfig(segment_s=segment_s,
+                                                             max_replans=max_replans),
+                                  heard, run.stage_progress, sim=sim)
+    finally:
+        run.executor = shared
+        sim.close()
 
 
 def _archive_plans(run: GoalRun, plan, observation: Observation, replans: list[Replan],

@@ -209,8 +209,10 @@ class WatchedExecutor:
     name = 'sim'
 
     def __init__(self, inner: Any, config: SegmentConfig, log: list[str], label: str,
-                 target: np.ndarray | None = None) -> None:
+                 target: np.ndarray | None = None, runs: Any = None) -> None:
         self.inner = inner
+        self.runs = runs if runs is not None else inner
+        """What executes the requests: `inner` or a wrapper of it."""
         self.world_config = getattr(inner, 'world_config', None)
         self.config = config
         self.log = log
@@ -224,7 +226,7 @@ class WatchedExecutor:
     def execute(self, request: ExecutionRequest) -> Any:
         watch = self.watch = _Watch(self.inner, request, self.config, self.log, self.label,
                                     self.target)
-        result = self.inner.execute(replace(request, should_stop=watch.should_stop))
+        result = self.runs.execute(replace(request, should_stop=watch.should_stop))
         end = float(request.trajectory.times[-1])
         watch.finding = watch.check(max(end, float(self.inner.sim_time)))
         if watch.finding is not None:
@@ -238,17 +240,19 @@ def run_segmented_loop(observation: Observation, plan: VideoPlan, embodiment: st
                        replan: Callable[[Observation, np.ndarray | None, int], VideoPlan],
                        loop: SegmentConfig | None = None,
                        on_replan: Callable[[Replan], None] | None = None,
-                       progress: ProgressCallback | None = None) -> ClosedLoopOutcome:
+                       progress: ProgressCallback | None = None,
+                       sim: Any = None) -> ClosedLoopOutcome:
     """Execute `plan` in segments with a check between them; on a failed check stop, re-plan
     from the live observation and the arm's current state, and go on.
 
-    config.executor: a sim executor with keep_state (its state is reset at the start). A stage
+    sim: a sim executor with keep_state (its state is reset at the start), config.executor by
+    default; config.executor executes (it may wrap `sim`, e.g. a joint-state playback). A stage
     failure raises ClosedLoopError (with the re-plans so far); a cancel (StageError CANCELED not
     caused by a check) ends the loop at once with the arm held; a spent re-plan budget raises
     ClosedLoopError with the arm held where the last check stopped it.
     """
     loop = loop or SegmentConfig()
-    inner = config.executor
+    inner = sim if sim is not None else config.executor
     if inner is None or not getattr(inner, 'keep_state', False) or config.plan_only:
         raise ValueError('run_segmented_loop needs an executor that keeps its state between '
                          'executions (MujocoExecutor(keep_state=True)) and plan_only False')
@@ -263,7 +267,8 @@ def run_segmented_loop(observation: Observation, plan: VideoPlan, embodiment: st
     target = planned_object(first)
     current_obs, current_plan = observation, plan
     for attempt in range(loop.max_replans + 1):
-        watched = WatchedExecutor(inner, loop, checks, f'plan {attempt}', target)
+        watched = WatchedExecutor(inner, loop, checks, f'plan {attempt}', target,
+                                  config.executor)
         run = replace(config, executor=watched)
         try:
             if attempt == 0:

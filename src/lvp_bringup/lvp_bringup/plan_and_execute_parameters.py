@@ -37,6 +37,13 @@ PARAMETERS: dict[str, tuple[Any, str]] = {  # and lvp_exec's backend parameters
     'sim_disturbance_m': (0.0, 'testing closed_loop only: with a rendered sim scene, the cube is '
                           "moved this far (m, along the table's +y) after the plan is made, "
                           'before anything moves; 0 = no disturbance'),
+    'closed_loop_segment_s': (0.0, 'closed_loop in sim: 0 = one check before the motion; > 0 = '
+                              'check between segments this long (s) of the motion too, stop '
+                              'and re-plan from the current joint state (the executor keeps '
+                              'its state for the goal)'),
+    'sim_knock_out_m': (0.0, 'testing closed_loop only: with closed_loop_segment_s > 0, the '
+                        'cube leaves the grasp mid-lift and lands this far (m, along the '
+                        "table's +y) from where it was; 0 = no disturbance"),
     'handedness': ('', "'left'/'right' overrides the acting hand; empty = plan metadata, else "
                    'the detector vote'),
     'min_tcp_height': (0.02, 'lowest Franka TCP height above the table (base plane), m'),
