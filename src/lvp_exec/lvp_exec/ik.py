@@ -5,8 +5,9 @@ Levenberg-Marquardt on the SE(3) log error, weighted between position (m) and or
 starting from the previous waypoint's solution (the first from the current joint state), so the
 joint path stays on one IK branch. Joint limits (inset by `limit_margin`) are enforced by
 projection after every step. A waypoint whose residual stays above the tolerances after
-`max_iterations` (and a retry through interpolated intermediate targets) refuses the whole path
-with `UnreachablePathError`.
+`max_iterations` (and a retry through interpolated intermediate targets, and one that reaches
+the position first, which moves redundant joints off a limit the weighted solve is stuck
+against) refuses the whole path with `UnreachablePathError`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ class UnreachablePathError(RuntimeError):
 
 class PathFrameError(ValueError):
     """The wrist path is not expressed in the robot's base frame."""
+
+
+POSITION_FIRST = 0.03
+"""Orientation weight factor of the position-first solve that a waypoint falls back to when the
+warm-started solve is stuck (the orientation residual costs too much to leave a joint limit)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,8 @@ class DampedLeastSquaresIk:
         self._lower = robot.limits.lower + c.limit_margin
         self._upper = robot.limits.upper - c.limit_margin
         self._sqrt_w = np.sqrt(np.array([c.position_weight] * 3 + [c.orientation_weight] * 3))
+        self._sqrt_w_position_first = np.sqrt(np.array(
+            [c.position_weight] * 3 + [c.orientation_weight * POSITION_FIRST] * 3))
         self._data = robot.model.createData()
 
     def _errors(self, q: np.ndarray, target: pin.SE3) -> tuple[pin.SE3, float, float]:
@@ -133,10 +141,12 @@ class DampedLeastSquaresIk:
         rot_err = float(np.linalg.norm(pin.log3(local.rotation)))
         return local, pos_err, rot_err
 
-    def solve_pose(self, target: pin.SE3, q_start: np.ndarray) -> tuple[
-            np.ndarray, float, float, int]:
-        """Return (q, position error m, orientation error rad, iterations) for one EE target."""
+    def solve_pose(self, target: pin.SE3, q_start: np.ndarray,
+                   position_first: bool = False) -> tuple[np.ndarray, float, float, int]:
+        """Return (q, position error m, orientation error rad, iterations) for one EE target.
+        position_first: the orientation weighted down by POSITION_FIRST."""
         c = self.config
+        sqrt_w = self._sqrt_w_position_first if position_first else self._sqrt_w
         model, data, fid = self.robot.model, self._data, self.robot.ee_frame_id
         q = np.clip(np.asarray(q_start, dtype=np.float64), self._lower, self._upper)
         local, pos_err, rot_err = self._errors(q, target)
@@ -149,8 +159,8 @@ class DampedLeastSquaresIk:
             jac = pin.computeFrameJacobian(model, data, q, fid, pin.ReferenceFrame.LOCAL)
             # d log6(current^-1 * target) / dq = -Jlog6(target^-1 * current) @ J_local
             jac = pin.Jlog6(local.inverse()) @ jac
-            jw = self._sqrt_w[:, None] * jac
-            ew = self._sqrt_w * err
+            jw = sqrt_w[:, None] * jac
+            ew = sqrt_w * err
             cost = float(ew @ ew)
             hess = jw.T @ jw
             grad = jw.T @ ew
@@ -161,7 +171,7 @@ class DampedLeastSquaresIk:
                     step /= scale
                 q_new = np.clip(q + step, self._lower, self._upper)
                 local_new, pos_new, rot_new = self._errors(q_new, target)
-                ew_new = self._sqrt_w * pin.log6(local_new).vector
+                ew_new = sqrt_w * pin.log6(local_new).vector
                 if float(ew_new @ ew_new) < cost or damping > 1e6:
                     break
                 damping *= 10.0
@@ -171,7 +181,8 @@ class DampedLeastSquaresIk:
             damping = max(damping * 0.3, 1e-6)
         return q, pos_err, rot_err, c.max_iterations
 
-    def _acceptable(self, pos_err: float, rot_err: float) -> bool:
+    def acceptable(self, pos_err: float, rot_err: float) -> bool:
+        """Whether residuals (m, rad) are within the tolerances."""
         c = self.config
         return pos_err <= c.position_tolerance and (
             c.orientation_weight == 0.0 or rot_err <= c.orientation_tolerance)
@@ -192,6 +203,23 @@ class DampedLeastSquaresIk:
             q, pos_err, rot_err, it = self.solve_pose(_pose_to_se3(p, r), q)
             total += it
         return q, pos_err, rot_err, total
+
+    def solve_waypoint(self, target: pin.SE3, q_prev: np.ndarray, prev_pose: pin.SE3) -> tuple[
+            np.ndarray, float, float, int]:
+        """One waypoint of a path, warm-started from the previous one's solution `q_prev` (its
+        pose `prev_pose`): directly; else through interpolated intermediate poses; else, stuck
+        against a joint limit, the position first (the redundant joints move off the limit),
+        then the full pose from there. Returns (q, position error m, orientation error rad,
+        iterations) of the last try."""
+        q, pos_err, rot_err, it = self.solve_pose(target, q_prev)
+        if not self.acceptable(pos_err, rot_err):
+            q, pos_err, rot_err, it2 = self._solve_through(q_prev, prev_pose, target)
+            it += it2
+        if not self.acceptable(pos_err, rot_err) and self.config.orientation_weight > 0.0:
+            q_pos, _, _, it2 = self.solve_pose(target, q_prev, position_first=True)
+            q, pos_err, rot_err, it3 = self.solve_pose(target, q_pos)
+            it += it2 + it3
+        return q, pos_err, rot_err, it
 
     def check_frame(self, wrist_path: WristTrajectory) -> None:
         """Raise PathFrameError unless the path is in the robot's base frame."""
@@ -214,11 +242,8 @@ class DampedLeastSquaresIk:
         iters = np.zeros(n, dtype=np.int64)
         for i in range(n):
             target = _pose_to_se3(wrist_path.positions[i], wrist_path.quaternions[i])
-            q, pos_err, rot_err, it = self.solve_pose(target, q_prev)
-            if not self._acceptable(pos_err, rot_err):
-                q, pos_err, rot_err, it2 = self._solve_through(q_prev, prev_pose, target)
-                it += it2
-            if not self._acceptable(pos_err, rot_err):
+            q, pos_err, rot_err, it = self.solve_waypoint(target, q_prev, prev_pose)
+            if not self.acceptable(pos_err, rot_err):
                 c = self.config
                 raise UnreachablePathError(i, float(wrist_path.times[i]), pos_err, rot_err,
                                            c.position_tolerance, c.orientation_tolerance,

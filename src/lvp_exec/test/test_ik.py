@@ -151,3 +151,28 @@ def test_a_turn_in_place_is_solved_not_stopped_at_position_convergence(robot):
     result = DampedLeastSquaresIk(robot).solve(target, q)
     assert result.max_position_error < 1e-3
     assert np.degrees(result.max_orientation_error) < 0.1
+
+
+def test_a_waypoint_stuck_at_a_joint_limit_is_reached_position_first():
+    """A G1 press path (recorded from the end-to-end pipeline, dev seed 5): at its last
+    waypoint the warm-started solve stalls with the wrist yaw at its limit (~10 mm off); the
+    path solver reaches it by solving the position first, then the full pose."""
+    from pathlib import Path
+
+    from lvp_exec.ik import _pose_to_se3
+
+    robot = load_g1_arm()
+    data = np.load(Path(__file__).parent / 'data' / 'g1_press_wrist_path.npz')
+    path = WristTrajectory(data['times'], data['positions'], data['quaternions'], 'pelvis')
+    ik = DampedLeastSquaresIk(robot)
+    before = WristTrajectory(path.times[:-1], path.positions[:-1], path.quaternions[:-1],
+                             'pelvis')
+    q_prev = ik.solve(before, data['start']).positions[-1]
+    target = _pose_to_se3(path.positions[-1], path.quaternions[-1])
+    _, stuck, _, _ = ik.solve_pose(target, q_prev)
+    assert stuck > ik.config.position_tolerance  # the case under test
+    solved = ik.solve(path, data['start'])
+    assert solved.max_position_error <= ik.config.position_tolerance
+    assert solved.max_orientation_error <= ik.config.orientation_tolerance
+    np.testing.assert_allclose(robot.ee_placement(solved.positions[-1]).translation,
+                               path.positions[-1], atol=ik.config.position_tolerance)
