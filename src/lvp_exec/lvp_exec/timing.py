@@ -23,6 +23,7 @@ internal limits if TOP-RA's discretization overshoots between its gridpoints.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import toppra
@@ -202,6 +203,42 @@ def _evaluate(path: AbstractGeometricPath, grid: np.ndarray, sd: np.ndarray,
     return q, qd, qdd, t_grid
 
 
+GRID_DENSITIES = (1.0, 0.7, 1.3, 0.5, 1.6)
+"""TOPP-RA gridpoint densities tried, in order, as factors of `gridpoints_per_second`: where
+a spline's second derivative jumps at a knot (PCHIP joints), a grid can make TOPP-RA's
+backward pass degenerate (a controllable set of zero width, then NaN) although every
+feasible set is non-empty; another grid over the same path does not."""
+
+
+def _grid(s_knots: np.ndarray, config: TimingConfig, density: float) -> np.ndarray:
+    """TOPP-RA gridpoints over [0, s_knots[-1]]: uniform, every knot included."""
+    n_grid = max(100, int(np.ceil(s_knots[-1] * config.gridpoints_per_second * density)))
+    if not config.follow_plan_timing:
+        n_grid = max(100, int(4 * len(s_knots) * density))
+    uniform = np.linspace(0.0, s_knots[-1], n_grid + 1)
+    # Every knot is a gridpoint; uniform points within a third of the spacing of a knot are
+    # dropped (a sliver interval next to a knot where the path's curvature jumps makes TOP-RA's
+    # controllable sets numerically degenerate).
+    gap = np.min(np.abs(uniform[:, None] - s_knots[None, :]), axis=1)
+    return np.union1d(uniform[gap > s_knots[-1] / n_grid / 3.0], s_knots)
+
+
+def _solve(constraints: list, geometric: AbstractGeometricPath, s_knots: np.ndarray,
+           config: TimingConfig) -> Any:
+    """TOPP-RA's problem data on the first grid of GRID_DENSITIES that gives a solution (the
+    last try's when none does)."""
+    data: Any = None
+    for density in GRID_DENSITIES:
+        instance = toppra.algorithm.TOPPRA(constraints, geometric,
+                                           gridpoints=_grid(s_knots, config, density),
+                                           parametrizer='ParametrizeConstAccel')
+        instance.compute_parameterization(0.0, 0.0)
+        data = instance.problem_data
+        if data.return_code == toppra.algorithm.ParameterizationReturnCode.Ok:
+            break
+    return data
+
+
 def parameterize(path: JointPath, limits: JointLimits,
                  config: TimingConfig | None = None) -> TimedPath:
     """Time-parameterize `path` from its start state at rest to its last waypoint at rest."""
@@ -219,15 +256,6 @@ def parameterize(path: JointPath, limits: JointLimits,
     a_max = config.acceleration_scale * limits.acceleration
     if config.follow_plan_timing:
         geometric = _PlanClockPath(spline)
-    n_grid = max(100, int(np.ceil(s_knots[-1] * config.gridpoints_per_second)))
-    if not config.follow_plan_timing:
-        n_grid = max(100, 4 * len(s_knots))
-    uniform = np.linspace(0.0, s_knots[-1], n_grid + 1)
-    # Every knot is a gridpoint; uniform points within a third of the spacing of a knot are
-    # dropped (a sliver interval next to a knot where the path's curvature jumps makes TOP-RA's
-    # controllable sets numerically degenerate).
-    gap = np.min(np.abs(uniform[:, None] - s_knots[None, :]), axis=1)
-    grid = np.union1d(uniform[gap > s_knots[-1] / n_grid / 3.0], s_knots)
     shrink = 1.0
     dt = 1.0 / config.control_rate
     for _attempt in range(config.max_retries):
@@ -241,13 +269,11 @@ def parameterize(path: JointPath, limits: JointLimits,
                 np.stack([-a_lim, a_lim], axis=1),
                 discretization_scheme=toppra.constraint.DiscretizationType.Interpolation),
         ]
-        instance = toppra.algorithm.TOPPRA(constraints, geometric, gridpoints=grid,
-                                           parametrizer='ParametrizeConstAccel')
-        instance.compute_parameterization(0.0, 0.0)
-        data = instance.problem_data
+        data = _solve(constraints, geometric, s_knots, config)
         if data.return_code != toppra.algorithm.ParameterizationReturnCode.Ok:
             raise TimingError(f'TOPP-RA failed ({data.return_code}) on a path of '
-                              f'{len(waypoints)} waypoints')
+                              f'{len(waypoints)} waypoints, on each of the grids '
+                              f'{GRID_DENSITIES} x {config.gridpoints_per_second:g} per s')
         sd = np.maximum(np.asarray(data.sd_vec, dtype=np.float64), 0.0)
         grid_used = np.asarray(data.gridpoints, dtype=np.float64)
         _, _, _, t_grid = _evaluate(geometric, grid_used, sd, np.zeros(1), num_joints)

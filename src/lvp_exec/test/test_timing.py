@@ -1,5 +1,7 @@
 """TOPP-RA timing: every sampled limit holds, starts at the current state at rest, plan pace."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from lvp_exec.ik import DampedLeastSquaresIk
@@ -115,3 +117,26 @@ def test_a_path_that_leaves_a_joint_limit_sharply_does_not_overshoot_it(robot):
     timed = parameterize(path, robot.limits)
     assert timed.trajectory.positions[:, j].max() <= robot.limits.upper[j] - 0.01 + 1e-9
     _assert_within_limits(robot, timed.trajectory, TimingConfig())
+
+
+def test_a_grid_that_degenerates_is_replaced_by_another(monkeypatch):
+    """A G1 wipe's joint path (recorded from the end-to-end pipeline, dev seed 4; PCHIP
+    wrist joints whose second derivative jumps at knots): TOPP-RA's backward pass on the
+    default grid collapses to a zero-width controllable set although every feasible set is
+    non-empty; another grid density times the same path within the limits."""
+    import lvp_exec.timing as timing
+    from lvp_exec.ik import JointPath
+
+    robot = load_g1_arm()
+    data = np.load(Path(__file__).parent / 'data' / 'g1_wipe_joint_path.npz')
+    n = len(data['times'])
+    path = JointPath(data['times'], robot.joint_names, data['positions'], data['start'],
+                     np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64))
+    config = TimingConfig()
+    with monkeypatch.context() as patch:
+        patch.setattr(timing, 'GRID_DENSITIES', (1.0,))
+        with pytest.raises(timing.TimingError, match='FailUncontrollable'):
+            parameterize(path, robot.limits, config)
+    timed = parameterize(path, robot.limits, config)
+    _assert_within_limits(robot, timed.trajectory, config)
+    np.testing.assert_allclose(timed.trajectory.positions[-1], path.positions[-1], atol=1e-6)
