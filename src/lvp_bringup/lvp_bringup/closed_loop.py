@@ -9,11 +9,14 @@ Within `drift_threshold_m` the plan executes; beyond it the task is planned agai
 observation (`replan`), up to `max_replans` times, each re-plan recorded with its parent and the
 reason. When the budget is spent the run fails and nothing moves.
 
-Scope (what this is not yet): the check happens at the segment boundary before the motion starts,
-not between segments of one motion (the MuJoCo executor restarts its world for each trajectory,
-so mid-motion re-planning needs an executor that continues from its current state). The sim's
-re-plan is lvp_sim's demonstrator conditioned on the scene measured in the fresh observation, a
-stand-in for the video model (whose re-plan would take the fresh frames as history latents).
+Scope: this loop checks once, at the segment boundary before the motion starts. Checks between
+segments of a motion (stop, re-plan from the arm's current joint state, go on) are
+lvp_bringup.closed_loop_segments, on a sim executor that keeps its state
+(`MujocoExecutor(keep_state=True)`); it reuses `object_in_view`, `Replan` and the outcome types
+here. Not yet: either loop on a real robot (the fresh observation from the camera topics). The
+sim's re-plan is lvp_sim's demonstrator conditioned on the scene measured in the fresh
+observation, a stand-in for the video model (whose re-plan would take the fresh frames as history
+latents).
 """
 
 from __future__ import annotations
