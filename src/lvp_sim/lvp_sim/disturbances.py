@@ -57,3 +57,27 @@ class KnockOutOfGrasp:
         world.data.qvel[adr:adr + 6] = 0.0
         mujoco.mj_forward(world.model, world.data)
         self.fired_at = now
+
+
+@dataclass
+class DisplaceAt:
+    """At trajectory time `at_s` of the first execution it sees, move `body` by `offset` (table
+    x, y, m) on the table, pose otherwise kept, at rest: the object pushed while the arm moves.
+    `fired_at`: when it happened (None: not yet)."""
+
+    offset: tuple[float, float]
+    at_s: float = 0.6
+    body: str = 'cube'
+    fired_at: float | None = None
+
+    def __call__(self, world: World, now: float) -> None:
+        if self.fired_at is not None or now < self.at_s:
+            return
+        pose = world.body_pose(self.body)
+        place = pose.position + np.array([self.offset[0], self.offset[1], 0.0])
+        world.set_free_body_pose(self.body, Pose(place, pose.quaternion))
+        jid = mujoco.mj_name2id(world.model, mujoco.mjtObj.mjOBJ_JOINT, f'{self.body}_free')
+        adr = int(world.model.jnt_dofadr[jid])
+        world.data.qvel[adr:adr + 6] = 0.0
+        mujoco.mj_forward(world.model, world.data)
+        self.fired_at = now
