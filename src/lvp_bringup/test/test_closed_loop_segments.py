@@ -1,7 +1,8 @@
 """Mid-motion closed loop (ROS-free) in the lvp_sim world: the cube is knocked out of the grasp
 mid-lift; open loop ends with the cube on the table, the segmented loop sees the empty gripper
-between segments, re-plans from the arm's current joint state and lifts it; a cancel during
-that re-plan ends CANCELED with the arm held where the check stopped it."""
+between segments, re-plans from the arm's current joint state and lifts it; a cube pushed while
+the arm approaches is seen before the grasp; a cancel during a re-plan ends CANCELED with the arm
+held where the check stopped it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from lvp_bringup.closed_loop import REPLAN_STAND_IN, sim_replanner  # noqa: E402
 from lvp_bringup.closed_loop_segments import SegmentConfig, run_segmented_loop  # noqa: E402
 from lvp_bringup.pipeline import ErrorCode, PipelineConfig, StageError, run_pipeline  # noqa: E402
 from lvp_sim.demonstrations import DemonstrationConfig, render_demonstration  # noqa: E402
-from lvp_sim.disturbances import KnockOutOfGrasp, knock_out_offset  # noqa: E402
+from lvp_sim.disturbances import DisplaceAt, KnockOutOfGrasp, knock_out_offset  # noqa: E402
 from lvp_sim.mujoco_executor import MujocoExecutor, SimConfig  # noqa: E402
 from lvp_sim.tasks import evaluate_task, read_scene_state, task_spec_for  # noqa: E402
 from lvp_sim.world import world_config_for  # noqa: E402
@@ -92,6 +93,23 @@ def test_the_knocked_cube_is_seen_replanned_for_from_the_current_state_and_lifte
     assert np.max(np.abs(result.start_joints - result.robot.home)) > 0.05
     assert lifted(demo, first, result)
     assert outcome.checks[-1].endswith('every check on plan'), outcome.checks
+
+
+def test_a_cube_pushed_during_the_approach_is_seen_before_the_grasp_and_lifted(demo):
+    executor, _knock, first = knocked_executor(demo, keep_state=True)
+    push = DisplaceAt(knock_out_offset(SEED))
+    executor.step_hooks[-1] = push  # pushed 0.6 s into the motion instead of knocked
+    try:
+        outcome = run_segmented_loop(demo.observation, demo.plan, 'franka_gripper',
+                                     PipelineConfig(executor=executor),
+                                     sim_replanner(demo.world_config, TASK, SEED))
+    finally:
+        executor.close()
+    assert push.fired_at is not None and len(outcome.replans) == 1
+    reason = outcome.replans[0].reason
+    assert 'before the grasp' in reason and 'cm from where the plan grasps it' in reason, reason
+    assert outcome.replans[0].drift_m == pytest.approx(np.hypot(*push.offset), abs=0.015)
+    assert lifted(demo, first, outcome.result)
 
 
 def test_a_cancel_during_the_midmotion_replan_ends_canceled_with_the_arm_held(demo):
