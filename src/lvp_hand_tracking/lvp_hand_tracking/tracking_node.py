@@ -45,6 +45,9 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'min_tracking_confidence': (_MP.min_tracking_confidence, 'VIDEO-mode tracking threshold'),
     'labels_assume_mirrored_input': (_MP.labels_assume_mirrored_input,
                                      "swap MediaPipe's Left/Right labels (selfie input)"),
+    'more_hands_check_stride': (_MP.more_hands_check_stride,
+                                'VIDEO mode: track one hand, look for more every this many '
+                                'frames (0: track num_hands from the first frame)'),
     'max_gap_frames': (_TRACK.max_gap_frames, 'fill gaps up to this many frames'),
     'min_detected_fraction': (_TRACK.min_detected_fraction,
                               'reject a plan with the hand in fewer frames than this'),
@@ -96,7 +99,8 @@ class HandTrackingNode(Node):
             min_detection_confidence=p['min_detection_confidence'],
             min_presence_confidence=p['min_presence_confidence'],
             min_tracking_confidence=p['min_tracking_confidence'],
-            labels_assume_mirrored_input=p['labels_assume_mirrored_input']))
+            labels_assume_mirrored_input=p['labels_assume_mirrored_input'],
+            more_hands_check_stride=p['more_hands_check_stride']))
         self._tracker = HandTracker(TrackerConfig(
             max_gap_frames=p['max_gap_frames'], min_detected_fraction=p['min_detected_fraction'],
             long_gap_policy=p['long_gap_policy'], association=AssociationConfig()), backend)

@@ -33,6 +33,7 @@ frame t's camera are re-expressed in frame 0's camera: T_c0<-ct = T_w<-c0^-1 T_w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -344,19 +345,43 @@ def _shaken_background(p0: np.ndarray, p1: np.ndarray, shape: tuple[int, int],
     return hom, p0[used], p1[used]
 
 
-def _register_to_first(gray0: np.ndarray, gray: np.ndarray, corners: np.ndarray,
-                       far_from_hand: np.ndarray, patches: np.ndarray, mask: np.ndarray,
-                       object_mask: np.ndarray, guess: np.ndarray, config: CameraMotionConfig
+class _FirstFrame:
+    """Frame 0's background; what only the later tests need is built on first use."""
+
+    def __init__(self, gray: np.ndarray, keypoints_px: np.ndarray,
+                 config: CameraMotionConfig) -> None:
+        self.gray, self.keypoints, self.config = gray, keypoints_px, config
+        self.corners = _background_corners(
+            gray, _hand_mask_of(keypoints_px, gray.shape, config), config)
+
+    @cached_property
+    def object_mask(self) -> np.ndarray:
+        return _hand_mask_of(self.keypoints, self.gray.shape, self.config, True)
+
+    @cached_property
+    def patches(self) -> np.ndarray:
+        return _background_patches(self.gray, self.object_mask, self.config)
+
+    @cached_property
+    def far_from_hand(self) -> np.ndarray:
+        assert self.corners is not None
+        xy = self.corners.reshape(-1, 2).astype(int)
+        return self.object_mask[xy[:, 1], xy[:, 0]] == 0
+
+
+def _register_to_first(first: _FirstFrame, gray: np.ndarray, keypoints_px: np.ndarray,
+                       guess: np.ndarray, config: CameraMotionConfig
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[
                            np.ndarray, float, None] | None:
-    """Return the homography (3, 3) from frame 0 to this frame and its background support: the
-    inlier points in frame 0 and now (N, 2), or None if unmeasurable. When enough of the
-    background stayed put (`_still_background`): the identity, the still tracks' mean
-    displacement (px) and None; a shaking still camera gives the shift that enough background
-    patches agree on (`_shaken_background`).
+    """Return the homography (3, 3) from frame 0 to this frame and its support (points in frame
+    0 and now, (N, 2) each), or None if unmeasurable; for a still camera the identity, the
+    still tracks' mean displacement (px) and None.
 
     guess: 3x3 homography predicting where frame 0's corners are now (the previous frame's).
     """
+    gray0, corners = first.gray, first.corners
+    assert corners is not None
+    mask = _hand_mask_of(keypoints_px, gray.shape, config)
     start = cv2.perspectiveTransform(corners, guess).astype(np.float32)
     moved, status, error = cv2.calcOpticalFlowPyrLK(
         gray0, gray, corners, start.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
@@ -373,7 +398,8 @@ def _register_to_first(gray0: np.ndarray, gray: np.ndarray, corners: np.ndarray,
         still = _still_background(p0[keep], p1[keep], (h, w), config)
         if still is not None:
             return np.eye(3), still, None
-    patch0, patch1 = _match_patches(gray0, gray, patches, object_mask, config)
+    object_mask = _hand_mask_of(keypoints_px, gray.shape, config, True)
+    patch0, patch1 = _match_patches(gray0, gray, first.patches, object_mask, config)
     shaken = _shaken_background(patch0, patch1, (h, w), config)
     if shaken is not None:
         return shaken[0], shaken[1], shaken[2]
@@ -393,7 +419,7 @@ def _register_to_first(gray0: np.ndarray, gray: np.ndarray, corners: np.ndarray,
     used = inliers.reshape(-1).astype(bool)
     # the dominant motion is the camera's only where it holds away from the hand and what it
     # holds: widespread inliers off the held-object mask in both frames
-    off = (object_mask[yi, xi] == 0)[keep] & far_from_hand[keep]
+    off = (object_mask[yi, xi] == 0)[keep] & first.far_from_hand[keep]
     if (used & off).sum() < config.min_tracks or not _widespread(
             p0[keep][used & off], (h, w), config):
         return None
@@ -435,25 +461,15 @@ def estimate_camera_motion(frames, keypoints_px, intrinsics: CameraIntrinsics,
         raise CameraMotionError(f'expected frames (T, H, W, 3), got {video.shape}')
     if len(kp) != len(video):
         raise CameraMotionError(f'{len(video)} frames but {len(kp)} keypoint sets')
-    n, h, w = video.shape[:3]
+    n = len(video)
     homs = np.tile(np.eye(3), (n, 1, 1))
     disp = np.zeros(n)
     rot = np.zeros(n)
-    gray0 = _to_gray(video[0])
-    corners = _background_corners(gray0, _hand_mask_of(kp[0], (h, w), config), config)
-    object_mask0 = _hand_mask_of(kp[0], (h, w), config, True)
-    patches = _background_patches(gray0, object_mask0, config)
-    unmeasured = 0 if corners is not None else n - 1
-    far_from_hand = np.zeros(0, dtype=bool)
-    if corners is not None:
-        xy = corners.reshape(-1, 2).astype(int)
-        far_from_hand = object_mask0[xy[:, 1], xy[:, 0]] == 0
-    for i in range(1, n if corners is not None else 1):
-        assert corners is not None
-        found = _register_to_first(gray0, _to_gray(video[i]), corners, far_from_hand, patches,
-                                   _hand_mask_of(kp[i], (h, w), config),
-                                   _hand_mask_of(kp[i], (h, w), config, True),
-                                   homs[i - 1], config)
+    first = _FirstFrame(_to_gray(video[0]), kp[0], config)
+    measurable = first.corners is not None
+    unmeasured = 0 if measurable else n - 1
+    for i in range(1, n if measurable else 1):
+        found = _register_to_first(first, _to_gray(video[i]), kp[i], homs[i - 1], config)
         if found is None:
             unmeasured += 1
             homs[i], disp[i], rot[i] = homs[i - 1], disp[i - 1], rot[i - 1]

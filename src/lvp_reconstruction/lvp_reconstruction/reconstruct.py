@@ -9,6 +9,7 @@ outlier rejection and smoothing -> outputs in the camera optical frame and the r
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -62,6 +63,9 @@ from lvp_reconstruction.lifting import (
 )
 from lvp_reconstruction.point_cloud import PointCloudConfig, back_project, transform_cloud
 from lvp_reconstruction.smoothing import SmoothingConfig, fill_invalid, smooth_poses
+
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix='lvp_camera_motion')
+"""Runs the camera-motion check while the hand is lifted (2 cores: ~the check's time saved)."""
 
 
 class ReconstructionError(ValueError):
@@ -316,6 +320,9 @@ def reconstruct(track: HandTrack, observation: Observation | None = None,
         messages.append(f'intrinsics assumed: {config.camera.default_horizontal_fov_deg} deg '
                         f'horizontal field of view')
 
+    # the camera-motion check (OpenCV, which releases the GIL) runs beside the lifting
+    motion_check = None if frames is None else _BACKGROUND.submit(
+        estimate_camera_motion, frames, track.keypoints_px, intrinsics, config.camera_motion)
     pixels = undistort_pixels(track.keypoints_px, intrinsics)
     hand_fit = None
     if config.lifting.method == 'hand_model':
@@ -328,9 +335,8 @@ def reconstruct(track: HandTrack, observation: Observation | None = None,
     fit_ok = fit.valid.copy()
 
     motion = None
-    if frames is not None:
-        motion = estimate_camera_motion(frames, track.keypoints_px, intrinsics,
-                                        config.camera_motion)
+    if motion_check is not None:
+        motion = motion_check.result()
         if motion.moving:
             messages.append(f'camera moves: background shifts up to '
                             f'{motion.max_displacement_px:.1f} px, rotates up to '
