@@ -5,10 +5,12 @@ robot's current state when the scene left the plan.
 between executions (`MujocoExecutor(keep_state=True)`). The execution is watched: at trajectory
 time 0 and every `SegmentConfig.segment_s` after it (the segment boundaries), the progress is
 measured against the plan:
-- before the plan's grasp (its first CLOSE event), while the hand is still away from the object,
-  the fresh camera view (`MujocoExecutor.observe`: the live sim state, robot included) must show
-  the object within `drift_threshold_m` of where the plan grasps it (the EE position at the
-  CLOSE event);
+- before the plan's grasp (its first CLOSE event, or its Inspire commands closing past half
+  way), while the hand is still away from the object, the fresh camera view
+  (`MujocoExecutor.observe`: the live sim state, the robot's own pixels without depth) must show
+  the object within `drift_threshold_m` of where the plan grasps it (the first plan: the object
+  nearest its grasp in the planning cloud, `closed_loop.planned_object`; a re-plan: where the
+  fresh view showed it);
 - once the gripper had time to close, it must hold something (`_Watch.holding`: a Franka
   gripper wider than `hold_min_width_m`, an Inspire finger held off its commanded angle); an
   empty grasp, and the camera not showing the object within `drift_threshold_m` of
@@ -23,8 +25,9 @@ The motion's last sample is checked too: a plan that ends with its object droppe
 Scope: the executor must continue from its state (the sim's keep_state; a real robot always
 does, but observing mid-motion there needs the camera topics, not wired yet). In sim the re-plan
 is lvp_sim's demonstrator conditioned on the measured scene, a stand-in for the video model
-(`closed_loop.sim_replanner`); the checks use the camera and the gripper's joint state only,
-never the simulator's object poses.
+(`closed_loop.sim_replanner`); the checks use the camera and the end effector's joint state
+only, never the simulator's object poses (the robot's pixels are removed with the sim's geom
+segmentation, where a real self-filter renders the arm's model at its joint state).
 """
 
 from __future__ import annotations
