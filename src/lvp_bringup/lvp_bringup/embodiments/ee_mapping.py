@@ -133,17 +133,19 @@ def vertical_final_approach(positions: np.ndarray, height: float) -> np.ndarray:
     return out
 
 
-def descend_onto(positions: np.ndarray, height: float) -> np.ndarray:
+def descend_onto(positions: np.ndarray, height: float,
+                 vertical: float | None = None) -> np.ndarray:
     """Make an approach (positions up to the grasp, the last row) come down onto the grasp:
     never lower than the grasp, and no lower than its horizontal distance (up to `height`)
-    above it (a 45 degree cone), then the `vertical_final_approach`. The open fingers of a
-    dexterous hand reach below its mount and would otherwise hit the table or the object."""
+    above it (a 45 degree cone), then the `vertical_final_approach` over `vertical` (default
+    `height`). The open fingers of a dexterous hand reach below its mount and would otherwise
+    hit the table or the object."""
     out = positions.copy()
     grasp = positions[-1]
     distance = np.linalg.norm(out[:, :2] - grasp[:2], axis=1)
     out[:, 2] = np.maximum(out[:, 2], grasp[2] + np.minimum(distance, height))
     out[-1] = grasp
-    return vertical_final_approach(out, height)
+    return vertical_final_approach(out, height if vertical is None else vertical)
 
 
 def hand_grasp_points(wrist: WristTrajectory) -> np.ndarray:

@@ -140,10 +140,11 @@ def extent_along(face, direction: np.ndarray) -> float:
                            for side, axis in zip(face.sides, face.axes, strict=True)))
 
 
-def _lift_off(positions: np.ndarray, height: float) -> np.ndarray:
+def _lift_off(positions: np.ndarray, height: float,
+              vertical: float | None = None) -> np.ndarray:
     """Make a departure (the first row: where it leaves from) go up first (`descend_onto`
     backwards in time)."""
-    return descend_onto(positions[::-1], height)[::-1]
+    return descend_onto(positions[::-1], height, vertical)[::-1]
 
 
 def place_path(path: WristTrajectory, contact_time: float, place: PlaceMotion,
@@ -162,8 +163,14 @@ def place_path(path: WristTrajectory, contact_time: float, place: PlaceMotion,
     positions[ks:kr + 1] = target
     seg = positions[kc:ks + 1]
     top = int(np.argmax(seg[:, 2]))
-    seg[:top + 1] = _lift_off(seg[:top + 1], height)
-    seg[top:] = descend_onto(seg[top:], height)
+    # Up, then down (the hand's bobbing while it carries is not followed); straight up and
+    # down within half the carry height, so that at its top (at least the carry height, the
+    # cone below) the carry is on its ramp: a vertical zone up to the top would put the whole
+    # horizontal move into the one step where lift-off and descent meet.
+    seg[:top + 1, 2] = np.maximum.accumulate(seg[:top + 1, 2])
+    seg[top:, 2] = np.maximum.accumulate(seg[top:, 2][::-1])[::-1]
+    seg[:top + 1] = _lift_off(seg[:top + 1], height, 0.5 * height)
+    seg[top:] = descend_onto(seg[top:], height, 0.5 * height)
     cone = np.minimum(np.linalg.norm(seg[:, :2] - seg[0, :2], axis=1),
                       np.linalg.norm(seg[:, :2] - seg[-1, :2], axis=1))
     seg[:, 2] = np.maximum(seg[:, 2], target[2] + np.minimum(cone, height))
