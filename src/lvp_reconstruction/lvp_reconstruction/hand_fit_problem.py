@@ -122,8 +122,9 @@ class FitProblem:
         # d p_k / d q_j = R (a_j x (p_k - o_j)) for the joints above keypoint k
         lever = kp[:, :, None, :] - origins[:, None, :, :]
         moved = np.cross(axes[:, None, :, :], lever) * KEYPOINT_JOINTS[None, :, :, None]
-        dp[..., 6:] = np.einsum('tij,tkqj->tkiq', rot, moved)
-        return err_vec, np.einsum('tkab,tkbc->tkac', jp, dp)
+        # batched matrix products (BLAS), not einsum's plain loops
+        dp[..., 6:] = np.swapaxes(moved @ np.swapaxes(rot, 1, 2)[:, None], -1, -2)
+        return err_vec, jp @ dp
 
     def robust(self, err_vec: np.ndarray) -> tuple[np.ndarray, float]:
         """Return IRLS weights (T, 21) and the Huber reprojection cost."""
@@ -173,8 +174,10 @@ class FitProblem:
         assert jac is not None
         irls, _ = self.robust(err_vec)
         jw = jac * irls[..., None, None]
-        blocks = np.einsum('tkai,tkaj->tij', jw, jac)
-        grad = np.einsum('tkai,tka->ti', jw, err_vec).ravel()
+        n = len(jac)
+        jw_rows = jw.reshape(n, -1, UNKNOWNS)
+        blocks = np.swapaxes(jw_rows, 1, 2) @ jac.reshape(n, -1, UNKNOWNS)
+        grad = (np.swapaxes(jw_rows, 1, 2) @ err_vec.reshape(n, -1, 1)).ravel()
         grad += self.smooth_jac.T @ self.smooth_residuals(rot, t, q)
         lim, active = self.limit_residuals(q)
         grad += self.config.limit_weight * (self.sel_q_all.T @ lim)

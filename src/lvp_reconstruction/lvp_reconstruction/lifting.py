@@ -319,8 +319,9 @@ def refine_pose(obj: np.ndarray, uv: np.ndarray, k: np.ndarray, rotation: np.nda
         jac = np.concatenate([jp @ -_skew(q), jp], axis=2)
         w = _huber_weights(err, huber_px) * point_w
         jw = jac * w[:, None, None]
-        h = np.einsum('nia,nib->ab', jw, jac)
-        g = np.einsum('nia,ni->a', jw, res)
+        rows = jw.reshape(-1, 6).T  # matrix products (BLAS), not einsum's plain loops
+        h = rows @ jac.reshape(-1, 6)
+        g = rows @ res.ravel()
         improved = False
         for _ in range(8):
             step = np.linalg.solve(h + lam * np.diag(np.diag(h) + 1e-9), -g)
