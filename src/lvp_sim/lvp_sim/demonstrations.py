@@ -214,7 +214,7 @@ class SyntheticDemonstration:
 def _world_config(config: DemonstrationConfig, var: Variation) -> WorldConfig:
     base = config.world if config.camera is None else replace(config.world,
                                                                 camera=config.camera)
-    base = fixtures_for_task(config.task, base)
+    base = fixtures_for_task(config.task, base.for_task(config.task))
     cube = np.asarray(base.cube_xy) + var.uniform(0.02, 2)
     yaw = float(var.uniform(0.2))
     button = np.asarray(base.button_xy) + var.uniform(0.02, 2)

@@ -105,6 +105,8 @@ class WorldConfig:
     short arm (the G1's) can follow it.
     drawer / wipe_patch: the optional task fixtures of `lvp_sim.fixtures_articulated` (a
     cabinet with a drawer; a board with dirt cells), absent by default.
+    place_offset_xy: where pinch_and_place's set-down square lies from the cube (m, table
+    frame; `for_task`); None: at the target region, where the push goes.
     """
 
     table_top_z: float = 0.0
@@ -127,6 +129,7 @@ class WorldConfig:
     hand_approach_yaw: float = 0.0
     drawer: DrawerConfig | None = None
     wipe_patch: WipePatchConfig | None = None
+    place_offset_xy: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.table_height <= 0.05:
@@ -158,6 +161,14 @@ class WorldConfig:
     def __hash__(self) -> int:
         return hash(self._key())
 
+    def for_task(self, task: str) -> WorldConfig:
+        """The layout for `task`: a pinch_and_place's target region at `place_offset_xy` from
+        the cube when the layout sets one; otherwise unchanged."""
+        if task != 'pinch_and_place' or self.place_offset_xy is None:
+            return self
+        x, y = (float(c + d) for c, d in zip(self.cube_xy, self.place_offset_xy, strict=True))
+        return replace(self, target_region_xy=(x, y))
+
     @property
     def floor_z(self) -> float:
         """Return the floor height (m) in the table frame."""
@@ -179,7 +190,9 @@ def standing_behind_table_layout() -> WorldConfig:
     """A G1's layout: standing behind the table's back edge, pelvis 0.793 m above the floor
     (soles on the floor), at a 0.70 m table (top 9 cm below the pelvis); the objects lie in front
     of its right shoulder, within its short arm's reach (~0.45 m shoulder to wrist), and the
-    camera looks at that workspace from across the table."""
+    camera looks at that workspace from across the table. A pinch_and_place sets the cube down
+    12 cm to the robot's right of where it lay: 12 cm further out (the push's target region,
+    47 cm before the pelvis) no top-down pinch of the Inspire reaches at table height."""
     table_height = 0.70
     mount = Pose(np.array([-0.22, 0.0, G1_PELVIS_HEIGHT - table_height]),
                  np.array([0.0, 0.0, 0.0, 1.0]))
@@ -187,7 +200,7 @@ def standing_behind_table_layout() -> WorldConfig:
     return WorldConfig(table_height=table_height, robot_mount=mount,
                        cube_xy=(0.11, -0.12), cup_xy=(0.22, -0.36), button_xy=(0.04, 0.0),
                        target_region_xy=(0.23, -0.12), camera=camera,
-                       hand_approach_yaw=np.pi / 2.0)
+                       hand_approach_yaw=np.pi / 2.0, place_offset_xy=(0.0, -0.12))
 
 
 SIM_LAYOUTS = {'table_top_mount': table_top_mount_layout,

@@ -145,3 +145,22 @@ def test_g1_layout_stands_the_pelvis_behind_the_table_with_feet_on_the_floor(tmp
 def test_unknown_embodiment_raises():
     with pytest.raises(WorldError, match='unknown embodiment'):
         world_config_for('spot_arm')
+
+
+def test_the_g1_sets_a_pinched_cube_down_to_its_right_the_franka_at_the_push_region():
+    """The G1's set-down square lies 12 cm to the robot's right of the cube (12 cm further out
+    no top-down Inspire pinch reaches); its push keeps the region ahead; the Franka's layout
+    names no place offset."""
+    from lvp_sim.demonstrations import DemonstrationConfig, Variation, _world_config
+    from lvp_sim.world import world_config_for
+
+    g1 = world_config_for('g1_inspire')
+    place = g1.for_task('pinch_and_place')
+    np.testing.assert_allclose(np.subtract(place.target_region_xy, place.cube_xy), (0.0, -0.12))
+    assert g1.for_task('push') == g1
+    franka = world_config_for('franka_gripper')
+    assert franka.for_task('pinch_and_place') == franka
+    config = DemonstrationConfig(task='pinch_and_place', seed=3, world=g1)
+    varied = _world_config(config, Variation(3, config.jitter))  # the seed's cube, same offset
+    np.testing.assert_allclose(np.subtract(varied.target_region_xy, varied.cube_xy),
+                               (0.0, -0.12), atol=1e-12)
