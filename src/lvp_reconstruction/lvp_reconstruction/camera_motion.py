@@ -246,15 +246,12 @@ def _hand_mask_of(keypoints_px, shape: tuple[int, int], config: CameraMotionConf
                      config.held_object_margin if held_object else 0.0)
 
 
-def _widespread(points: np.ndarray, shape: tuple[int, int], config: CameraMotionConfig,
-                both: bool = False) -> bool:
-    """Whether points (N, 2) span min_static_spread of the image's width or height (with
-    `both`, of its width and height)."""
+def _widespread(points: np.ndarray, shape: tuple[int, int], config: CameraMotionConfig) -> bool:
+    """Whether points (N, 2) span min_static_spread of the image's width or height."""
     if len(points) < 2:
         return False
     h, w = shape
-    wide, tall = np.ptp(points, axis=0) >= config.min_static_spread * np.array([w, h])
-    return bool(wide and tall) if both else bool(wide or tall)
+    return bool(np.any(np.ptp(points, axis=0) >= config.min_static_spread * np.array([w, h])))
 
 
 def _still_background(p0: np.ndarray, p1: np.ndarray, shape: tuple[int, int],
