@@ -19,19 +19,8 @@ Prints one line per episode, a success-rate table per task and embodiment, and w
     MUJOCO_GL=egl .venv/bin/python tools/benchmarks/benchmark_end_to_end.py \
         --output /tmp/lvp_bench_end_to_end --seeds 0 1 2
 
-Measured (issue 18, task-family mapping; HELD-OUT seeds 20-27, tuned on 0-6; 2-core CPU):
-
-    | task            | Franka (default) | G1 (default) | G1 (--lifting-method keypoints) |
-    |-----------------|------------------|--------------|---------------------------------|
-    | lift            | 8/8              | 0/8          | 6/8                             |
-    | push            | 7/8              | 0/8          | 6/8                             |
-    | press           | 8/8              | 5/8          | 8/8                             |
-    | pinch_and_place | 8/8              | 0/8          | 0/8 (IK: out of reach)          |
-
-"default" = the lifting default at 167255c, `hand_model`; the G1's column there is its ~12 cm
-wrist error on the G1 view (nothing registers to the object). With `keypoints` (the default
-again since 6bdb0d9) the Franka at 92182c2: lift 6/8, push 4/8, press 8/8, pinch_and_place 2/8
-(the pinching hand ~10 cm too near the camera). See README.md.
+Measured figures (with the seeds they were measured on, held-out sets marked): README.md,
+"End to end in MuJoCo: every task on both robots".
 """
 
 from __future__ import annotations
