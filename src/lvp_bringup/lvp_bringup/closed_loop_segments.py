@@ -154,6 +154,17 @@ class _Watch:
         times = self.request.trajectory.times
         return np.array([np.interp(t, times, self.ee[:, k]) for k in range(3)])
 
+    def _look(self, near: np.ndarray, expected: np.ndarray, planar: bool) -> tuple[
+            Observation, np.ndarray | None, float]:
+        """A fresh observation, the object seen in it near `near` (None: not seen) and its
+        distance (m; horizontal when `planar`, inf when not seen) from `expected`."""
+        fresh = self.executor.observe()
+        seen = object_in_view(fresh, near)
+        if seen is None:
+            return fresh, None, float('inf')
+        axes = slice(0, 2) if planar else slice(0, 3)
+        return fresh, seen, float(np.linalg.norm(seen[axes] - expected[axes]))
+
     def should_stop(self) -> bool:
         if self.request.should_stop():
             return True  # a cancel: no finding
@@ -174,9 +185,7 @@ class _Watch:
         if now < self.close_time:
             if np.linalg.norm(self._ee_at(now) - at_grasp) <= c.approach_clearance_m:
                 return None
-            fresh = self.executor.observe()
-            seen = object_in_view(fresh, grasp)
-            drift = float('inf') if seen is None else float(np.linalg.norm(seen[:2] - grasp[:2]))
+            fresh, seen, drift = self._look(grasp, grasp, planar=True)
             if drift <= c.drift_threshold_m:
                 self.log.append(f'{self.label} t = {now:.2f} s: object {100 * drift:.1f} cm from '
                                 f'the grasp point: on plan')
@@ -192,10 +201,8 @@ class _Watch:
         if holds:
             self.log.append(f'{self.label} t = {now:.2f} s: {state}: on plan')
             return None
-        fresh = self.executor.observe()
-        seen = object_in_view(fresh, grasp)
         expected = grasp + self._ee_at(now) - at_grasp  # in the hand, moving with the EE
-        drift = float('inf') if seen is None else float(np.linalg.norm(seen - expected))
+        fresh, seen, drift = self._look(grasp, expected, planar=False)
         if drift <= c.drift_threshold_m:  # narrow, but the camera sees it move with the hand
             self.log.append(f'{self.label} t = {now:.2f} s: {state}, but the object is seen '
                             f'{100 * drift:.1f} cm from the hand: on plan')
