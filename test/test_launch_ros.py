@@ -304,6 +304,10 @@ def test_g1_headless_under_a_namespace_params_goal_rviz_topics(launch_env, tmp_p
         got = ros2(launch_env, 'param', 'get', '--no-daemon', '--spin-time', '3',
                    '/r1/plan_and_execute', 'execution_backend')
         assert got.stdout.strip().endswith('value is: sim'), got.stdout
+        # the segmented closed loop is declared and off unless asked for
+        got = ros2(launch_env, 'param', 'get', '--no-daemon', '--spin-time', '3',
+                   '/r1/plan_and_execute', 'closed_loop_segment_s')
+        assert got.stdout.strip().endswith('value is: 0.0'), got.stdout + got.stderr
         send_goal_and_check(launch_env, '/r1/plan_and_execute',
                             "{task: 'pick up the green cube', seed: 0}")
         assert list((tmp_path / 'archives').iterdir()), 'no archive written'

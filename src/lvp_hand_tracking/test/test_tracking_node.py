@@ -37,7 +37,9 @@ def test_node_publishes_track_and_markers(shared_data, hand_model_path, ros_doma
     nodes = []
     try:
         node = HandTrackingNode(context=context, parameter_overrides=[
-            Parameter('model_path', value=str(hand_model_path))])
+            Parameter('model_path', value=str(hand_model_path)),
+            Parameter('more_hands_check_stride', value=4)])
+        assert node._tracker.backend.config.more_hands_check_stride == 4  # type: ignore
         client = rclpy.create_node('hand_tracking_test_client', context=context)
         nodes += [node, client]
         client.create_subscription(HandTrackMsg, HAND_TRACK,
